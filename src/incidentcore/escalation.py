@@ -1,0 +1,269 @@
+"""The escalation state machine: pure functions of (policy snapshot, state, event, now).
+
+Timing follows PagerDuty: step 0 fires when the incident triggers; a step waits its `delay_minutes`
+for an acknowledgement before the next one fires; after the last step the policy loops from step 0
+while `repeat` loops remain. Every fire's scheduled time is computed from the previous fire's
+scheduled time, never from the moment a tick happened to run, so a late or partitioned tick fires
+exactly what one punctual tick would have fired (no drift, nothing skipped, nothing twice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from incidentcore.errors import Conflict, InvalidTransition
+
+
+class TargetType(StrEnum):
+    USER = "user"
+    TEAM = "team"
+    ROLE = "role"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Who a step pages, resolved to users only when the step fires.
+
+    user: `user_id`. team: every active member of `team_id`. role: users holding `role` in `team_id`,
+    or in the incident's team when `team_id` is None, or anywhere when neither names a team.
+    """
+
+    type: TargetType
+    user_id: int | None = None
+    team_id: int | None = None
+    role: str | None = None
+
+
+@dataclass(frozen=True)
+class EscalationStep:
+    delay_minutes: int
+    targets: tuple[Target, ...]
+
+
+@dataclass(frozen=True)
+class PolicySnapshot:
+    """The policy as it was when the incident triggered; later edits do not reach it.
+
+    An incident without a policy carries `PolicySnapshot.none()`: no steps, so nothing ever fires,
+    but snooze expiry and the other timers still behave the same way.
+    """
+
+    policy_id: int | None
+    steps: tuple[EscalationStep, ...]
+    repeat: int = 0
+    ack_timeout_minutes: int | None = None
+
+    @classmethod
+    def none(cls) -> PolicySnapshot:
+        return cls(policy_id=None, steps=())
+
+    @property
+    def fires_per_cycle(self) -> int:
+        return len(self.steps) * (self.repeat + 1)
+
+
+class Phase(StrEnum):
+    ACTIVE = "active"  # unacknowledged, steps still to fire at `next_at`
+    EXHAUSTED = "exhausted"  # unacknowledged, every step of every loop has fired
+    ACKNOWLEDGED = "acknowledged"  # `next_at` is the ack timeout, if the policy has one
+    SNOOZED = "snoozed"  # `next_at` is when the snooze ends
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True)
+class EscalationState:
+    """Where an incident is in its policy.
+
+    `cycle` counts triggers (the first trigger is cycle 0; every re-trigger starts the next one).
+    `next_step`/`loop` point at the step that fires next. `next_at` is the one pending timer: the
+    next step (active), the ack timeout (acknowledged) or the snooze end (snoozed); None when no
+    timer is pending.
+    """
+
+    phase: Phase
+    cycle: int = 0
+    next_step: int = 0
+    loop: int = 0
+    next_at: datetime | None = None
+    last_fired_step: int | None = None
+
+
+class EffectKind(StrEnum):
+    FIRED = "fired"
+    MANUAL = "manual"
+    ACKNOWLEDGED = "acknowledged"
+    SNOOZED = "snoozed"
+    RETRIGGERED = "retriggered"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class Effect:
+    """Something the caller must record; FIRED and MANUAL effects page the step's targets."""
+
+    kind: EffectKind
+    cycle: int
+    scheduled_at: datetime
+    step_index: int | None = None
+    loop: int | None = None
+    reason: str | None = None
+
+    @property
+    def is_fire(self) -> bool:
+        return self.kind in (EffectKind.FIRED, EffectKind.MANUAL)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    pass
+
+
+@dataclass(frozen=True)
+class Tick:
+    pass
+
+
+@dataclass(frozen=True)
+class Acknowledge:
+    pass
+
+
+@dataclass(frozen=True)
+class Snooze:
+    until: datetime
+
+
+@dataclass(frozen=True)
+class Resolve:
+    pass
+
+
+@dataclass(frozen=True)
+class Escalate:
+    pass
+
+
+Event = Trigger | Tick | Acknowledge | Snooze | Resolve | Escalate
+
+Transition = tuple[EscalationState, tuple[Effect, ...]]
+
+
+def apply(policy: PolicySnapshot, state: EscalationState | None, event: Event, now: datetime) -> Transition:
+    """Apply one event at `now`. `state` is None only before the first Trigger."""
+    if state is None:
+        if not isinstance(event, Trigger):
+            raise InvalidTransition("an incident must trigger before anything else happens to it")
+        return _start_cycle(policy, cycle=0, at=now, now=now, effects=[])
+    match event:
+        case Trigger():
+            raise InvalidTransition("the incident has already triggered")
+        case Tick():
+            return _tick(policy, state, now)
+        case Acknowledge():
+            return _acknowledge(policy, state, now)
+        case Snooze(until):
+            return _snooze(state, until, now)
+        case Resolve():
+            if state.phase is Phase.RESOLVED:
+                raise InvalidTransition("the incident is already resolved")
+            resolved = replace(state, phase=Phase.RESOLVED, next_at=None)
+            return resolved, (Effect(EffectKind.STOPPED, state.cycle, now, reason="resolved"),)
+        case Escalate():
+            return _escalate(policy, state, now)
+    raise TypeError(f"unknown escalation event {event!r}")  # pragma: no cover
+
+
+def _tick(policy: PolicySnapshot, state: EscalationState, now: datetime) -> Transition:
+    if state.next_at is None or state.next_at > now:
+        return state, ()
+    if state.phase is Phase.ACTIVE:
+        return _catch_up(policy, state, now, [])
+    if state.phase is Phase.ACKNOWLEDGED:
+        return _retrigger(policy, state, state.next_at, now, "ack_timeout")
+    if state.phase is Phase.SNOOZED:
+        return _retrigger(policy, state, state.next_at, now, "snooze_expired")
+    return state, ()  # pragma: no cover - exhausted and resolved states hold no timer
+
+
+def _retrigger(
+    policy: PolicySnapshot, state: EscalationState, at: datetime, now: datetime, reason: str
+) -> Transition:
+    cycle = state.cycle + 1
+    effects = [Effect(EffectKind.RETRIGGERED, cycle, at, reason=reason)]
+    return _start_cycle(policy, cycle=cycle, at=at, now=now, effects=effects)
+
+
+def _start_cycle(
+    policy: PolicySnapshot, *, cycle: int, at: datetime, now: datetime, effects: list[Effect]
+) -> Transition:
+    fresh = EscalationState(phase=Phase.ACTIVE, cycle=cycle, next_step=0, loop=0, next_at=at)
+    if not policy.steps:
+        return replace(fresh, phase=Phase.EXHAUSTED, next_at=None), tuple(effects)
+    return _catch_up(policy, fresh, now, effects)
+
+
+def _catch_up(
+    policy: PolicySnapshot, state: EscalationState, now: datetime, effects: list[Effect]
+) -> Transition:
+    """Fire every step whose scheduled time has come, each at its own scheduled time."""
+    while state.phase is Phase.ACTIVE and state.next_at is not None and state.next_at <= now:
+        effects.append(Effect(EffectKind.FIRED, state.cycle, state.next_at, state.next_step, state.loop))
+        state = _advance(policy, state, fired_at=state.next_at)
+    return state, tuple(effects)
+
+
+def _advance(policy: PolicySnapshot, state: EscalationState, *, fired_at: datetime) -> EscalationState:
+    """Move the pointer past the step that just fired at `fired_at`."""
+    fired = state.next_step
+    next_at = fired_at + timedelta(minutes=policy.steps[fired].delay_minutes)
+    if fired + 1 < len(policy.steps):
+        return replace(state, next_step=fired + 1, next_at=next_at, last_fired_step=fired)
+    if state.loop < policy.repeat:
+        return replace(state, next_step=0, loop=state.loop + 1, next_at=next_at, last_fired_step=fired)
+    return replace(
+        state, phase=Phase.EXHAUSTED, next_step=0, loop=state.loop + 1, next_at=None, last_fired_step=fired
+    )
+
+
+def _acknowledge(policy: PolicySnapshot, state: EscalationState, now: datetime) -> Transition:
+    if state.phase not in (Phase.ACTIVE, Phase.EXHAUSTED):
+        raise InvalidTransition(f"cannot acknowledge an incident that is {state.phase.value}")
+    timeout = policy.ack_timeout_minutes
+    next_at = now + timedelta(minutes=timeout) if timeout else None
+    acknowledged = replace(state, phase=Phase.ACKNOWLEDGED, next_at=next_at)
+    return acknowledged, (Effect(EffectKind.ACKNOWLEDGED, state.cycle, now),)
+
+
+def _snooze(state: EscalationState, until: datetime, now: datetime) -> Transition:
+    if state.phase is Phase.RESOLVED:
+        raise InvalidTransition("cannot snooze a resolved incident")
+    if until <= now:
+        raise InvalidTransition("a snooze must end in the future")
+    snoozed = replace(state, phase=Phase.SNOOZED, next_at=until)
+    return snoozed, (Effect(EffectKind.SNOOZED, state.cycle, now, reason=until.isoformat()),)
+
+
+def _escalate(policy: PolicySnapshot, state: EscalationState, now: datetime) -> Transition:
+    """Fire the next step now; from acknowledged or snoozed this re-triggers the incident first.
+
+    Past the last loop the final step is paged again, each time as a further loop, so a responder
+    can always wake the top of the chain and every page keeps a distinct (cycle, step, loop).
+    """
+    if state.phase is Phase.RESOLVED:
+        raise InvalidTransition("cannot escalate a resolved incident")
+    if not policy.steps:
+        raise Conflict("the incident follows no escalation policy, so there is no step to escalate to")
+    effects: list[Effect] = []
+    if state.phase in (Phase.ACKNOWLEDGED, Phase.SNOOZED):
+        effects.append(Effect(EffectKind.RETRIGGERED, state.cycle, now, reason="manual"))
+    if state.loop > policy.repeat:  # exhausted: page the final step again
+        last = len(policy.steps) - 1
+        effects.append(Effect(EffectKind.MANUAL, state.cycle, now, last, state.loop))
+        exhausted = replace(
+            state, phase=Phase.EXHAUSTED, loop=state.loop + 1, next_at=None, last_fired_step=last
+        )
+        return exhausted, tuple(effects)
+    effects.append(Effect(EffectKind.MANUAL, state.cycle, now, state.next_step, state.loop))
+    return _advance(policy, replace(state, phase=Phase.ACTIVE), fired_at=now), tuple(effects)

@@ -1,0 +1,480 @@
+"""Entities and value objects. Plain dataclasses with behaviour; persistence is mapped from outside."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from incidentcore import escalation
+from incidentcore.errors import FieldError, InvalidTransition, ValidationFailed
+from incidentcore.escalation import (
+    Effect,
+    EffectKind,
+    EscalationState,
+    EscalationStep,
+    Phase,
+    PolicySnapshot,
+    TargetType,
+)
+
+
+class Role(StrEnum):
+    """The seven roles, lowest first; `rank` orders them."""
+
+    USER = "user"
+    ONCALL_ENGINEER = "oncall_engineer"
+    TEAM_LEAD = "team_lead"
+    MANAGER = "manager"
+    VP = "vp"
+    CTO = "cto"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def at_least(self, other: Role) -> bool:
+        return self.rank >= other.rank
+
+
+class Severity(StrEnum):
+    """Most severe first."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """Higher is more severe."""
+        return len(Severity) - 1 - list(Severity).index(self)
+
+    def at_least(self, other: Severity) -> bool:
+        return self.rank >= other.rank
+
+
+class IncidentStatus(StrEnum):
+    TRIGGERED = "triggered"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class TimelineKind(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    SNOOZED = "snoozed"
+    ASSIGNED = "assigned"
+    COMMENTED = "commented"
+    ESCALATED = "escalated"
+    NOTIFIED = "notified"
+    NOTIFICATION_FAILED = "notification_failed"
+    RETRIGGERED = "retriggered"
+    ALERT = "alert"
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    SLACK = "slack"
+    WEBHOOK = "webhook"
+    APPRISE = "apprise"
+
+
+class NotificationStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    RETRYING = "retrying"
+    FAILED = "failed"
+
+
+@dataclass
+class Team:
+    name: str
+    description: str | None = None
+    created_at: datetime | None = None
+    id: int = 0
+
+
+@dataclass
+class User:
+    email: str
+    full_name: str
+    password_hash: str
+    role: Role = Role.USER
+    team_id: int | None = None
+    is_active: bool = True
+    created_at: datetime | None = None
+    # Bumped on every password change and deactivation; tokens carry it, so older tokens die.
+    credentials_version: int = 0
+    id: int = 0
+
+    def change_password(self, password_hash: str) -> None:
+        self.password_hash = password_hash
+        self.credentials_version += 1
+
+    def set_active(self, active: bool) -> None:
+        if self.is_active and not active:
+            self.credentials_version += 1
+        self.is_active = active
+
+
+@dataclass
+class TimelineEvent:
+    incident_id: int
+    kind: TimelineKind
+    created_at: datetime
+    actor_id: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    id: int = 0
+
+
+@dataclass
+class Comment:
+    incident_id: int
+    author_id: int
+    body: str
+    created_at: datetime
+    id: int = 0
+
+
+@dataclass
+class Outcome:
+    """What an incident action caused: timeline events to record and escalation effects to carry out."""
+
+    timeline: list[TimelineEvent] = field(default_factory=list)
+    effects: tuple[Effect, ...] = ()
+
+    @property
+    def fires(self) -> list[Effect]:
+        return [e for e in self.effects if e.is_fire]
+
+
+_STATUS_OF_PHASE = {
+    Phase.ACTIVE: IncidentStatus.TRIGGERED,
+    Phase.EXHAUSTED: IncidentStatus.TRIGGERED,
+    Phase.ACKNOWLEDGED: IncidentStatus.ACKNOWLEDGED,
+    Phase.SNOOZED: IncidentStatus.ACKNOWLEDGED,
+    Phase.RESOLVED: IncidentStatus.RESOLVED,
+}
+
+
+@dataclass
+class Incident:
+    """An incident and its escalation state; its status is the escalation phase seen from outside.
+
+    `version` fences concurrent writers: a repository update of a stale copy is rejected.
+    """
+
+    title: str
+    created_at: datetime
+    severity: Severity = Severity.HIGH
+    description: str | None = None
+    team_id: int | None = None
+    assignee_id: int | None = None
+    created_by_id: int | None = None
+    source: str | None = None
+    integration_id: int | None = None
+    dedup_key: str | None = None
+    updated_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+    policy: PolicySnapshot = field(default_factory=PolicySnapshot.none)
+    escalation: EscalationState | None = None
+    version: int = 0
+    id: int = 0
+
+    @property
+    def status(self) -> IncidentStatus:
+        if self.escalation is None:
+            return IncidentStatus.TRIGGERED
+        return _STATUS_OF_PHASE[self.escalation.phase]
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is not IncidentStatus.RESOLVED
+
+    @property
+    def escalation_policy_id(self) -> int | None:
+        return self.policy.policy_id
+
+    @property
+    def escalation_level(self) -> int | None:
+        return self.escalation.last_fired_step if self.escalation else None
+
+    @property
+    def next_escalation_at(self) -> datetime | None:
+        return self.escalation.next_at if self.escalation else None
+
+    @property
+    def snoozed_until(self) -> datetime | None:
+        state = self.escalation
+        return state.next_at if state is not None and state.phase is Phase.SNOOZED else None
+
+    def trigger(self, policy: PolicySnapshot, now: datetime, actor_id: int | None) -> Outcome:
+        self.policy = policy
+        outcome = self._escalate_with(escalation.Trigger(), now, actor_id)
+        data: dict[str, Any] = {"severity": self.severity.value, "policy_id": policy.policy_id}
+        if policy.policy_id is None:
+            data["escalation"] = "no escalation policy matched"
+        outcome.timeline.insert(0, self._event(TimelineKind.CREATED, now, actor_id, data))
+        return outcome
+
+    def acknowledge(self, actor_id: int | None, now: datetime) -> Outcome:
+        outcome = self._escalate_with(escalation.Acknowledge(), now, actor_id)
+        self.acknowledged_at = now
+        outcome.timeline.append(self._event(TimelineKind.ACKNOWLEDGED, now, actor_id))
+        return outcome
+
+    def resolve(self, actor_id: int | None, now: datetime, reason: str | None = None) -> Outcome:
+        outcome = self._escalate_with(escalation.Resolve(), now, actor_id)
+        self.resolved_at = now
+        data = {"reason": reason} if reason else {}
+        outcome.timeline.append(self._event(TimelineKind.RESOLVED, now, actor_id, data))
+        return outcome
+
+    def snooze(self, actor_id: int | None, minutes: int, now: datetime) -> Outcome:
+        if minutes < 1:
+            raise ValidationFailed(FieldError("minutes", "must be at least 1"))
+        until = now + timedelta(minutes=minutes)
+        outcome = self._escalate_with(escalation.Snooze(until), now, actor_id)
+        if self.acknowledged_at is None:
+            self.acknowledged_at = now
+        data = {"minutes": minutes, "until": until.isoformat()}
+        outcome.timeline.append(self._event(TimelineKind.SNOOZED, now, actor_id, data))
+        return outcome
+
+    def escalate(self, actor_id: int | None, now: datetime) -> Outcome:
+        return self._escalate_with(escalation.Escalate(), now, actor_id)
+
+    def tick(self, now: datetime) -> Outcome:
+        return self._escalate_with(escalation.Tick(), now, None)
+
+    def assign(self, actor_id: int | None, assignee_id: int, now: datetime, role: str | None) -> Outcome:
+        if not self.is_open:
+            raise InvalidTransition("cannot assign a resolved incident")
+        previous, self.assignee_id = self.assignee_id, assignee_id
+        self.updated_at = now
+        data: dict[str, Any] = {"assignee_id": assignee_id, "previous_assignee_id": previous}
+        if role:
+            data["role"] = role
+        return Outcome([self._event(TimelineKind.ASSIGNED, now, actor_id, data)])
+
+    def update(self, actor_id: int | None, changes: dict[str, Any], now: datetime) -> Outcome:
+        """Apply field edits (title, description, severity, team_id); records only real changes."""
+        allowed = {"title", "description", "severity", "team_id"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValidationFailed([FieldError(name, "cannot be changed here") for name in sorted(unknown)])
+        diff: dict[str, Any] = {}
+        for name, value in changes.items():
+            old = getattr(self, name)
+            if old != value:
+                diff[name] = {"from": _plain(old), "to": _plain(value)}
+                setattr(self, name, value)
+        if not diff:
+            return Outcome()
+        self.updated_at = now
+        return Outcome([self._event(TimelineKind.UPDATED, now, actor_id, {"changes": diff})])
+
+    def comment(self, author_id: int, body: str, now: datetime) -> tuple[Comment, Outcome]:
+        comment = Comment(incident_id=self.id, author_id=author_id, body=body, created_at=now)
+        self.updated_at = now
+        event = self._event(TimelineKind.COMMENTED, now, author_id, {"body": body[:200]})
+        return comment, Outcome([event])
+
+    def note_alert(self, now: datetime, data: dict[str, Any]) -> Outcome:
+        self.updated_at = now
+        return Outcome([self._event(TimelineKind.ALERT, now, None, data)])
+
+    def _escalate_with(self, event: escalation.Event, now: datetime, actor_id: int | None) -> Outcome:
+        self.escalation, effects = escalation.apply(self.policy, self.escalation, event, now)
+        self.updated_at = now
+        outcome = Outcome(effects=effects)
+        for effect in effects:
+            if effect.kind is EffectKind.RETRIGGERED:
+                self.acknowledged_at = None
+                data = {"reason": effect.reason, "cycle": effect.cycle}
+                outcome.timeline.append(self._event(TimelineKind.RETRIGGERED, effect.scheduled_at, actor_id, data))
+        return outcome
+
+    def _event(
+        self, kind: TimelineKind, at: datetime, actor_id: int | None, data: dict[str, Any] | None = None
+    ) -> TimelineEvent:
+        return TimelineEvent(self.id, kind, at, actor_id, dict(data or {}))
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, StrEnum) else value
+
+
+@dataclass
+class EscalationPolicy:
+    """Ordered steps; chosen for an incident by team and severity (see `choose_policy`)."""
+
+    name: str
+    steps: tuple[EscalationStep, ...]
+    description: str | None = None
+    team_id: int | None = None
+    severities: frozenset[Severity] = frozenset()
+    repeat: int = 0
+    ack_timeout_minutes: int | None = None
+    is_active: bool = True
+    created_at: datetime | None = None
+    id: int = 0
+
+    MAX_REPEAT = 9
+    MAX_STEPS = 20
+    MAX_DELAY_MINUTES = 7 * 24 * 60
+
+    def validate(self) -> None:
+        errors: list[FieldError] = []
+        if not self.name.strip():
+            errors.append(FieldError("name", "must not be empty"))
+        if not self.steps:
+            errors.append(FieldError("steps", "a policy needs at least one step"))
+        if len(self.steps) > self.MAX_STEPS:
+            errors.append(FieldError("steps", f"at most {self.MAX_STEPS} steps"))
+        if not 0 <= self.repeat <= self.MAX_REPEAT:
+            errors.append(FieldError("repeat", f"must be between 0 and {self.MAX_REPEAT}"))
+        if self.ack_timeout_minutes is not None and not 1 <= self.ack_timeout_minutes <= self.MAX_DELAY_MINUTES:
+            errors.append(FieldError("ack_timeout_minutes", f"must be between 1 and {self.MAX_DELAY_MINUTES}"))
+        for i, step in enumerate(self.steps):
+            if not 0 <= step.delay_minutes <= self.MAX_DELAY_MINUTES:
+                errors.append(FieldError(f"steps[{i}].delay_minutes", f"must be between 0 and {self.MAX_DELAY_MINUTES}"))
+            if not step.targets:
+                errors.append(FieldError(f"steps[{i}].targets", "a step needs at least one target"))
+            for j, target in enumerate(step.targets):
+                where = f"steps[{i}].targets[{j}]"
+                if target.type is TargetType.USER and target.user_id is None:
+                    errors.append(FieldError(f"{where}.id", "a user target needs the user's id"))
+                if target.type is TargetType.TEAM and target.team_id is None:
+                    errors.append(FieldError(f"{where}.id", "a team target needs the team's id"))
+                if target.type is TargetType.ROLE and target.role not in {r.value for r in Role}:
+                    errors.append(FieldError(f"{where}.role", "a role target needs one of the seven roles"))
+        if errors:
+            raise ValidationFailed(errors)
+
+    def matches(self, team_id: int | None, severity: Severity) -> bool:
+        if not self.is_active:
+            return False
+        if self.team_id is not None and self.team_id != team_id:
+            return False
+        return not self.severities or severity in self.severities
+
+    def snapshot(self) -> PolicySnapshot:
+        return PolicySnapshot(self.id, self.steps, self.repeat, self.ack_timeout_minutes)
+
+
+def choose_policy(
+    policies: list[EscalationPolicy], team_id: int | None, severity: Severity
+) -> EscalationPolicy | None:
+    """A team's own policy wins over a global one; among equals the lowest id."""
+    matching = [p for p in policies if p.matches(team_id, severity)]
+    if not matching:
+        return None
+    return min(matching, key=lambda p: (p.team_id is None, p.id))
+
+
+@dataclass
+class NotificationPreference:
+    user_id: int
+    channel: Channel
+    enabled: bool = True
+    address: str | None = None
+    min_severity: Severity | None = None
+
+    def accepts(self, severity: Severity) -> bool:
+        return self.enabled and (self.min_severity is None or severity.at_least(self.min_severity))
+
+
+@dataclass
+class Notification:
+    """One page to one user on one channel: a row of the transactional outbox.
+
+    `idempotency_key` is unique: re-running the step that produced it never creates a second row.
+    `version` fences the dispatcher: a result recorded against a stale claim is rejected.
+    """
+
+    user_id: int | None
+    channel: Channel
+    address: str | None
+    subject: str
+    body: str
+    idempotency_key: str
+    created_at: datetime
+    incident_id: int | None = None
+    status: NotificationStatus = NotificationStatus.PENDING
+    attempts: int = 0
+    last_error: str | None = None
+    sent_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    lease_until: datetime | None = None
+    version: int = 0
+    id: int = 0
+
+    def __post_init__(self) -> None:
+        if self.next_attempt_at is None and self.status is NotificationStatus.PENDING:
+            self.next_attempt_at = self.created_at
+
+    def claim(self, now: datetime, lease: timedelta) -> None:
+        self.status = NotificationStatus.SENDING
+        self.attempts += 1
+        self.lease_until = now + lease
+        self.next_attempt_at = now + lease  # a send that outlives its lease is claimable again
+
+    def mark_sent(self, now: datetime) -> None:
+        self.status = NotificationStatus.SENT
+        self.sent_at = now
+        self.last_error = None
+        self.lease_until = self.next_attempt_at = None
+
+    def mark_failed(self, error: str, now: datetime, retry_at: datetime | None) -> None:
+        """`retry_at` None means give up."""
+        self.last_error = error[:1000]
+        self.lease_until = None
+        self.status = NotificationStatus.RETRYING if retry_at else NotificationStatus.FAILED
+        self.next_attempt_at = retry_at
+
+
+@dataclass
+class Integration:
+    """An alert source bound to a team; `key` is the secret the webhook caller presents."""
+
+    name: str
+    team_id: int
+    key: str
+    created_at: datetime | None = None
+    id: int = 0
+
+
+@dataclass
+class EscalationEvent:
+    incident_id: int
+    policy_id: int | None
+    kind: EffectKind
+    cycle: int
+    scheduled_at: datetime
+    created_at: datetime
+    step_index: int | None = None
+    loop: int | None = None
+    notified_user_ids: list[int] = field(default_factory=list)
+    id: int = 0
+
+
+@dataclass
+class PasswordResetToken:
+    user_id: int
+    token_hash: str
+    expires_at: datetime
+    used_at: datetime | None = None
+    id: int = 0
+
+    def usable(self, now: datetime) -> bool:
+        return self.used_at is None and now < self.expires_at

@@ -1,0 +1,316 @@
+"""The ports: what the core needs from the outside world. Adapters implement them; the core only calls them.
+
+Repositories work inside a UnitOfWork: nothing they write is visible to others, or durable, until
+`UnitOfWork.commit()`. Leaving the unit of work without committing rolls everything back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Generic, Protocol, Self, TypeVar
+
+from incidentcore.model import (
+    Channel,
+    Comment,
+    EscalationEvent,
+    EscalationPolicy,
+    Incident,
+    IncidentStatus,
+    Integration,
+    Notification,
+    NotificationPreference,
+    PasswordResetToken,
+    Role,
+    Severity,
+    Team,
+    TimelineEvent,
+    User,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int = 50
+    offset: int = 0
+
+    MAX_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Paged(Generic[T]):
+    items: list[T]
+    total: int
+    page: Page
+
+
+@dataclass(frozen=True)
+class UserFilter:
+    team_id: int | None = None
+    role: Role | None = None
+    q: str | None = None  # case-insensitive substring of email or full name
+
+
+@dataclass(frozen=True)
+class IncidentFilter:
+    team_id: int | None = None
+    status: IncidentStatus | None = None
+    severity: Severity | None = None
+    assignee_id: int | None = None
+
+
+class UserRepository(Protocol):
+    """Users. Emails are unique case-insensitively; `add` of a taken email raises Conflict."""
+
+    async def add(self, user: User) -> User: ...
+    async def get(self, user_id: int) -> User | None: ...
+    async def get_by_email(self, email: str) -> User | None: ...
+    async def list(self, where: UserFilter, page: Page) -> Paged[User]: ...
+    async def update(self, user: User) -> None:
+        """Raises Conflict when the new email is taken."""
+        ...
+
+    async def delete(self, user_id: int) -> None:
+        """Raises Conflict while incidents, comments or other rows still reference the user."""
+        ...
+
+    async def resolve_targets(
+        self, *, user_ids: Sequence[int], team_ids: Sequence[int], roles: Sequence[tuple[Role, int | None]]
+    ) -> list[User]:
+        """Active users who are one of `user_ids`, members of one of `team_ids`, or hold a role
+        (in the given team, or anywhere when the team is None). One query, no duplicates, by id."""
+        ...
+
+
+class TeamRepository(Protocol):
+    """Teams. Names are unique; `add`/`update` of a taken name raises Conflict."""
+
+    async def add(self, team: Team) -> Team: ...
+    async def get(self, team_id: int) -> Team | None: ...
+    async def list(self, page: Page) -> Paged[Team]: ...
+    async def update(self, team: Team) -> None: ...
+    async def delete(self, team_id: int) -> None:
+        """Raises Conflict while users, incidents, policies or integrations reference the team."""
+        ...
+
+
+class IncidentRepository(Protocol):
+    """Incidents with their escalation state. Writes are fenced by `Incident.version`."""
+
+    async def add(self, incident: Incident) -> Incident:
+        """Assigns the id. Raises Conflict if an open incident already holds (integration_id, dedup_key)."""
+        ...
+
+    async def get(self, incident_id: int, *, for_update: bool = False) -> Incident | None:
+        """`for_update` locks the row until the unit of work ends, where the engine can."""
+        ...
+
+    async def list(self, where: IncidentFilter, page: Page) -> Paged[Incident]:
+        """Newest first."""
+        ...
+
+    async def update(self, incident: Incident) -> None:
+        """Saves and bumps `version`; raises StaleState if the stored version is not the one read."""
+        ...
+
+    async def find_open_by_dedup_key(self, integration_id: int, dedup_key: str) -> Incident | None: ...
+
+    async def claim_due(self, now: datetime, limit: int) -> list[Incident]:
+        """Open incidents whose `next_escalation_at <= now`, earliest first, at most `limit`.
+
+        The rows stay claimed by this unit of work until it ends: a concurrent claimer skips them
+        (Postgres: FOR UPDATE SKIP LOCKED; SQLite: one writer at a time). Cost grows with the number
+        due, not the number open."""
+        ...
+
+
+class CommentRepository(Protocol):
+    async def add(self, comment: Comment) -> Comment: ...
+    async def list_for_incident(self, incident_id: int, page: Page) -> Paged[Comment]: ...
+
+
+class TimelineRepository(Protocol):
+    async def add_many(self, events: Sequence[TimelineEvent]) -> None: ...
+    async def list_for_incident(self, incident_id: int, page: Page) -> Paged[TimelineEvent]:
+        """Oldest first (by time, then id)."""
+        ...
+
+
+class EscalationEventRepository(Protocol):
+    async def add(self, event: EscalationEvent) -> EscalationEvent: ...
+    async def list_for_incident(self, incident_id: int, page: Page) -> Paged[EscalationEvent]:
+        """Oldest first."""
+        ...
+
+
+class PolicyRepository(Protocol):
+    async def add(self, policy: EscalationPolicy) -> EscalationPolicy: ...
+    async def get(self, policy_id: int) -> EscalationPolicy | None: ...
+    async def list(self, page: Page) -> Paged[EscalationPolicy]: ...
+    async def list_active(self) -> list[EscalationPolicy]: ...
+    async def update(self, policy: EscalationPolicy) -> None: ...
+    async def delete(self, policy_id: int) -> None: ...
+
+
+class PreferenceRepository(Protocol):
+    """At most one preference per (user, channel)."""
+
+    async def list_for_users(self, user_ids: Sequence[int]) -> list[NotificationPreference]: ...
+    async def upsert(self, preference: NotificationPreference) -> NotificationPreference: ...
+
+
+class NotificationRepository(Protocol):
+    """The transactional outbox."""
+
+    async def add_new(self, notifications: Sequence[Notification]) -> list[Notification]:
+        """Inserts those whose `idempotency_key` is not stored yet; returns the ones inserted."""
+        ...
+
+    async def list_for_incident(self, incident_id: int, page: Page) -> Paged[Notification]:
+        """Oldest first."""
+        ...
+
+    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Notification]:
+        """Claims pending and retrying rows due by `now`, and sending rows whose lease has expired.
+
+        Each claimed row is marked sending (`Notification.claim`) and its version bumped in this unit
+        of work; commit before sending. A concurrent claimer never gets the same row."""
+        ...
+
+    async def record(self, notification: Notification) -> bool:
+        """Saves a delivery result if the row still holds the version this claim gave it.
+        Returns False, changing nothing, when another worker has re-claimed it since."""
+        ...
+
+    async def cancel_pending_for_incident(self, incident_id: int, now: datetime) -> int:
+        """Fails every not-yet-sent page of the incident (it was resolved); returns how many."""
+        ...
+
+
+class IntegrationRepository(Protocol):
+    async def add(self, integration: Integration) -> Integration: ...
+    async def get(self, integration_id: int) -> Integration | None: ...
+    async def get_by_key(self, key: str) -> Integration | None: ...
+    async def list(self, page: Page) -> Paged[Integration]: ...
+    async def delete(self, integration_id: int) -> None: ...
+
+
+class PasswordResetTokenRepository(Protocol):
+    async def add(self, token: PasswordResetToken) -> PasswordResetToken: ...
+    async def get_by_hash(self, token_hash: str) -> PasswordResetToken | None: ...
+    async def update(self, token: PasswordResetToken) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction. Transactional: nothing is durable until `commit()`; `async with` exits by
+    rolling back whatever was not committed. After a commit the same unit of work may go on into a
+    new transaction (the dispatcher commits its claim before sending, then records the result)."""
+
+    users: UserRepository
+    teams: TeamRepository
+    incidents: IncidentRepository
+    comments: CommentRepository
+    timeline: TimelineRepository
+    escalation_events: EscalationEventRepository
+    policies: PolicyRepository
+    preferences: PreferenceRepository
+    notifications: NotificationRepository
+    integrations: IntegrationRepository
+    reset_tokens: PasswordResetTokenRepository
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+    async def commit(self) -> None: ...
+    async def rollback(self) -> None: ...
+
+
+class Clock(Protocol):
+    """The only source of time for the core. Always timezone-aware UTC."""
+
+    def now(self) -> datetime: ...
+
+
+class PasswordHasher(Protocol):
+    """Slow, salted hashing, off the event loop."""
+
+    async def hash(self, password: str) -> str: ...
+    async def verify(self, password: str, password_hash: str | None) -> bool:
+        """With `password_hash` None, does the same work and answers False (no timing oracle)."""
+        ...
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    token: str
+    expires_in: int  # seconds
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: int
+    credentials_version: int
+
+
+class TokenService(Protocol):
+    def issue(self, user: User) -> AccessToken: ...
+    def decode(self, token: str) -> TokenClaims:
+        """Raises AuthenticationFailed for a bad signature, a wrong algorithm, or an expired token."""
+        ...
+
+
+class SecretGenerator(Protocol):
+    """Unguessable secrets (integration keys, reset tokens): the core holds no random state."""
+
+    def new_secret(self) -> str: ...
+
+
+class DeliveryFailed(Exception):
+    """A send did not go through. `permanent` failures are not retried (e.g. channel not configured)."""
+
+    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    channel: Channel
+    address: str | None
+    subject: str
+    body: str
+
+
+class Notifier(Protocol):
+    """Delivers one message on one channel; raises DeliveryFailed when it does not go through."""
+
+    async def send(self, message: OutgoingMessage) -> None: ...
+
+
+class LoginThrottle(Protocol):
+    """Counts failed logins per key (an account, a client address) in a sliding window."""
+
+    def retry_after(self, keys: Sequence[str], now: datetime) -> int | None:
+        """Seconds until any of `keys` may try again, or None when none is blocked."""
+        ...
+
+    def record_failure(self, keys: Sequence[str], now: datetime) -> None: ...
+    def reset(self, key: str) -> None: ...
+
+
+class SchedulerNudge(Protocol):
+    """Wakes the escalation worker early (an incident triggered or was escalated)."""
+
+    def nudge(self) -> None: ...
+
+
+class RetryPolicy(Protocol):
+    """When to try a failed send again; None means give up. May add jitter."""
+
+    def next_attempt(self, attempts: int, now: datetime) -> datetime | None: ...
