@@ -7,16 +7,23 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from incidentcore import escalation
 from incidentcore.errors import FieldError, InvalidTransition, ValidationFailed
 from incidentcore.escalation import (
+    Acknowledge,
     Effect,
     EffectKind,
     EscalationState,
     EscalationStep,
+    Escalate,
+    Event,
     Phase,
     PolicySnapshot,
+    Resolve,
+    Snooze,
     TargetType,
+    Tick,
+    Trigger,
+    apply,
 )
 
 
@@ -219,7 +226,7 @@ class Incident:
 
     def trigger(self, policy: PolicySnapshot, now: datetime, actor_id: int | None) -> Outcome:
         self.policy = policy
-        outcome = self._escalate_with(escalation.Trigger(), now, actor_id)
+        outcome = self._escalate_with(Trigger(), now, actor_id)
         data: dict[str, Any] = {"severity": self.severity.value, "policy_id": policy.policy_id}
         if policy.policy_id is None:
             data["escalation"] = "no escalation policy matched"
@@ -227,13 +234,13 @@ class Incident:
         return outcome
 
     def acknowledge(self, actor_id: int | None, now: datetime) -> Outcome:
-        outcome = self._escalate_with(escalation.Acknowledge(), now, actor_id)
+        outcome = self._escalate_with(Acknowledge(), now, actor_id)
         self.acknowledged_at = now
         outcome.timeline.append(self._event(TimelineKind.ACKNOWLEDGED, now, actor_id))
         return outcome
 
     def resolve(self, actor_id: int | None, now: datetime, reason: str | None = None) -> Outcome:
-        outcome = self._escalate_with(escalation.Resolve(), now, actor_id)
+        outcome = self._escalate_with(Resolve(), now, actor_id)
         self.resolved_at = now
         data = {"reason": reason} if reason else {}
         outcome.timeline.append(self._event(TimelineKind.RESOLVED, now, actor_id, data))
@@ -243,7 +250,7 @@ class Incident:
         if minutes < 1:
             raise ValidationFailed(FieldError("minutes", "must be at least 1"))
         until = now + timedelta(minutes=minutes)
-        outcome = self._escalate_with(escalation.Snooze(until), now, actor_id)
+        outcome = self._escalate_with(Snooze(until), now, actor_id)
         if self.acknowledged_at is None:
             self.acknowledged_at = now
         data = {"minutes": minutes, "until": until.isoformat()}
@@ -251,10 +258,10 @@ class Incident:
         return outcome
 
     def escalate(self, actor_id: int | None, now: datetime) -> Outcome:
-        return self._escalate_with(escalation.Escalate(), now, actor_id)
+        return self._escalate_with(Escalate(), now, actor_id)
 
     def tick(self, now: datetime) -> Outcome:
-        return self._escalate_with(escalation.Tick(), now, None)
+        return self._escalate_with(Tick(), now, None)
 
     def assign(self, actor_id: int | None, assignee_id: int, now: datetime, role: str | None) -> Outcome:
         if not self.is_open:
@@ -293,8 +300,8 @@ class Incident:
         self.updated_at = now
         return Outcome([self._event(TimelineKind.ALERT, now, None, data)])
 
-    def _escalate_with(self, event: escalation.Event, now: datetime, actor_id: int | None) -> Outcome:
-        self.escalation, effects = escalation.apply(self.policy, self.escalation, event, now)
+    def _escalate_with(self, event: Event, now: datetime, actor_id: int | None) -> Outcome:
+        self.escalation, effects = apply(self.policy, self.escalation, event, now)
         self.updated_at = now
         outcome = Outcome(effects=effects)
         for effect in effects:

@@ -6,6 +6,7 @@ Repositories work inside a UnitOfWork: nothing they write is visible to others, 
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -80,7 +81,7 @@ class UserRepository(Protocol):
 
     async def resolve_targets(
         self, *, user_ids: Sequence[int], team_ids: Sequence[int], roles: Sequence[tuple[Role, int | None]]
-    ) -> list[User]:
+    ) -> builtins.list[User]:
         """Active users who are one of `user_ids`, members of one of `team_ids`, or hold a role
         (in the given team, or anywhere when the team is None). One query, no duplicates, by id."""
         ...
@@ -119,7 +120,7 @@ class IncidentRepository(Protocol):
 
     async def find_open_by_dedup_key(self, integration_id: int, dedup_key: str) -> Incident | None: ...
 
-    async def claim_due(self, now: datetime, limit: int) -> list[Incident]:
+    async def claim_due(self, now: datetime, limit: int) -> builtins.list[Incident]:
         """Open incidents whose `next_escalation_at <= now`, earliest first, at most `limit`.
 
         The rows stay claimed by this unit of work until it ends: a concurrent claimer skips them
@@ -151,7 +152,7 @@ class PolicyRepository(Protocol):
     async def add(self, policy: EscalationPolicy) -> EscalationPolicy: ...
     async def get(self, policy_id: int) -> EscalationPolicy | None: ...
     async def list(self, page: Page) -> Paged[EscalationPolicy]: ...
-    async def list_active(self) -> list[EscalationPolicy]: ...
+    async def list_active(self) -> builtins.list[EscalationPolicy]: ...
     async def update(self, policy: EscalationPolicy) -> None: ...
     async def delete(self, policy_id: int) -> None: ...
 

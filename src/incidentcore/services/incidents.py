@@ -1,0 +1,215 @@
+"""Incident use cases: one unit of work each, committed explicitly."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from incidentcore.errors import FieldError, NotFound, ValidationFailed
+from incidentcore.escalation import PolicySnapshot
+from incidentcore.model import (
+    Comment,
+    EscalationEvent,
+    Incident,
+    Notification,
+    Outcome,
+    Severity,
+    TimelineEvent,
+    User,
+    choose_policy,
+)
+from incidentcore.permissions import Action, require
+from incidentcore.ports import Clock, IncidentFilter, Page, Paged, SchedulerNudge, UnitOfWork
+from incidentcore.services.paging import Pager, PagingConfig
+
+TITLE_MAX = 300
+DESCRIPTION_MAX = 20_000
+COMMENT_MAX = 20_000
+SNOOZE_MAX_MINUTES = 7 * 24 * 60
+
+Change = Callable[[Incident, datetime], Outcome]
+Check = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class NewIncident:
+    title: str
+    description: str | None = None
+    severity: Severity = Severity.HIGH
+    team_id: int | None = None
+    assignee_id: int | None = None
+    source: str | None = None
+    integration_id: int | None = None
+    dedup_key: str | None = None
+
+
+def check_text(field: str, value: str | None, maximum: int, *, required: bool) -> None:
+    if value is None:
+        if required:
+            raise ValidationFailed(FieldError(field, "is required"))
+        return
+    if required and not value.strip():
+        raise ValidationFailed(FieldError(field, "must not be empty"))
+    if len(value) > maximum:
+        raise ValidationFailed(FieldError(field, f"must be at most {maximum} characters"))
+
+
+class Incidents:
+    def __init__(self, uow: UnitOfWork, clock: Clock, nudge: SchedulerNudge, paging: PagingConfig) -> None:
+        self.uow = uow
+        self.clock = clock
+        self.nudge = nudge
+        self.pager = Pager(uow, paging)
+
+    async def open(self, actor: User | None, new: NewIncident) -> Incident:
+        """Creates and triggers an incident; step 0 of its policy pages in the same transaction."""
+        if actor is not None:
+            require(actor, Action.INCIDENT_CREATE)
+        async with self.uow:
+            incident = await self.open_within(actor, new)
+            await self.uow.commit()
+        self.nudge.nudge()
+        return incident
+
+    async def open_within(self, actor: User | None, new: NewIncident) -> Incident:
+        """`open` inside a unit of work the caller already holds (alert ingestion)."""
+        check_text("title", new.title, TITLE_MAX, required=True)
+        check_text("description", new.description, DESCRIPTION_MAX, required=False)
+        await self._check_references(team_id=new.team_id, assignee_id=new.assignee_id)
+        now = self.clock.now()
+        actor_id = actor.id if actor else None
+        policy = choose_policy(await self.uow.policies.list_active(), new.team_id, new.severity)
+        incident = await self.uow.incidents.add(
+            Incident(
+                title=new.title.strip(),
+                description=new.description,
+                severity=new.severity,
+                team_id=new.team_id,
+                assignee_id=new.assignee_id,
+                created_by_id=actor_id,
+                source=new.source,
+                integration_id=new.integration_id,
+                dedup_key=new.dedup_key,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        outcome = incident.trigger(policy.snapshot() if policy else PolicySnapshot.none(), now, actor_id)
+        await self.pager.record(incident, outcome, now, actor_id)
+        return incident
+
+    async def get(self, actor: User, incident_id: int) -> Incident:
+        require(actor, Action.INCIDENT_READ)
+        async with self.uow:
+            return await self._load(incident_id)
+
+    async def list(self, actor: User, where: IncidentFilter, page: Page) -> Paged[Incident]:
+        require(actor, Action.INCIDENT_READ)
+        async with self.uow:
+            return await self.uow.incidents.list(where, page)
+
+    async def update(self, actor: User, incident_id: int, changes: dict[str, Any]) -> Incident:
+        if "title" in changes:
+            check_text("title", changes["title"], TITLE_MAX, required=True)
+        if "description" in changes:
+            check_text("description", changes["description"], DESCRIPTION_MAX, required=False)
+        if "severity" in changes and changes["severity"] is None:
+            raise ValidationFailed(FieldError("severity", "must not be null"))
+        return await self._act(
+            actor, incident_id, Action.INCIDENT_UPDATE, lambda i, now: i.update(actor.id, changes, now),
+            check=lambda: self._check_references(team_id=changes.get("team_id")),
+        )
+
+    async def acknowledge(self, actor: User, incident_id: int) -> Incident:
+        return await self._act(actor, incident_id, Action.INCIDENT_ACKNOWLEDGE, lambda i, now: i.acknowledge(actor.id, now))
+
+    async def resolve(self, actor: User, incident_id: int) -> Incident:
+        return await self._act(actor, incident_id, Action.INCIDENT_RESOLVE, lambda i, now: i.resolve(actor.id, now))
+
+    async def snooze(self, actor: User, incident_id: int, minutes: int) -> Incident:
+        if not 1 <= minutes <= SNOOZE_MAX_MINUTES:
+            raise ValidationFailed(FieldError("minutes", f"must be between 1 and {SNOOZE_MAX_MINUTES}"))
+        return await self._act(actor, incident_id, Action.INCIDENT_SNOOZE, lambda i, now: i.snooze(actor.id, minutes, now))
+
+    async def escalate(self, actor: User, incident_id: int) -> Incident:
+        incident = await self._act(actor, incident_id, Action.INCIDENT_ESCALATE, lambda i, now: i.escalate(actor.id, now))
+        self.nudge.nudge()
+        return incident
+
+    async def assign(self, actor: User, incident_id: int, assignee_id: int, role: str | None) -> Incident:
+        if role is not None:
+            check_text("role", role, 100, required=True)
+        return await self._act(
+            actor, incident_id, Action.INCIDENT_ASSIGN, lambda i, now: i.assign(actor.id, assignee_id, now, role),
+            check=lambda: self._check_references(assignee_id=assignee_id, assignee_field="user_id"),
+        )
+
+    async def comment(self, actor: User, incident_id: int, body: str) -> Comment:
+        require(actor, Action.INCIDENT_COMMENT)
+        check_text("body", body, COMMENT_MAX, required=True)
+        async with self.uow:
+            incident = await self._load(incident_id, for_update=True)
+            now = self.clock.now()
+            comment, outcome = incident.comment(actor.id, body, now)
+            comment = await self.uow.comments.add(comment)
+            outcome.timeline[0].data["comment_id"] = comment.id
+            await self.pager.record(incident, outcome, now, actor.id)
+            await self.uow.commit()
+        return comment
+
+    async def comments(self, actor: User, incident_id: int, page: Page) -> Paged[Comment]:
+        require(actor, Action.INCIDENT_READ)
+        async with self.uow:
+            await self._load(incident_id)
+            return await self.uow.comments.list_for_incident(incident_id, page)
+
+    async def timeline(self, actor: User, incident_id: int, page: Page) -> Paged[TimelineEvent]:
+        require(actor, Action.INCIDENT_READ)
+        async with self.uow:
+            await self._load(incident_id)
+            return await self.uow.timeline.list_for_incident(incident_id, page)
+
+    async def escalation_events(self, actor: User, incident_id: int, page: Page) -> Paged[EscalationEvent]:
+        require(actor, Action.INCIDENT_READ)
+        async with self.uow:
+            await self._load(incident_id)
+            return await self.uow.escalation_events.list_for_incident(incident_id, page)
+
+    async def notifications(self, actor: User, incident_id: int, page: Page) -> Paged[Notification]:
+        require(actor, Action.INCIDENT_READ)
+        async with self.uow:
+            await self._load(incident_id)
+            return await self.uow.notifications.list_for_incident(incident_id, page)
+
+    async def _act(
+        self, actor: User, incident_id: int, action: Action, change: Change, check: Check | None = None
+    ) -> Incident:
+        """Loads the incident locked, checks permission, applies `change`, records its outcome, commits."""
+        async with self.uow:
+            incident = await self._load(incident_id, for_update=True)
+            require(actor, action, incident)
+            if check is not None:
+                await check()
+            now = self.clock.now()
+            outcome: Outcome = change(incident, now)
+            await self.pager.record(incident, outcome, now, actor.id)
+            await self.uow.commit()
+        return incident
+
+    async def _load(self, incident_id: int, *, for_update: bool = False) -> Incident:
+        incident = await self.uow.incidents.get(incident_id, for_update=for_update)
+        if incident is None:
+            raise NotFound(f"incident {incident_id} does not exist")
+        return incident
+
+    async def _check_references(
+        self, *, team_id: int | None = None, assignee_id: int | None = None, assignee_field: str = "assignee_id"
+    ) -> None:
+        if team_id is not None and await self.uow.teams.get(team_id) is None:
+            raise ValidationFailed(FieldError("team_id", f"team {team_id} does not exist"))
+        if assignee_id is not None:
+            assignee = await self.uow.users.get(assignee_id)
+            if assignee is None or not assignee.is_active:
+                raise ValidationFailed(FieldError(assignee_field, f"no active user {assignee_id}"))

@@ -1,0 +1,74 @@
+"""Per-user notification preferences: which channels page a user, where, and from which severity."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+from incidentcore.errors import FieldError, NotFound, ValidationFailed
+from incidentcore.model import Channel, NotificationPreference, Severity, User
+from incidentcore.permissions import Action, require
+from incidentcore.ports import UnitOfWork
+from incidentcore.services.accounts import normalise_email
+
+ADDRESS_MAX = 2000
+
+
+def check_address(channel: Channel, address: str | None, enabled: bool) -> str | None:
+    if address is not None:
+        address = address.strip() or None
+    if address is None:
+        if enabled and channel is not Channel.EMAIL:
+            raise ValidationFailed(FieldError("address", f"the {channel.value} channel needs an address"))
+        return None
+    if len(address) > ADDRESS_MAX:
+        raise ValidationFailed(FieldError("address", f"must be at most {ADDRESS_MAX} characters"))
+    if channel is Channel.EMAIL:
+        try:
+            return normalise_email(address)
+        except ValidationFailed:
+            raise ValidationFailed(FieldError("address", "is not a valid email address")) from None
+    if channel is Channel.WEBHOOK:
+        parsed = urlparse(address)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValidationFailed(FieldError("address", "a webhook address must be an http(s) URL"))
+    if channel in (Channel.SLACK, Channel.APPRISE) and "://" not in address:
+        raise ValidationFailed(FieldError("address", "must be an Apprise URL such as slack://..."))
+    return address
+
+
+class Preferences:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
+    async def list_for(self, actor: User, user_id: int) -> list[NotificationPreference]:
+        self._require(actor, user_id)
+        async with self.uow:
+            await self._check_user(user_id)
+            return await self.uow.preferences.list_for_users([user_id])
+
+    async def set_for(
+        self,
+        actor: User,
+        user_id: int,
+        channel: Channel,
+        *,
+        enabled: bool,
+        address: str | None,
+        min_severity: Severity | None,
+    ) -> NotificationPreference:
+        self._require(actor, user_id)
+        address = check_address(channel, address, enabled)
+        async with self.uow:
+            await self._check_user(user_id)
+            preference = await self.uow.preferences.upsert(
+                NotificationPreference(user_id, channel, enabled, address, min_severity)
+            )
+            await self.uow.commit()
+        return preference
+
+    def _require(self, actor: User, user_id: int) -> None:
+        require(actor, Action.SELF_MANAGE if user_id == actor.id else Action.PREFERENCE_MANAGE_OTHERS)
+
+    async def _check_user(self, user_id: int) -> None:
+        if await self.uow.users.get(user_id) is None:
+            raise NotFound(f"user {user_id} does not exist")

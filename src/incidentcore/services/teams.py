@@ -1,0 +1,68 @@
+"""Team administration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from incidentcore.errors import NotFound
+from incidentcore.model import Team, User
+from incidentcore.permissions import Action, require
+from incidentcore.ports import Clock, Page, Paged, UnitOfWork
+from incidentcore.services.incidents import check_text
+
+NAME_MAX = 100
+DESCRIPTION_MAX = 2000
+
+
+class Teams:
+    def __init__(self, uow: UnitOfWork, clock: Clock) -> None:
+        self.uow = uow
+        self.clock = clock
+
+    async def create(self, actor: User, name: str, description: str | None) -> Team:
+        require(actor, Action.TEAM_MANAGE)
+        check_text("name", name, NAME_MAX, required=True)
+        check_text("description", description, DESCRIPTION_MAX, required=False)
+        async with self.uow:
+            team = await self.uow.teams.add(Team(name.strip(), description, self.clock.now()))
+            await self.uow.commit()
+        return team
+
+    async def list(self, actor: User, page: Page) -> Paged[Team]:
+        require(actor, Action.TEAM_MANAGE)
+        async with self.uow:
+            return await self.uow.teams.list(page)
+
+    async def get(self, actor: User, team_id: int) -> Team:
+        require(actor, Action.TEAM_MANAGE)
+        async with self.uow:
+            return await self._load(team_id)
+
+    async def update(self, actor: User, team_id: int, changes: dict[str, Any]) -> Team:
+        require(actor, Action.TEAM_MANAGE)
+        if "name" in changes:
+            check_text("name", changes["name"], NAME_MAX, required=True)
+        if "description" in changes:
+            check_text("description", changes["description"], DESCRIPTION_MAX, required=False)
+        async with self.uow:
+            team = await self._load(team_id)
+            if "name" in changes:
+                team.name = changes["name"].strip()
+            if "description" in changes:
+                team.description = changes["description"]
+            await self.uow.teams.update(team)
+            await self.uow.commit()
+        return team
+
+    async def delete(self, actor: User, team_id: int) -> None:
+        require(actor, Action.TEAM_MANAGE)
+        async with self.uow:
+            await self._load(team_id)
+            await self.uow.teams.delete(team_id)
+            await self.uow.commit()
+
+    async def _load(self, team_id: int) -> Team:
+        team = await self.uow.teams.get(team_id)
+        if team is None:
+            raise NotFound(f"team {team_id} does not exist")
+        return team

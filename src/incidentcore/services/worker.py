@@ -1,0 +1,119 @@
+"""The worker's use cases: the escalation tick and the outbox dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from incidentcore.model import Notification, NotificationStatus, TimelineEvent, TimelineKind
+from incidentcore.ports import (
+    Clock,
+    DeliveryFailed,
+    Notifier,
+    OutgoingMessage,
+    RetryPolicy,
+    UnitOfWork,
+)
+from incidentcore.services.paging import Pager, PagingConfig
+
+
+class EscalationTick:
+    """Fires every escalation step that has come due, in one transaction per batch."""
+
+    def __init__(self, uow: UnitOfWork, clock: Clock, paging: PagingConfig) -> None:
+        self.uow = uow
+        self.clock = clock
+        self.pager = Pager(uow, paging)
+
+    async def run(self, batch_size: int = 100) -> int:
+        """Processes at most one batch; returns how many incidents it advanced."""
+        async with self.uow:
+            now = self.clock.now()
+            due = await self.uow.incidents.claim_due(now, batch_size)
+            for incident in due:
+                await self.pager.record(incident, incident.tick(now), now, None)
+            await self.uow.commit()
+        return len(due)
+
+
+class NotificationDispatch:
+    """Sends due outbox rows: claim and commit first, then send, then record each result (fenced).
+
+    A worker that dies mid-send leaves its rows `sending`; when their lease ends another worker
+    sends them again: at-least-once, one duplicate per crash at most.
+    """
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        clock: Clock,
+        notifier: Notifier,
+        retry: RetryPolicy,
+        lease: timedelta = timedelta(seconds=60),
+        concurrency: int = 10,
+    ) -> None:
+        self.uow = uow
+        self.clock = clock
+        self.notifier = notifier
+        self.retry = retry
+        self.lease = lease
+        self.concurrency = concurrency
+
+    async def run(self, batch_size: int = 50) -> int:
+        """Processes at most one batch; returns how many sends it attempted."""
+        async with self.uow:
+            claimed = await self.uow.notifications.claim_due(self.clock.now(), batch_size, self.lease)
+            await self.uow.commit()
+            if not claimed:
+                return 0
+            limit = asyncio.Semaphore(self.concurrency)
+
+            async def deliver(notification: Notification) -> None:
+                async with limit:
+                    await self._deliver(notification)
+
+            await asyncio.gather(*(deliver(n) for n in claimed))
+            timeline = []
+            for notification in claimed:
+                if await self.uow.notifications.record(notification) and notification.incident_id:
+                    event = self._timeline_event(notification)
+                    if event is not None:
+                        timeline.append(event)
+            await self.uow.timeline.add_many(timeline)
+            await self.uow.commit()
+        return len(claimed)
+
+    async def _deliver(self, notification: Notification) -> None:
+        message = OutgoingMessage(
+            notification.channel, notification.address, notification.subject, notification.body
+        )
+        try:
+            await self.notifier.send(message)
+        except DeliveryFailed as failure:
+            self._failed(notification, failure.reason, permanent=failure.permanent)
+        except Exception as error:  # a broken adapter must not stop the other pages
+            self._failed(notification, f"{type(error).__name__}: {error}", permanent=False)
+        else:
+            notification.mark_sent(self.clock.now())
+
+    def _failed(self, notification: Notification, reason: str, *, permanent: bool) -> None:
+        now = self.clock.now()
+        retry_at = None if permanent else self.retry.next_attempt(notification.attempts, now)
+        notification.mark_failed(reason, now, retry_at)
+
+    def _timeline_event(self, notification: Notification) -> TimelineEvent | None:
+        assert notification.incident_id is not None
+        data = {
+            "notification_id": notification.id,
+            "user_id": notification.user_id,
+            "channel": notification.channel.value,
+            "attempts": notification.attempts,
+        }
+        if notification.status is NotificationStatus.SENT:
+            kind = TimelineKind.NOTIFIED
+        elif notification.status is NotificationStatus.FAILED:
+            kind = TimelineKind.NOTIFICATION_FAILED
+            data["error"] = notification.last_error
+        else:
+            return None
+        return TimelineEvent(notification.incident_id, kind, self.clock.now(), None, data)
