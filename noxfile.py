@@ -1,0 +1,61 @@
+"""Task runner: `nox` runs lint, typecheck and tests; `nox -s postgres` the Postgres suites alone."""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = ["3.11", "3.12", "3.13"] if os.environ.get("NOX_ALL_PYTHONS") else None
+
+
+def install(session: nox.Session) -> None:
+    session.install("-e", ".[dev]")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Unit, contract and HTTP tests; Postgres suites run when INCIDENTCORE_TEST_POSTGRES_URL is set."""
+    install(session)
+    session.run(
+        "pytest",
+        "--cov=incidentcore",
+        "--cov-branch",
+        "--cov-report=term-missing:skip-covered",
+        "--cov-fail-under=95",
+        *session.posargs,
+    )
+
+
+@nox.session
+def postgres(session: nox.Session) -> None:
+    """Only the tests that need Postgres; fails instead of skipping when the URL is missing."""
+    install(session)
+    session.env["INCIDENTCORE_REQUIRE_POSTGRES"] = "1"
+    session.run("pytest", "-m", "postgres", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff, and the import contracts: the core imports only the stdlib, layers point inward."""
+    install(session)
+    session.run("ruff", "check", "src", "tests", "migrations", "bench", "noxfile.py")
+    session.run("lint-imports")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    install(session)
+    session.run("mypy", "src/incidentcore")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks; need INCIDENTCORE_TEST_POSTGRES_URL."""
+    install(session)
+    for script in sorted(os.listdir("bench")):
+        if script.startswith("bench_") and script.endswith(".py"):
+            session.run("python", f"bench/{script}", *session.posargs)
