@@ -156,23 +156,28 @@ def apply(policy: PolicySnapshot, state: EscalationState | None, event: Event, n
         if not isinstance(event, Trigger):
             raise InvalidTransition("an incident must trigger before anything else happens to it")
         return _start_cycle(policy, cycle=0, at=now, now=now, effects=[])
+    if isinstance(event, Trigger):
+        raise InvalidTransition("the incident has already triggered")
+    # Timers that came due by `now` go off first, at their own scheduled times, exactly as a punctual
+    # tick would have fired them: the outcome never depends on when the scheduler last ticked.
+    state, due = _tick(policy, state, now)
     match event:
-        case Trigger():
-            raise InvalidTransition("the incident has already triggered")
         case Tick():
-            return _tick(policy, state, now)
+            return state, due
         case Acknowledge():
-            return _acknowledge(policy, state, now)
+            state, effects = _acknowledge(policy, state, now)
         case Snooze(until):
-            return _snooze(state, until, now)
+            state, effects = _snooze(state, until, now)
         case Resolve():
             if state.phase is Phase.RESOLVED:
                 raise InvalidTransition("the incident is already resolved")
-            resolved = replace(state, phase=Phase.RESOLVED, next_at=None)
-            return resolved, (Effect(EffectKind.STOPPED, state.cycle, now, reason="resolved"),)
+            effects = (Effect(EffectKind.STOPPED, state.cycle, now, reason="resolved"),)
+            state = replace(state, phase=Phase.RESOLVED, next_at=None)
         case Escalate():
-            return _escalate(policy, state, now)
-    raise TypeError(f"unknown escalation event {event!r}")  # pragma: no cover
+            state, effects = _escalate(policy, state, now)
+        case _:  # pragma: no cover
+            raise TypeError(f"unknown escalation event {event!r}")
+    return state, due + effects
 
 
 def _tick(policy: PolicySnapshot, state: EscalationState, now: datetime) -> Transition:
@@ -266,4 +271,5 @@ def _escalate(policy: PolicySnapshot, state: EscalationState, now: datetime) -> 
         )
         return exhausted, tuple(effects)
     effects.append(Effect(EffectKind.MANUAL, state.cycle, now, state.next_step, state.loop))
-    return _advance(policy, replace(state, phase=Phase.ACTIVE), fired_at=now), tuple(effects)
+    # a step after a zero-delay one is due at once, as it is when the incident triggers
+    return _catch_up(policy, _advance(policy, replace(state, phase=Phase.ACTIVE), fired_at=now), now, effects)

@@ -12,9 +12,9 @@ from incidentcore.escalation import (
     Acknowledge,
     Effect,
     EffectKind,
+    Escalate,
     EscalationState,
     EscalationStep,
-    Escalate,
     Event,
     Phase,
     PolicySnapshot,
@@ -308,7 +308,9 @@ class Incident:
             if effect.kind is EffectKind.RETRIGGERED:
                 self.acknowledged_at = None
                 data = {"reason": effect.reason, "cycle": effect.cycle}
-                outcome.timeline.append(self._event(TimelineKind.RETRIGGERED, effect.scheduled_at, actor_id, data))
+                outcome.timeline.append(
+                    self._event(TimelineKind.RETRIGGERED, effect.scheduled_at, actor_id, data)
+                )
         return outcome
 
     def _event(
@@ -350,11 +352,18 @@ class EscalationPolicy:
             errors.append(FieldError("steps", f"at most {self.MAX_STEPS} steps"))
         if not 0 <= self.repeat <= self.MAX_REPEAT:
             errors.append(FieldError("repeat", f"must be between 0 and {self.MAX_REPEAT}"))
-        if self.ack_timeout_minutes is not None and not 1 <= self.ack_timeout_minutes <= self.MAX_DELAY_MINUTES:
-            errors.append(FieldError("ack_timeout_minutes", f"must be between 1 and {self.MAX_DELAY_MINUTES}"))
+        if (
+            self.ack_timeout_minutes is not None
+            and not 1 <= self.ack_timeout_minutes <= self.MAX_DELAY_MINUTES
+        ):
+            errors.append(
+                FieldError("ack_timeout_minutes", f"must be between 1 and {self.MAX_DELAY_MINUTES}")
+            )
         for i, step in enumerate(self.steps):
             if not 0 <= step.delay_minutes <= self.MAX_DELAY_MINUTES:
-                errors.append(FieldError(f"steps[{i}].delay_minutes", f"must be between 0 and {self.MAX_DELAY_MINUTES}"))
+                errors.append(
+                    FieldError(f"steps[{i}].delay_minutes", f"must be between 0 and {self.MAX_DELAY_MINUTES}")
+                )
             if not step.targets:
                 errors.append(FieldError(f"steps[{i}].targets", "a step needs at least one target"))
             for j, target in enumerate(step.targets):

@@ -185,7 +185,9 @@ class Accounts:
 
     async def update_user(self, actor: User, user_id: int, changes: dict[str, Any]) -> User:
         require(actor, Action.USER_MANAGE)
-        if user_id == actor.id and (changes.get("is_active") is False or changes.get("role", Role.ADMIN) != Role.ADMIN):
+        if user_id == actor.id and (
+            changes.get("is_active") is False or changes.get("role", Role.ADMIN) != Role.ADMIN
+        ):
             raise Conflict("an admin cannot deactivate or demote themselves")
         return await self._update(user_id, changes)
 

@@ -118,23 +118,34 @@ class Incidents:
         if "severity" in changes and changes["severity"] is None:
             raise ValidationFailed(FieldError("severity", "must not be null"))
         return await self._act(
-            actor, incident_id, Action.INCIDENT_UPDATE, lambda i, now: i.update(actor.id, changes, now),
+            actor,
+            incident_id,
+            Action.INCIDENT_UPDATE,
+            lambda i, now: i.update(actor.id, changes, now),
             check=lambda: self._check_references(team_id=changes.get("team_id")),
         )
 
     async def acknowledge(self, actor: User, incident_id: int) -> Incident:
-        return await self._act(actor, incident_id, Action.INCIDENT_ACKNOWLEDGE, lambda i, now: i.acknowledge(actor.id, now))
+        return await self._act(
+            actor, incident_id, Action.INCIDENT_ACKNOWLEDGE, lambda i, now: i.acknowledge(actor.id, now)
+        )
 
     async def resolve(self, actor: User, incident_id: int) -> Incident:
-        return await self._act(actor, incident_id, Action.INCIDENT_RESOLVE, lambda i, now: i.resolve(actor.id, now))
+        return await self._act(
+            actor, incident_id, Action.INCIDENT_RESOLVE, lambda i, now: i.resolve(actor.id, now)
+        )
 
     async def snooze(self, actor: User, incident_id: int, minutes: int) -> Incident:
         if not 1 <= minutes <= SNOOZE_MAX_MINUTES:
             raise ValidationFailed(FieldError("minutes", f"must be between 1 and {SNOOZE_MAX_MINUTES}"))
-        return await self._act(actor, incident_id, Action.INCIDENT_SNOOZE, lambda i, now: i.snooze(actor.id, minutes, now))
+        return await self._act(
+            actor, incident_id, Action.INCIDENT_SNOOZE, lambda i, now: i.snooze(actor.id, minutes, now)
+        )
 
     async def escalate(self, actor: User, incident_id: int) -> Incident:
-        incident = await self._act(actor, incident_id, Action.INCIDENT_ESCALATE, lambda i, now: i.escalate(actor.id, now))
+        incident = await self._act(
+            actor, incident_id, Action.INCIDENT_ESCALATE, lambda i, now: i.escalate(actor.id, now)
+        )
         self.nudge.nudge()
         return incident
 
@@ -142,7 +153,10 @@ class Incidents:
         if role is not None:
             check_text("role", role, 100, required=True)
         return await self._act(
-            actor, incident_id, Action.INCIDENT_ASSIGN, lambda i, now: i.assign(actor.id, assignee_id, now, role),
+            actor,
+            incident_id,
+            Action.INCIDENT_ASSIGN,
+            lambda i, now: i.assign(actor.id, assignee_id, now, role),
             check=lambda: self._check_references(assignee_id=assignee_id, assignee_field="user_id"),
         )
 
@@ -205,7 +219,11 @@ class Incidents:
         return incident
 
     async def _check_references(
-        self, *, team_id: int | None = None, assignee_id: int | None = None, assignee_field: str = "assignee_id"
+        self,
+        *,
+        team_id: int | None = None,
+        assignee_id: int | None = None,
+        assignee_field: str = "assignee_id",
     ) -> None:
         if team_id is not None and await self.uow.teams.get(team_id) is None:
             raise ValidationFailed(FieldError("team_id", f"team {team_id} does not exist"))

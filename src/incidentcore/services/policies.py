@@ -11,7 +11,16 @@ from incidentcore.model import EscalationPolicy, User
 from incidentcore.permissions import Action, require
 from incidentcore.ports import Clock, Page, Paged, UnitOfWork
 
-EDITABLE = {"name", "description", "team_id", "severities", "steps", "repeat", "ack_timeout_minutes", "is_active"}
+EDITABLE = {
+    "name",
+    "description",
+    "team_id",
+    "severities",
+    "steps",
+    "repeat",
+    "ack_timeout_minutes",
+    "is_active",
+}
 
 
 class Policies:

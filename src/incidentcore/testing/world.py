@@ -1,0 +1,115 @@
+"""Every use case wired to in-memory adapters that share one store: a whole service in a test."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from incidentcore.model import Role, User
+from incidentcore.services import (
+    Accounts,
+    AlertIngestion,
+    EscalationTick,
+    Incidents,
+    Integrations,
+    NewUser,
+    NotificationDispatch,
+    PagingConfig,
+    Policies,
+    Preferences,
+    Teams,
+)
+from incidentcore.testing.clock import FakeClock
+from incidentcore.testing.memory import (
+    CountingNudge,
+    FakePasswordHasher,
+    FakeTokenService,
+    FixedRetryPolicy,
+    MemoryLoginThrottle,
+    MemoryStore,
+    MemoryUnitOfWork,
+    RecordingNotifier,
+    SequentialSecrets,
+)
+
+
+class InMemoryServices:
+    """Builds each use case on a fresh unit of work over the shared `store`, as a request scope would."""
+
+    def __init__(self, clock: FakeClock | None = None) -> None:
+        self.store = MemoryStore()
+        self.clock = clock or FakeClock()
+        self.hasher = FakePasswordHasher()
+        self.tokens = FakeTokenService(self.clock)
+        self.secrets = SequentialSecrets()
+        self.throttle = MemoryLoginThrottle()
+        self.nudge = CountingNudge()
+        self.notifier = RecordingNotifier()
+        self.retry = FixedRetryPolicy([timedelta(seconds=30), timedelta(minutes=2)])
+        self.paging = PagingConfig()
+
+    def uow(self) -> MemoryUnitOfWork:
+        return MemoryUnitOfWork(self.store)
+
+    @property
+    def accounts(self) -> Accounts:
+        return Accounts(self.uow(), self.clock, self.hasher, self.tokens, self.secrets, self.throttle)
+
+    @property
+    def teams(self) -> Teams:
+        return Teams(self.uow(), self.clock)
+
+    @property
+    def incidents(self) -> Incidents:
+        return Incidents(self.uow(), self.clock, self.nudge, self.paging)
+
+    @property
+    def policies(self) -> Policies:
+        return Policies(self.uow(), self.clock)
+
+    @property
+    def preferences(self) -> Preferences:
+        return Preferences(self.uow())
+
+    @property
+    def integrations(self) -> Integrations:
+        return Integrations(self.uow(), self.clock, self.secrets)
+
+    @property
+    def alerts(self) -> AlertIngestion:
+        return AlertIngestion(self.uow(), self.clock, self.nudge, self.paging)
+
+    @property
+    def escalation_tick(self) -> EscalationTick:
+        return EscalationTick(self.uow(), self.clock, self.paging)
+
+    @property
+    def dispatch(self) -> NotificationDispatch:
+        return NotificationDispatch(self.uow(), self.clock, self.notifier, self.retry)
+
+    async def user(
+        self, email: str, role: Role = Role.USER, team_id: int | None = None, password: str = "password1"
+    ) -> User:
+        """Creates an active user directly (no actor needed)."""
+        user = await self.accounts.signup(email, password, email.split("@")[0].title())
+        if role is Role.USER and team_id is None:
+            return user
+        async with self.uow() as uow:
+            stored = await uow.users.get(user.id)
+            assert stored is not None
+            stored.role, stored.team_id = role, team_id
+            await uow.users.update(stored)
+            await uow.commit()
+        return stored
+
+    async def admin(self, email: str = "admin@example.com") -> User:
+        return await self.accounts.ensure_admin(email, "admin-password")
+
+    async def run_worker(self) -> None:
+        """One tick and one dispatch round, draining full batches."""
+        while await self.escalation_tick.run():
+            pass
+        while await self.dispatch.run():
+            pass
+
+
+__all__ = ["InMemoryServices", "NewUser"]
