@@ -1,0 +1,53 @@
+"""What library users need to test against the core: a fake clock, and in-memory adapters for every port.
+
+The hypothesis strategies live in `incidentcore.testing.strategies` (imported separately: they need
+hypothesis, which the core does not depend on).
+"""
+
+from incidentcore.testing.clock import FakeClock
+from incidentcore.testing.memory import (
+    CountingNudge,
+    FakePasswordHasher,
+    FakeTokenService,
+    FixedRetryPolicy,
+    MemoryCommentRepository,
+    MemoryEscalationEventRepository,
+    MemoryIncidentRepository,
+    MemoryIntegrationRepository,
+    MemoryLoginThrottle,
+    MemoryNotificationRepository,
+    MemoryPasswordResetTokenRepository,
+    MemoryPolicyRepository,
+    MemoryPreferenceRepository,
+    MemoryStore,
+    MemoryTeamRepository,
+    MemoryTimelineRepository,
+    MemoryUnitOfWork,
+    MemoryUserRepository,
+    RecordingNotifier,
+    SequentialSecrets,
+)
+
+__all__ = [
+    "CountingNudge",
+    "FakeClock",
+    "FakePasswordHasher",
+    "FakeTokenService",
+    "FixedRetryPolicy",
+    "MemoryCommentRepository",
+    "MemoryEscalationEventRepository",
+    "MemoryIncidentRepository",
+    "MemoryIntegrationRepository",
+    "MemoryLoginThrottle",
+    "MemoryNotificationRepository",
+    "MemoryPasswordResetTokenRepository",
+    "MemoryPolicyRepository",
+    "MemoryPreferenceRepository",
+    "MemoryStore",
+    "MemoryTeamRepository",
+    "MemoryTimelineRepository",
+    "MemoryUnitOfWork",
+    "MemoryUserRepository",
+    "RecordingNotifier",
+    "SequentialSecrets",
+]

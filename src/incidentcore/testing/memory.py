@@ -1,0 +1,817 @@
+"""In-memory implementations of every port: the fakes unit tests run on, and the reference behaviour
+the contract tests hold the SQL adapters to.
+
+Transactions behave like Postgres at READ COMMITTED: a unit of work reads the latest committed rows
+with its own uncommitted writes on top, and `commit()` merges its writes into the store row by row.
+Rows a unit of work claims or writes with a fence (incidents, notifications) stay locked until it
+ends: concurrent claimers skip them, like `FOR UPDATE SKIP LOCKED`. Where Postgres would make a
+writer wait for such a lock the memory store cannot, so it raises StaleState instead.
+"""
+
+from __future__ import annotations
+
+import builtins  # `list` names a method in several repositories, so annotations there spell the type out
+import copy
+import math
+from collections.abc import Hashable, Iterator, Sequence
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Generic, Self, TypeVar
+
+from incidentcore.errors import AuthenticationFailed, Conflict, NotFound, StaleState
+from incidentcore.model import (
+    Channel,
+    Comment,
+    EscalationEvent,
+    EscalationPolicy,
+    Incident,
+    Integration,
+    Notification,
+    NotificationPreference,
+    NotificationStatus,
+    PasswordResetToken,
+    Role,
+    Team,
+    TimelineEvent,
+    User,
+)
+from incidentcore.ports import (
+    AccessToken,
+    Clock,
+    CommentRepository,
+    DeliveryFailed,
+    EscalationEventRepository,
+    IncidentFilter,
+    IncidentRepository,
+    IntegrationRepository,
+    LoginThrottle,
+    NotificationRepository,
+    Notifier,
+    OutgoingMessage,
+    Page,
+    Paged,
+    PasswordHasher,
+    PasswordResetTokenRepository,
+    PolicyRepository,
+    PreferenceRepository,
+    RetryPolicy,
+    SchedulerNudge,
+    SecretGenerator,
+    TeamRepository,
+    TimelineRepository,
+    TokenClaims,
+    TokenService,
+    UnitOfWork,
+    UserFilter,
+    UserRepository,
+)
+
+K = TypeVar("K", bound=Hashable)
+R = TypeVar("R")
+
+PreferenceKey = tuple[int, Channel]
+
+UNSENT = (NotificationStatus.PENDING, NotificationStatus.RETRYING, NotificationStatus.SENDING)
+
+
+class Table(dict[K, R]):
+    """The committed rows of one table by key, and which unit of work holds each locked row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.locks: dict[K, object] = {}
+
+
+class MemoryStore:
+    """The committed state: one table per entity, and id sequences that, like SQL sequences, are not
+    rolled back."""
+
+    def __init__(self) -> None:
+        self.users: Table[int, User] = Table()
+        self.teams: Table[int, Team] = Table()
+        self.incidents: Table[int, Incident] = Table()
+        self.comments: Table[int, Comment] = Table()
+        self.timeline: Table[int, TimelineEvent] = Table()
+        self.escalation_events: Table[int, EscalationEvent] = Table()
+        self.policies: Table[int, EscalationPolicy] = Table()
+        self.preferences: Table[PreferenceKey, NotificationPreference] = Table()
+        self.notifications: Table[int, Notification] = Table()
+        self.integrations: Table[int, Integration] = Table()
+        self.reset_tokens: Table[int, PasswordResetToken] = Table()
+        self.last_ids: dict[str, int] = {}
+
+    def next_id(self, table: str) -> int:
+        self.last_ids[table] = self.last_ids.get(table, 0) + 1
+        return self.last_ids[table]
+
+
+class TableView(Generic[K, R]):
+    """One table as a transaction sees it: the committed rows with the transaction's writes on top.
+
+    `peek` and `rows` hand out stored objects for reading only; `get` returns a copy to give away.
+    """
+
+    def __init__(self, table: Table[K, R], owner: object) -> None:
+        self.table = table
+        self.owner = owner
+        self.writes: dict[K, R | None] = {}  # None: deleted in this transaction
+        self.held: set[K] = set()
+
+    def peek(self, key: K) -> R | None:
+        if key in self.writes:
+            return self.writes[key]
+        return self.table.get(key)
+
+    def get(self, key: K) -> R | None:
+        return copy.deepcopy(self.peek(key))
+
+    def rows(self) -> Iterator[R]:
+        for key, row in list(self.table.items()):
+            if key not in self.writes:
+                yield row
+        for written in self.writes.values():
+            if written is not None:
+                yield written
+
+    def put(self, key: K, row: R) -> None:
+        self.writes[key] = copy.deepcopy(row)
+
+    def delete(self, key: K) -> None:
+        self.writes[key] = None
+
+    def written(self) -> list[R]:
+        return [row for row in self.writes.values() if row is not None]
+
+    def deleted(self) -> list[K]:
+        return [key for key, row in self.writes.items() if row is None]
+
+    def held_by_other(self, key: K) -> bool:
+        return self.table.locks.get(key, self.owner) is not self.owner
+
+    def lock(self, key: K) -> bool:
+        """Holds the row until the transaction ends; False when another transaction holds it."""
+        if self.table.locks.setdefault(key, self.owner) is not self.owner:
+            return False
+        self.held.add(key)
+        return True
+
+    def lock_or_fail(self, key: K) -> None:
+        if not self.lock(key):
+            raise StaleState("another unit of work holds this row (the memory store cannot wait for it)")
+
+    def publish(self) -> None:
+        for key, row in self.writes.items():
+            if row is None:
+                self.table.pop(key, None)
+            else:
+                self.table[key] = row
+        self.writes = {}
+
+    def release(self) -> None:
+        for key in self.held:
+            if self.table.locks.get(key) is self.owner:
+                del self.table.locks[key]
+        self.held = set()
+
+
+class Transaction:
+    """One transaction's view of every table."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self.users = TableView(store.users, self)
+        self.teams = TableView(store.teams, self)
+        self.incidents = TableView(store.incidents, self)
+        self.comments = TableView(store.comments, self)
+        self.timeline = TableView(store.timeline, self)
+        self.escalation_events = TableView(store.escalation_events, self)
+        self.policies = TableView(store.policies, self)
+        self.preferences = TableView(store.preferences, self)
+        self.notifications = TableView(store.notifications, self)
+        self.integrations = TableView(store.integrations, self)
+        self.reset_tokens = TableView(store.reset_tokens, self)
+
+    def views(self) -> tuple[TableView[object, object], ...]:
+        return tuple(view for view in vars(self).values() if isinstance(view, TableView))
+
+    def publish(self) -> None:
+        for view in self.views():
+            view.publish()
+
+    def release(self) -> None:
+        for view in self.views():
+            view.release()
+
+
+def _paged(rows: list[R], page: Page) -> Paged[R]:
+    """`rows` already filtered and ordered; the page's items are copies."""
+    if page.limit < 0 or page.offset < 0:
+        raise ValueError("limit and offset must not be negative")
+    items = rows[page.offset : page.offset + page.limit]
+    return Paged(items=copy.deepcopy(items), total=len(rows), page=page)
+
+
+class _InTransaction:
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    @property
+    def _tx(self) -> Transaction:
+        return self._uow.transaction
+
+
+class MemoryUserRepository(_InTransaction, UserRepository):
+    async def add(self, user: User) -> User:
+        self._ensure_email_free(user)
+        user.id = self._uow.store.next_id("users")
+        self._tx.users.put(user.id, user)
+        return user
+
+    async def get(self, user_id: int) -> User | None:
+        return self._tx.users.get(user_id)
+
+    async def get_by_email(self, email: str) -> User | None:
+        wanted = email.lower()
+        found = next((u for u in self._tx.users.rows() if u.email.lower() == wanted), None)
+        return copy.deepcopy(found)
+
+    async def list(self, where: UserFilter, page: Page) -> Paged[User]:
+        q = where.q.lower() if where.q is not None else None
+        rows = [
+            u
+            for u in self._tx.users.rows()
+            if (where.team_id is None or u.team_id == where.team_id)
+            and (where.role is None or u.role == where.role)
+            and (q is None or q in u.email.lower() or q in u.full_name.lower())
+        ]
+        return _paged(sorted(rows, key=lambda u: u.id), page)
+
+    async def update(self, user: User) -> None:
+        if self._tx.users.peek(user.id) is None:
+            raise NotFound(f"user {user.id} does not exist")
+        self._ensure_email_free(user)
+        self._tx.users.put(user.id, user)
+
+    async def delete(self, user_id: int) -> None:
+        """History (incidents, comments, timeline events, notifications) blocks the delete; the
+        user's own preferences and reset tokens go with the user."""
+        if self._tx.users.peek(user_id) is None:
+            raise NotFound(f"user {user_id} does not exist")
+        self._ensure_unreferenced(user_id)
+        tx = self._tx
+        for preference in list(tx.preferences.rows()):
+            if preference.user_id == user_id:
+                tx.preferences.delete((preference.user_id, preference.channel))
+        for token in list(tx.reset_tokens.rows()):
+            if token.user_id == user_id:
+                tx.reset_tokens.delete(token.id)
+        tx.users.delete(user_id)
+
+    async def resolve_targets(
+        self, *, user_ids: Sequence[int], team_ids: Sequence[int], roles: Sequence[tuple[Role, int | None]]
+    ) -> builtins.list[User]:
+        wanted_ids, wanted_teams = set(user_ids), set(team_ids)
+
+        def targeted(user: User) -> bool:
+            return (
+                user.id in wanted_ids
+                or (user.team_id is not None and user.team_id in wanted_teams)
+                or any(user.role == role and team in (None, user.team_id) for role, team in roles)
+            )
+
+        found = [u for u in self._tx.users.rows() if u.is_active and targeted(u)]
+        return copy.deepcopy(sorted(found, key=lambda u: u.id))
+
+    def check_writes(self) -> None:
+        """At commit: the constraints again, against what others committed meanwhile."""
+        for user in self._tx.users.written():
+            self._ensure_email_free(user)
+        for user_id in self._tx.users.deleted():
+            self._ensure_unreferenced(user_id)
+
+    def _ensure_email_free(self, user: User) -> None:
+        email = user.email.lower()
+        if any(u.email.lower() == email and u.id != user.id for u in self._tx.users.rows()):
+            raise Conflict(f"a user with email {user.email} already exists")
+
+    def _ensure_unreferenced(self, user_id: int) -> None:
+        tx = self._tx
+        if any(user_id in (i.assignee_id, i.created_by_id) for i in tx.incidents.rows()):
+            raise Conflict("incidents still reference the user")
+        if any(c.author_id == user_id for c in tx.comments.rows()):
+            raise Conflict("comments still reference the user")
+        if any(e.actor_id == user_id for e in tx.timeline.rows()):
+            raise Conflict("timeline events still reference the user")
+        if any(n.user_id == user_id for n in tx.notifications.rows()):
+            raise Conflict("notifications still reference the user")
+
+
+class MemoryTeamRepository(_InTransaction, TeamRepository):
+    async def add(self, team: Team) -> Team:
+        self._ensure_name_free(team)
+        team.id = self._uow.store.next_id("teams")
+        self._tx.teams.put(team.id, team)
+        return team
+
+    async def get(self, team_id: int) -> Team | None:
+        return self._tx.teams.get(team_id)
+
+    async def list(self, page: Page) -> Paged[Team]:
+        return _paged(sorted(self._tx.teams.rows(), key=lambda t: t.id), page)
+
+    async def update(self, team: Team) -> None:
+        if self._tx.teams.peek(team.id) is None:
+            raise NotFound(f"team {team.id} does not exist")
+        self._ensure_name_free(team)
+        self._tx.teams.put(team.id, team)
+
+    async def delete(self, team_id: int) -> None:
+        if self._tx.teams.peek(team_id) is None:
+            raise NotFound(f"team {team_id} does not exist")
+        self._ensure_unreferenced(team_id)
+        self._tx.teams.delete(team_id)
+
+    def check_writes(self) -> None:
+        for team in self._tx.teams.written():
+            self._ensure_name_free(team)
+        for team_id in self._tx.teams.deleted():
+            self._ensure_unreferenced(team_id)
+
+    def _ensure_name_free(self, team: Team) -> None:
+        if any(t.name == team.name and t.id != team.id for t in self._tx.teams.rows()):
+            raise Conflict(f"a team named {team.name} already exists")
+
+    def _ensure_unreferenced(self, team_id: int) -> None:
+        tx = self._tx
+        if any(u.team_id == team_id for u in tx.users.rows()):
+            raise Conflict("users still belong to the team")
+        if any(i.team_id == team_id for i in tx.incidents.rows()):
+            raise Conflict("incidents still reference the team")
+        if any(p.team_id == team_id for p in tx.policies.rows()):
+            raise Conflict("escalation policies still reference the team")
+        if any(i.team_id == team_id for i in tx.integrations.rows()):
+            raise Conflict("integrations still reference the team")
+
+
+class MemoryIncidentRepository(_InTransaction, IncidentRepository):
+    async def add(self, incident: Incident) -> Incident:
+        self._ensure_dedup_key_free(incident)
+        incident.id = self._uow.store.next_id("incidents")
+        self._tx.incidents.put(incident.id, incident)
+        return incident
+
+    async def get(self, incident_id: int, *, for_update: bool = False) -> Incident | None:
+        incidents = self._tx.incidents
+        if for_update and incidents.peek(incident_id) is not None:
+            incidents.lock_or_fail(incident_id)
+        return incidents.get(incident_id)
+
+    async def list(self, where: IncidentFilter, page: Page) -> Paged[Incident]:
+        rows = [
+            i
+            for i in self._tx.incidents.rows()
+            if (where.team_id is None or i.team_id == where.team_id)
+            and (where.status is None or i.status == where.status)
+            and (where.severity is None or i.severity == where.severity)
+            and (where.assignee_id is None or i.assignee_id == where.assignee_id)
+        ]
+        return _paged(sorted(rows, key=lambda i: (i.created_at, i.id), reverse=True), page)
+
+    async def update(self, incident: Incident) -> None:
+        incidents = self._tx.incidents
+        stored = incidents.peek(incident.id)
+        if stored is None:
+            raise NotFound(f"incident {incident.id} does not exist")
+        incidents.lock_or_fail(incident.id)
+        if stored.version != incident.version:
+            raise StaleState(f"incident {incident.id} changed since it was read")
+        self._ensure_dedup_key_free(incident)
+        incident.version += 1
+        incidents.put(incident.id, incident)
+
+    async def find_open_by_dedup_key(self, integration_id: int, dedup_key: str) -> Incident | None:
+        found = next(
+            (
+                i
+                for i in self._tx.incidents.rows()
+                if i.is_open and i.integration_id == integration_id and i.dedup_key == dedup_key
+            ),
+            None,
+        )
+        return copy.deepcopy(found)
+
+    async def claim_due(self, now: datetime, limit: int) -> builtins.list[Incident]:
+        incidents = self._tx.incidents
+        due = sorted(
+            (
+                i
+                for i in incidents.rows()
+                if i.is_open and i.next_escalation_at is not None and i.next_escalation_at <= now
+            ),
+            key=lambda i: (i.next_escalation_at, i.id),
+        )
+        claimed = [i for i in due if not incidents.held_by_other(i.id)][: max(limit, 0)]
+        for incident in claimed:
+            incidents.lock(incident.id)
+        return copy.deepcopy(claimed)
+
+    def check_writes(self) -> None:
+        for incident in self._tx.incidents.written():
+            self._ensure_dedup_key_free(incident)
+
+    def _ensure_dedup_key_free(self, incident: Incident) -> None:
+        if incident.integration_id is None or incident.dedup_key is None or not incident.is_open:
+            return
+        if any(
+            i.is_open
+            and i.id != incident.id
+            and i.integration_id == incident.integration_id
+            and i.dedup_key == incident.dedup_key
+            for i in self._tx.incidents.rows()
+        ):
+            raise Conflict(f"an open incident already holds dedup key {incident.dedup_key}")
+
+
+class MemoryCommentRepository(_InTransaction, CommentRepository):
+    async def add(self, comment: Comment) -> Comment:
+        comment.id = self._uow.store.next_id("comments")
+        self._tx.comments.put(comment.id, comment)
+        return comment
+
+    async def list_for_incident(self, incident_id: int, page: Page) -> Paged[Comment]:
+        rows = [c for c in self._tx.comments.rows() if c.incident_id == incident_id]
+        return _paged(sorted(rows, key=lambda c: (c.created_at, c.id)), page)
+
+
+class MemoryTimelineRepository(_InTransaction, TimelineRepository):
+    async def add_many(self, events: Sequence[TimelineEvent]) -> None:
+        for event in events:
+            event.id = self._uow.store.next_id("timeline")
+            self._tx.timeline.put(event.id, event)
+
+    async def list_for_incident(self, incident_id: int, page: Page) -> Paged[TimelineEvent]:
+        rows = [e for e in self._tx.timeline.rows() if e.incident_id == incident_id]
+        return _paged(sorted(rows, key=lambda e: (e.created_at, e.id)), page)
+
+
+class MemoryEscalationEventRepository(_InTransaction, EscalationEventRepository):
+    async def add(self, event: EscalationEvent) -> EscalationEvent:
+        event.id = self._uow.store.next_id("escalation_events")
+        self._tx.escalation_events.put(event.id, event)
+        return event
+
+    async def list_for_incident(self, incident_id: int, page: Page) -> Paged[EscalationEvent]:
+        rows = [e for e in self._tx.escalation_events.rows() if e.incident_id == incident_id]
+        return _paged(sorted(rows, key=lambda e: (e.created_at, e.id)), page)
+
+
+class MemoryPolicyRepository(_InTransaction, PolicyRepository):
+    async def add(self, policy: EscalationPolicy) -> EscalationPolicy:
+        policy.id = self._uow.store.next_id("policies")
+        self._tx.policies.put(policy.id, policy)
+        return policy
+
+    async def get(self, policy_id: int) -> EscalationPolicy | None:
+        return self._tx.policies.get(policy_id)
+
+    async def list(self, page: Page) -> Paged[EscalationPolicy]:
+        return _paged(sorted(self._tx.policies.rows(), key=lambda p: p.id), page)
+
+    async def list_active(self) -> builtins.list[EscalationPolicy]:
+        active = [p for p in self._tx.policies.rows() if p.is_active]
+        return copy.deepcopy(sorted(active, key=lambda p: p.id))
+
+    async def update(self, policy: EscalationPolicy) -> None:
+        if self._tx.policies.peek(policy.id) is None:
+            raise NotFound(f"escalation policy {policy.id} does not exist")
+        self._tx.policies.put(policy.id, policy)
+
+    async def delete(self, policy_id: int) -> None:
+        if self._tx.policies.peek(policy_id) is None:
+            raise NotFound(f"escalation policy {policy_id} does not exist")
+        self._tx.policies.delete(policy_id)
+
+
+class MemoryPreferenceRepository(_InTransaction, PreferenceRepository):
+    async def list_for_users(self, user_ids: Sequence[int]) -> list[NotificationPreference]:
+        wanted = set(user_ids)
+        found = [p for p in self._tx.preferences.rows() if p.user_id in wanted]
+        return copy.deepcopy(sorted(found, key=lambda p: (p.user_id, p.channel.value)))
+
+    async def upsert(self, preference: NotificationPreference) -> NotificationPreference:
+        self._tx.preferences.put((preference.user_id, preference.channel), preference)
+        return copy.deepcopy(preference)
+
+
+class MemoryNotificationRepository(_InTransaction, NotificationRepository):
+    async def add_new(self, notifications: Sequence[Notification]) -> list[Notification]:
+        taken = {n.idempotency_key for n in self._tx.notifications.rows()}
+        inserted: list[Notification] = []
+        for notification in notifications:
+            if notification.idempotency_key in taken:
+                continue
+            taken.add(notification.idempotency_key)
+            notification.id = self._uow.store.next_id("notifications")
+            self._tx.notifications.put(notification.id, notification)
+            inserted.append(notification)
+        return inserted
+
+    async def list_for_incident(self, incident_id: int, page: Page) -> Paged[Notification]:
+        rows = [n for n in self._tx.notifications.rows() if n.incident_id == incident_id]
+        return _paged(sorted(rows, key=lambda n: (n.created_at, n.id)), page)
+
+    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Notification]:
+        notifications = self._tx.notifications
+
+        def due(n: Notification) -> bool:
+            if n.status in (NotificationStatus.PENDING, NotificationStatus.RETRYING):
+                return n.next_attempt_at is not None and n.next_attempt_at <= now
+            if n.status is NotificationStatus.SENDING:  # its sender's lease ran out: presumed dead
+                return n.lease_until is not None and n.lease_until <= now
+            return False
+
+        candidates = sorted(
+            (n for n in notifications.rows() if due(n) and not notifications.held_by_other(n.id)),
+            key=lambda n: (n.next_attempt_at or now, n.id),
+        )
+        claimed: list[Notification] = []
+        for stored in candidates[: max(limit, 0)]:
+            notification = copy.deepcopy(stored)
+            notification.claim(now, lease)
+            notification.version += 1
+            notifications.lock(notification.id)
+            notifications.put(notification.id, notification)
+            claimed.append(notification)
+        return claimed
+
+    async def record(self, notification: Notification) -> bool:
+        notifications = self._tx.notifications
+        stored = notifications.peek(notification.id)
+        if stored is None or stored.version != notification.version:
+            return False
+        if not notifications.lock(notification.id):  # another unit of work is claiming it right now
+            return False
+        notification.version += 1
+        notifications.put(notification.id, notification)
+        return True
+
+    async def cancel_pending_for_incident(self, incident_id: int, now: datetime) -> int:
+        notifications = self._tx.notifications
+        unsent = [n for n in notifications.rows() if n.incident_id == incident_id and n.status in UNSENT]
+        for stored in unsent:
+            notifications.lock_or_fail(stored.id)
+            notification = copy.deepcopy(stored)
+            notification.mark_failed("incident resolved", now, retry_at=None)
+            notification.version += 1
+            notifications.put(notification.id, notification)
+        return len(unsent)
+
+    def check_writes(self) -> None:
+        notifications = self._tx.notifications
+        for written in notifications.written():
+            key, own_id = written.idempotency_key, written.id
+            if any(n.idempotency_key == key and n.id != own_id for n in notifications.rows()):
+                raise Conflict(f"notification {key} was added concurrently")
+
+
+class MemoryIntegrationRepository(_InTransaction, IntegrationRepository):
+    async def add(self, integration: Integration) -> Integration:
+        self._ensure_key_free(integration)
+        integration.id = self._uow.store.next_id("integrations")
+        self._tx.integrations.put(integration.id, integration)
+        return integration
+
+    async def get(self, integration_id: int) -> Integration | None:
+        return self._tx.integrations.get(integration_id)
+
+    async def get_by_key(self, key: str) -> Integration | None:
+        found = next((i for i in self._tx.integrations.rows() if i.key == key), None)
+        return copy.deepcopy(found)
+
+    async def list(self, page: Page) -> Paged[Integration]:
+        return _paged(sorted(self._tx.integrations.rows(), key=lambda i: i.id), page)
+
+    async def delete(self, integration_id: int) -> None:
+        if self._tx.integrations.peek(integration_id) is None:
+            raise NotFound(f"integration {integration_id} does not exist")
+        self._tx.integrations.delete(integration_id)
+
+    def check_writes(self) -> None:
+        for integration in self._tx.integrations.written():
+            self._ensure_key_free(integration)
+
+    def _ensure_key_free(self, integration: Integration) -> None:
+        if any(i.key == integration.key and i.id != integration.id for i in self._tx.integrations.rows()):
+            raise Conflict("an integration with this key already exists")
+
+
+class MemoryPasswordResetTokenRepository(_InTransaction, PasswordResetTokenRepository):
+    async def add(self, token: PasswordResetToken) -> PasswordResetToken:
+        token.id = self._uow.store.next_id("reset_tokens")
+        self._tx.reset_tokens.put(token.id, token)
+        return token
+
+    async def get_by_hash(self, token_hash: str) -> PasswordResetToken | None:
+        found = next((t for t in self._tx.reset_tokens.rows() if t.token_hash == token_hash), None)
+        return copy.deepcopy(found)
+
+    async def update(self, token: PasswordResetToken) -> None:
+        if self._tx.reset_tokens.peek(token.id) is None:
+            raise NotFound(f"reset token {token.id} does not exist")
+        self._tx.reset_tokens.put(token.id, token)
+
+
+class MemoryUnitOfWork(UnitOfWork):
+    """Transactions over a MemoryStore, one after another.
+
+    A transaction begins on `async with` or on first use, and ends at `commit()` (its writes merged
+    into the store), `rollback()` or leaving the block (its writes dropped); either way its row locks
+    are released. `committed` says whether the current `async with` block committed; `commits`
+    counts every commit.
+    """
+
+    def __init__(self, store: MemoryStore | None = None) -> None:
+        self.store = store if store is not None else MemoryStore()
+        self.committed = False
+        self.commits = 0
+        self._entered = False
+        self._transaction: Transaction | None = None
+        self.users: MemoryUserRepository = MemoryUserRepository(self)
+        self.teams: MemoryTeamRepository = MemoryTeamRepository(self)
+        self.incidents: MemoryIncidentRepository = MemoryIncidentRepository(self)
+        self.comments: MemoryCommentRepository = MemoryCommentRepository(self)
+        self.timeline: MemoryTimelineRepository = MemoryTimelineRepository(self)
+        self.escalation_events: MemoryEscalationEventRepository = MemoryEscalationEventRepository(self)
+        self.policies: MemoryPolicyRepository = MemoryPolicyRepository(self)
+        self.preferences: MemoryPreferenceRepository = MemoryPreferenceRepository(self)
+        self.notifications: MemoryNotificationRepository = MemoryNotificationRepository(self)
+        self.integrations: MemoryIntegrationRepository = MemoryIntegrationRepository(self)
+        self.reset_tokens: MemoryPasswordResetTokenRepository = MemoryPasswordResetTokenRepository(self)
+
+    @property
+    def transaction(self) -> Transaction:
+        if self._transaction is None:
+            self._transaction = Transaction(self.store)
+        return self._transaction
+
+    async def __aenter__(self) -> Self:
+        if self._entered:
+            raise RuntimeError("this unit of work is already in an `async with` block; they do not nest")
+        self._entered = True
+        self.committed = False
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._entered = False
+        self._end()
+
+    async def commit(self) -> None:
+        if self._transaction is not None:
+            constrained = (self.users, self.teams, self.incidents, self.notifications, self.integrations)
+            try:
+                for repository in constrained:
+                    repository.check_writes()
+            except Conflict:
+                self._end()
+                raise
+            self._transaction.publish()
+        self._end()
+        self.committed = True
+        self.commits += 1
+
+    async def rollback(self) -> None:
+        self._end()
+
+    def _end(self) -> None:
+        if self._transaction is not None:
+            self._transaction.release()
+            self._transaction = None
+
+
+class FakePasswordHasher(PasswordHasher):
+    """Instant and readable: the hash of "pw" is "fake$wp". `verifications` counts verify calls."""
+
+    def __init__(self) -> None:
+        self.verifications = 0
+
+    async def hash(self, password: str) -> str:
+        return "fake$" + password[::-1]
+
+    async def verify(self, password: str, password_hash: str | None) -> bool:
+        self.verifications += 1
+        return password_hash is not None and password_hash == await self.hash(password)
+
+
+class FakeTokenService(TokenService):
+    """Tokens read "tok:{user_id}:{credentials_version}:{expiry_epoch_seconds}"; expiry by the clock."""
+
+    def __init__(self, clock: Clock, lifetime: timedelta = timedelta(hours=1)) -> None:
+        self.clock = clock
+        self.lifetime = lifetime
+
+    def issue(self, user: User) -> AccessToken:
+        expires_in = int(self.lifetime.total_seconds())
+        expiry = int(self.clock.now().timestamp()) + expires_in
+        return AccessToken(f"tok:{user.id}:{user.credentials_version}:{expiry}", expires_in)
+
+    def decode(self, token: str) -> TokenClaims:
+        parts = token.split(":")
+        try:
+            if len(parts) != 4 or parts[0] != "tok":
+                raise ValueError(token)
+            user_id, credentials_version, expiry = (int(part) for part in parts[1:])
+        except ValueError:
+            raise AuthenticationFailed("malformed token") from None
+        if self.clock.now().timestamp() >= expiry:
+            raise AuthenticationFailed("token expired")
+        return TokenClaims(user_id=user_id, credentials_version=credentials_version)
+
+
+class SequentialSecrets(SecretGenerator):
+    """Predictable, distinct secrets as long as real ones: "secret-1-xxxx...", "secret-2-xxxx..."."""
+
+    LENGTH = 32
+
+    def __init__(self, prefix: str = "secret") -> None:
+        self.prefix = prefix
+        self.issued = 0
+
+    def new_secret(self) -> str:
+        self.issued += 1
+        return f"{self.prefix}-{self.issued}-".ljust(self.LENGTH, "x")
+
+
+class RecordingNotifier(Notifier):
+    """Keeps every message it is asked to send (`attempts`) and those that went through (`sent`).
+
+    `fail_with` makes sends fail: one DeliveryFailed for every channel, or one per channel.
+    """
+
+    def __init__(self, fail_with: DeliveryFailed | dict[Channel, DeliveryFailed] | None = None) -> None:
+        self.fail_with = fail_with
+        self.attempts: list[OutgoingMessage] = []
+        self.sent: list[OutgoingMessage] = []
+
+    async def send(self, message: OutgoingMessage) -> None:
+        self.attempts.append(message)
+        failure = self.fail_with.get(message.channel) if isinstance(self.fail_with, dict) else self.fail_with
+        if failure is not None:
+            raise DeliveryFailed(failure.reason, permanent=failure.permanent)
+        self.sent.append(message)
+
+
+class MemoryLoginThrottle(LoginThrottle):
+    """Blocks a key once it has `max_failures` failures within the sliding `window`."""
+
+    def __init__(self, max_failures: int = 5, window: timedelta = timedelta(minutes=15)) -> None:
+        self.max_failures = max_failures
+        self.window = window
+        self._failures: dict[str, list[datetime]] = {}
+
+    def retry_after(self, keys: Sequence[str], now: datetime) -> int | None:
+        waits: list[int] = []
+        for key in keys:
+            recent = self._recent(key, now)
+            if len(recent) >= self.max_failures:
+                # Free again once enough of the oldest failures leave the window to drop below the limit.
+                frees_at = recent[len(recent) - self.max_failures] + self.window
+                waits.append(math.ceil((frees_at - now).total_seconds()))
+        return max(waits) if waits else None
+
+    def record_failure(self, keys: Sequence[str], now: datetime) -> None:
+        for key in dict.fromkeys(keys):
+            self._failures[key] = [*self._recent(key, now), now]
+
+    def reset(self, key: str) -> None:
+        self._failures.pop(key, None)
+
+    def _recent(self, key: str, now: datetime) -> list[datetime]:
+        recent = sorted(t for t in self._failures.get(key, []) if t + self.window > now)
+        if recent:
+            self._failures[key] = recent
+        else:
+            self._failures.pop(key, None)
+        return recent
+
+
+class CountingNudge(SchedulerNudge):
+    def __init__(self) -> None:
+        self.nudges = 0
+
+    def nudge(self) -> None:
+        self.nudges += 1
+
+
+class FixedRetryPolicy(RetryPolicy):
+    """Retries after `delays[0]`, then `delays[1]`, ...; gives up when they run out. No jitter."""
+
+    def __init__(self, delays: Sequence[timedelta]) -> None:
+        self.delays = tuple(delays)
+
+    def next_attempt(self, attempts: int, now: datetime) -> datetime | None:
+        if attempts < 1:
+            raise ValueError("attempts counts the attempts made so far, so it is at least 1")
+        if attempts > len(self.delays):
+            return None
+        return now + self.delays[attempts - 1]
