@@ -188,7 +188,8 @@ class NotificationRepository(Protocol):
         ...
 
     async def cancel_pending_for_incident(self, incident_id: int, now: datetime) -> int:
-        """Fails every not-yet-sent page of the incident (it was resolved); returns how many."""
+        """Fails the incident's pages that are waiting (pending or retrying) because it was resolved;
+        a page already being sent is left to finish. Returns how many were cancelled."""
         ...
 
 

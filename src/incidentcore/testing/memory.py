@@ -71,7 +71,7 @@ R = TypeVar("R")
 
 PreferenceKey = tuple[int, Channel]
 
-UNSENT = (NotificationStatus.PENDING, NotificationStatus.RETRYING, NotificationStatus.SENDING)
+WAITING = (NotificationStatus.PENDING, NotificationStatus.RETRYING)
 
 
 class Table(dict[K, R]):
@@ -556,7 +556,7 @@ class MemoryNotificationRepository(_InTransaction, NotificationRepository):
 
     async def cancel_pending_for_incident(self, incident_id: int, now: datetime) -> int:
         notifications = self._tx.notifications
-        unsent = [n for n in notifications.rows() if n.incident_id == incident_id and n.status in UNSENT]
+        unsent = [n for n in notifications.rows() if n.incident_id == incident_id and n.status in WAITING]
         for stored in unsent:
             notifications.lock_or_fail(stored.id)
             notification = copy.deepcopy(stored)
