@@ -1,0 +1,180 @@
+"""Delivery through Apprise: one Apprise URL per message, built from the channel and its address.
+
+Apprise URLs carry credentials (SMTP passwords, Twilio tokens, Slack webhook tokens), so they are
+never logged, and failure reasons are scrubbed of them before they reach the outbox row.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from typing import Literal
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+import apprise
+from apprise.plugins.slack import NotifySlack
+
+from incidentcore.model import Channel
+from incidentcore.ports import DeliveryFailed, Notifier, OutgoingMessage
+
+logger = logging.getLogger("incidentcore.notify")
+
+SmtpSecurity = Literal["ssl", "starttls", "none"]
+
+
+@dataclass(frozen=True)
+class AppriseConfig:
+    """The settings the notifier reads; `from_settings` takes them from any settings-like object."""
+
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_from: str | None = None
+    smtp_security: SmtpSecurity | None = None  # None: by port (465 ssl, 587 starttls, other none)
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = field(default=None, repr=False)
+    twilio_phone_number: str | None = None
+    timeout_seconds: float = 30.0  # stays under the dispatcher's lease, so a slow send is not resent
+
+    @classmethod
+    def from_settings(cls, settings: object) -> AppriseConfig:
+        values = {f.name: getattr(settings, f.name) for f in fields(cls) if hasattr(settings, f.name)}
+        return cls(**values)
+
+    @property
+    def security(self) -> SmtpSecurity:
+        if self.smtp_security is not None:
+            return self.smtp_security
+        return {465: "ssl", 587: "starttls"}.get(self.smtp_port, "none")  # type: ignore[return-value]
+
+
+class AppriseNotifier(Notifier):
+    def __init__(self, config: AppriseConfig | object | None = None) -> None:
+        if config is None:
+            config = AppriseConfig()
+        elif not isinstance(config, AppriseConfig):
+            config = AppriseConfig.from_settings(config)
+        self.config = config
+        # In-memory persistent store: a worker never writes Apprise state to disk.
+        self._asset = apprise.AppriseAsset(
+            storage_mode=apprise.PersistentStoreMode.MEMORY, secure_logging=True
+        )
+
+    async def send(self, message: OutgoingMessage) -> None:
+        channel = message.channel.value
+        secrets: list[str] = []
+        try:
+            url, secrets = self._url(message)
+            notifier = apprise.Apprise(asset=self._asset)
+            if not notifier.add(url):
+                raise DeliveryFailed(f"{channel}: the address is not a usable Apprise URL", permanent=True)
+            if message.channel is Channel.SLACK and not all(isinstance(s, NotifySlack) for s in notifier):
+                raise DeliveryFailed("slack: the address is not an Apprise Slack URL", permanent=True)
+            result = await notifier.async_notify(
+                body=message.body,
+                title=message.subject,
+                body_format=apprise.NotifyFormat.TEXT,
+                timeout=self.config.timeout_seconds,
+            )
+            if not result:
+                logs = "; ".join(entry.message for entry in result.logs())
+                reason = f"{channel}: delivery failed ({result.status.name.lower()})"
+                raise DeliveryFailed(_scrub(f"{reason}: {logs}" if logs else reason, secrets))
+        except DeliveryFailed as failure:
+            logger.info("notification via %s not delivered: %s", channel, failure.reason)
+            raise
+        except Exception as error:  # an Apprise or plugin bug must not take the worker down
+            reason = _scrub(f"{channel}: {type(error).__name__}: {error}", secrets)
+            logger.warning("notification via %s raised: %s", channel, reason)
+            raise DeliveryFailed(reason) from None
+
+    def _url(self, message: OutgoingMessage) -> tuple[str, list[str]]:
+        """The Apprise URL for `message`, and the secrets in it that must not leak into reasons."""
+        address = (message.address or "").strip()
+        if message.channel is Channel.EMAIL:
+            return self._email_url(address)
+        if message.channel is Channel.SMS:
+            return self._sms_url(address)
+        if not address:
+            raise DeliveryFailed(f"{message.channel.value}: no address configured", permanent=True)
+        if message.channel is Channel.WEBHOOK:
+            url = webhook_url(address)
+            return url, _url_secrets(url)
+        if message.channel in (Channel.SLACK, Channel.APPRISE):
+            return address, _url_secrets(address)
+        raise DeliveryFailed(f"{message.channel.value}: unsupported channel", permanent=True)
+
+    def _email_url(self, to: str) -> tuple[str, list[str]]:
+        c = self.config
+        if not c.smtp_host or not c.smtp_from:
+            raise DeliveryFailed("email: SMTP is not configured (SMTP_HOST and SMTP_FROM)", permanent=True)
+        if "@" not in to:
+            raise DeliveryFailed("email: no email address to send to", permanent=True)
+        auth = ""
+        if c.smtp_user:
+            auth = _q(c.smtp_user) + (f":{_q(c.smtp_password)}" if c.smtp_password else "") + "@"
+        security = c.security
+        scheme = "mailto" if security == "none" else "mailtos"
+        query = {"from": c.smtp_from, "smtp": c.smtp_host}
+        if security != "none":
+            query["mode"] = security
+        url = f"{scheme}://{auth}{_host(c.smtp_host)}:{c.smtp_port}/{_q(to)}?{urlencode(query)}"
+        return url, [s for s in (c.smtp_password,) if s]
+
+    def _sms_url(self, to: str) -> tuple[str, list[str]]:
+        c = self.config
+        if not (c.twilio_account_sid and c.twilio_auth_token and c.twilio_phone_number):
+            raise DeliveryFailed(
+                "sms: Twilio is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_PHONE_NUMBER)",
+                permanent=True,
+            )
+        if not re.fullmatch(r"\+?[0-9 ()\-.]{5,}", to):
+            raise DeliveryFailed("sms: no phone number to send to", permanent=True)
+        url = (
+            f"twilio://{_q(c.twilio_account_sid)}:{_q(c.twilio_auth_token)}"
+            f"@{_q(_phone(c.twilio_phone_number))}/{_q(_phone(to))}"
+        )
+        return url, [c.twilio_auth_token]
+
+
+def webhook_url(address: str) -> str:
+    """An http(s) URL as Apprise's JSON POST: http -> json://, https -> jsons://.
+
+    Host, port, credentials and path stay as they are; each query parameter is passed with Apprise's
+    `-name` prefix, which sends it on as a query parameter instead of reading it as an Apprise option.
+    """
+    parts = urlsplit(address)
+    schemes = {"http": "json", "https": "jsons"}
+    if parts.scheme.lower() not in schemes or not parts.hostname:
+        raise DeliveryFailed("webhook: the address must be an http:// or https:// URL", permanent=True)
+    query = urlencode([(f"-{k}", v) for k, v in parse_qsl(parts.query, keep_blank_values=True)])
+    return f"{schemes[parts.scheme.lower()]}://{parts.netloc}{parts.path or '/'}" + (f"?{query}" if query else "")
+
+
+def _url_secrets(url: str) -> list[str]:
+    """The parts of an address that may be credentials: a password, and long token-like segments."""
+    parts = urlsplit(url)
+    candidates = [parts.password or "", *parts.path.split("/"), *(v for _, v in parse_qsl(parts.query))]
+    return [c for c in candidates if len(c) >= 12 or (c and c == parts.password)]
+
+
+def _scrub(text: str, secrets: Iterable[str]) -> str:
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
+    return text
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _phone(number: str) -> str:
+    digits = re.sub(r"[^0-9]", "", number)
+    return f"+{digits}" if number.strip().startswith("+") else digits
