@@ -225,6 +225,8 @@ class Incident:
         return state.next_at if state is not None and state.phase is Phase.SNOOZED else None
 
     def trigger(self, policy: PolicySnapshot, now: datetime, actor_id: int | None) -> Outcome:
+        if self.escalation is not None:  # refuse before touching the policy snapshot
+            raise InvalidTransition("the incident has already triggered")
         self.policy = policy
         outcome = self._escalate_with(Trigger(), now, actor_id)
         data: dict[str, Any] = {"severity": self.severity.value, "policy_id": policy.policy_id}
@@ -302,7 +304,8 @@ class Incident:
 
     def _escalate_with(self, event: Event, now: datetime, actor_id: int | None) -> Outcome:
         self.escalation, effects = apply(self.policy, self.escalation, event, now)
-        self.updated_at = now
+        if effects or not isinstance(event, Tick):  # a tick that finds nothing due changes nothing
+            self.updated_at = now
         outcome = Outcome(effects=effects)
         for effect in effects:
             if effect.kind is EffectKind.RETRIGGERED:

@@ -1,0 +1,238 @@
+"""Hypothesis strategies for the pure core: policies, escalation event sequences, incidents.
+
+Needs `hypothesis` (a test-time dependency, not a runtime one). Delays are kept small by default
+(0..120 minutes, repeat 0..3) so that state-machine runs stay short and tests stay fast.
+
+    from incidentcore.testing.strategies import runs, policy_snapshots
+
+    @given(runs(policy_snapshots(min_steps=1)))
+    def test_something(run):
+        policy, start, events = run  # events: [(event, offset from start), ...]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import strategies as st
+
+from incidentcore.escalation import (
+    Acknowledge,
+    Escalate,
+    EscalationStep,
+    Event,
+    PolicySnapshot,
+    Resolve,
+    Snooze,
+    Target,
+    TargetType,
+    Tick,
+)
+from incidentcore.model import EscalationPolicy, Incident, Role, Severity
+
+__all__ = [
+    "DEFAULT_MIX",
+    "DEFAULT_START",
+    "EVENT_KINDS",
+    "TimedEvent",
+    "escalation_policies",
+    "event_sequences",
+    "incidents",
+    "instants",
+    "policy_snapshots",
+    "runs",
+    "severities",
+    "steps",
+    "targets",
+]
+
+MAX_DELAY_MINUTES = 120
+MAX_REPEAT = 3
+DEFAULT_START = datetime(2024, 1, 1, tzinfo=UTC)
+EVENT_KINDS = ("tick", "acknowledge", "snooze", "resolve", "escalate")
+# Default mix: ticks most often, resolve rarely, so that most runs get somewhere before they end.
+DEFAULT_MIX = (*("tick",) * 3, *("acknowledge",) * 2, "snooze", *("escalate",) * 2, "resolve")
+
+TimedEvent = tuple[Event, timedelta]
+"""An escalation event and when it happens, as an offset from the trigger instant."""
+
+ids = st.integers(min_value=1, max_value=1_000)
+
+
+def instants(
+    min_value: datetime = datetime(2000, 1, 1),
+    max_value: datetime = datetime(2100, 1, 1),
+) -> st.SearchStrategy[datetime]:
+    """Timezone-aware UTC datetimes in a sane range (bounds are naive, read as UTC)."""
+    return st.datetimes(min_value=min_value, max_value=max_value, timezones=st.just(UTC))
+
+
+def severities() -> st.SearchStrategy[Severity]:
+    return st.sampled_from(Severity)
+
+
+def targets(team_ids: st.SearchStrategy[int] = ids) -> st.SearchStrategy[Target]:
+    """A user, a team, or a role (in a named team, in the incident's team, or anywhere)."""
+    return st.one_of(
+        st.builds(Target, st.just(TargetType.USER), user_id=ids),
+        st.builds(Target, st.just(TargetType.TEAM), team_id=team_ids),
+        st.builds(
+            Target,
+            st.just(TargetType.ROLE),
+            team_id=st.none() | team_ids,
+            role=st.sampled_from([r.value for r in Role]),
+        ),
+    )
+
+
+def steps(max_delay: int = MAX_DELAY_MINUTES, max_targets: int = 3) -> st.SearchStrategy[EscalationStep]:
+    return st.builds(
+        EscalationStep,
+        # zero and tiny delays make steps coincide, where ordering bugs hide
+        delay_minutes=st.sampled_from([d for d in (0, 1, 5) if d <= max_delay])
+        | st.integers(min_value=0, max_value=max_delay),
+        targets=st.lists(targets(), min_size=1, max_size=max_targets).map(tuple),
+    )
+
+
+def _ack_timeouts(max_delay: int) -> st.SearchStrategy[int | None]:
+    return st.none() | st.integers(min_value=1, max_value=max_delay)
+
+
+def policy_snapshots(
+    min_steps: int = 0,
+    max_steps: int = 4,
+    *,
+    max_delay: int = MAX_DELAY_MINUTES,
+    max_repeat: int = MAX_REPEAT,
+    ack_timeouts: st.SearchStrategy[int | None] | None = None,
+) -> st.SearchStrategy[PolicySnapshot]:
+    """Snapshots as an incident carries them. With `min_steps=0` the no-policy snapshot is included."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> PolicySnapshot:
+        chosen = draw(st.lists(steps(max_delay), min_size=min_steps, max_size=max_steps))
+        if not chosen:
+            return PolicySnapshot.none()
+        return PolicySnapshot(
+            policy_id=draw(ids),
+            steps=tuple(chosen),
+            repeat=draw(st.integers(min_value=0, max_value=max_repeat)),
+            ack_timeout_minutes=draw(ack_timeouts if ack_timeouts is not None else _ack_timeouts(max_delay)),
+        )
+
+    return build()
+
+
+def escalation_policies(
+    *,
+    team_ids: st.SearchStrategy[int | None] | None = None,
+    active: st.SearchStrategy[bool] | None = None,
+    max_steps: int = 4,
+    max_delay: int = MAX_DELAY_MINUTES,
+    max_repeat: int = MAX_REPEAT,
+) -> st.SearchStrategy[EscalationPolicy]:
+    """Policies that pass `EscalationPolicy.validate()`; active unless `active` says otherwise."""
+    return st.builds(
+        EscalationPolicy,
+        name=st.text(min_size=1, max_size=30).filter(lambda s: s.strip() != ""),
+        steps=st.lists(steps(max_delay), min_size=1, max_size=max_steps).map(tuple),
+        description=st.none() | st.text(max_size=50),
+        team_id=team_ids if team_ids is not None else st.none() | st.integers(1, 5),
+        severities=st.frozensets(severities()),
+        repeat=st.integers(min_value=0, max_value=max_repeat),
+        ack_timeout_minutes=_ack_timeouts(max_delay),
+        is_active=active if active is not None else st.just(True),
+        id=ids,
+    )
+
+
+def event_sequences(
+    start: datetime = DEFAULT_START,
+    *,
+    min_size: int = 0,
+    max_size: int = 12,
+    max_gap_minutes: int = 90,
+    max_snooze_minutes: int = MAX_DELAY_MINUTES,
+    kinds: Sequence[str] = DEFAULT_MIX,
+) -> st.SearchStrategy[list[TimedEvent]]:
+    """Events after a trigger at `start`, as (event, offset from `start`) with non-decreasing offsets.
+
+    A `Snooze` ends 1..`max_snooze_minutes` after its own instant (absolute, so it needs `start`).
+    `kinds` picks the event types (repeat a kind to make it likelier). Sequences are not filtered for
+    validity: acknowledging twice or acting after a resolve is meant to be rejected, and a run simply
+    skips what `apply` refuses.
+    """
+    unknown = set(kinds) - set(EVENT_KINDS)
+    if unknown:
+        raise ValueError(f"unknown event kinds {sorted(unknown)}")
+
+    @st.composite
+    def build(draw: st.DrawFn) -> list[TimedEvent]:
+        gaps = draw(st.lists(st.integers(0, max_gap_minutes), min_size=min_size, max_size=max_size))
+        out: list[TimedEvent] = []
+        offset = timedelta()
+        for gap in gaps:
+            offset += timedelta(minutes=gap, seconds=draw(st.sampled_from([0, 0, 0, 30])))
+            kind = draw(st.sampled_from(list(kinds)))
+            event: Event
+            if kind == "tick":
+                event = Tick()
+            elif kind == "acknowledge":
+                event = Acknowledge()
+            elif kind == "snooze":
+                length = draw(st.integers(min_value=1, max_value=max_snooze_minutes))
+                event = Snooze(start + offset + timedelta(minutes=length))
+            elif kind == "resolve":
+                event = Resolve()
+            else:
+                event = Escalate()
+            out.append((event, offset))
+        return out
+
+    return build()
+
+
+def runs(
+    policies: st.SearchStrategy[PolicySnapshot] | None = None, **sequence_options: object
+) -> st.SearchStrategy[tuple[PolicySnapshot, datetime, list[TimedEvent]]]:
+    """(policy, trigger instant, events after the trigger): one whole escalation run to replay."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> tuple[PolicySnapshot, datetime, list[TimedEvent]]:
+        policy = draw(policies if policies is not None else policy_snapshots())
+        start = draw(instants())
+        events = draw(event_sequences(start, **sequence_options))  # type: ignore[arg-type]
+        return policy, start, events
+
+    return build()
+
+
+def incidents(
+    *,
+    triggered: bool = False,
+    policies: st.SearchStrategy[PolicySnapshot] | None = None,
+    team_ids: st.SearchStrategy[int | None] | None = None,
+) -> st.SearchStrategy[Incident]:
+    """Fresh incidents; with `triggered=True` they have triggered on a drawn policy at `created_at`."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Incident:
+        created_at = draw(instants())
+        incident = Incident(
+            title=draw(st.text(min_size=1, max_size=40)),
+            created_at=created_at,
+            severity=draw(severities()),
+            description=draw(st.none() | st.text(max_size=80)),
+            team_id=draw(team_ids if team_ids is not None else st.none() | st.integers(1, 5)),
+            assignee_id=draw(st.none() | ids),
+            created_by_id=draw(st.none() | ids),
+            id=draw(ids),
+        )
+        if triggered:
+            policy = draw(policies if policies is not None else policy_snapshots())
+            incident.trigger(policy, created_at, incident.created_by_id)
+        return incident
+
+    return build()

@@ -1,0 +1,157 @@
+"""Who may do what: every (role, action) pair against every kind of resource, from a table written here.
+
+The expected table is deliberately spelled out rather than derived from `permissions.PERMISSIONS`,
+so that a change to the code's table shows up as a failing test.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from incidentcore.errors import PermissionDenied
+from incidentcore.model import Incident, Role, User
+from incidentcore.permissions import Action, can, require
+
+T0 = datetime.fromisoformat("2024-01-01T00:00:00+00:00")
+ACTOR_ID = 10
+MY_TEAM = 1
+OTHER_TEAM = 2
+
+# The seven roles, spelled out. "Cross-team" roles may act on any team's incident.
+CROSS_TEAM = {"manager", "vp", "cto", "admin"}
+EVERY_ROLE = {"user", "oncall_engineer", "team_lead", "manager", "vp", "cto", "admin"}
+
+# Resource situations, from the actor's point of view.
+NO_RESOURCE = "no resource"
+NO_TEAM = "incident without a team"
+MY_TEAMS = "incident of the actor's team"
+OTHER_TEAMS = "incident of another team"
+ASSIGNEE = "another team's incident, actor is the assignee"
+CREATOR = "another team's incident, actor created it"
+SITUATIONS = [NO_RESOURCE, NO_TEAM, MY_TEAMS, OTHER_TEAMS, ASSIGNEE, CREATOR]
+
+ANYONE = {situation: EVERY_ROLE for situation in SITUATIONS}
+ADMIN_ONLY = {situation: {"admin"} for situation in SITUATIONS}
+OWNERS = {
+    NO_RESOURCE: CROSS_TEAM,  # judged as for a team incident that is not one's own
+    NO_TEAM: EVERY_ROLE,
+    MY_TEAMS: EVERY_ROLE,
+    OTHER_TEAMS: CROSS_TEAM,
+    ASSIGNEE: EVERY_ROLE,
+    CREATOR: EVERY_ROLE,
+}
+
+# action value -> situation -> the roles allowed
+EXPECTED: dict[str, dict[str, set[str]]] = {
+    "incident.read": ANYONE,
+    "incident.create": ANYONE,
+    "incident.comment": ANYONE,
+    "incident.acknowledge": ANYONE,  # whoever is paged must be able to acknowledge
+    "incident.update": OWNERS,
+    "incident.resolve": OWNERS,
+    "incident.snooze": OWNERS,
+    "incident.assign": OWNERS,
+    "incident.escalate": OWNERS,
+    "self.manage": ANYONE,
+    "team.manage": ADMIN_ONLY,
+    "user.manage": ADMIN_ONLY,
+    "policy.manage": ADMIN_ONLY,
+    "integration.manage": ADMIN_ONLY,
+    "preference.manage_others": ADMIN_ONLY,
+}
+
+
+def test_the_expected_table_covers_every_action() -> None:
+    assert set(EXPECTED) == {a.value for a in Action}
+    assert {r.value for r in Role} == EVERY_ROLE
+
+
+def actor(role: Role, *, active: bool = True, team_id: int | None = MY_TEAM) -> User:
+    return User("a@example.com", "A", "hash", role=role, team_id=team_id, is_active=active, id=ACTOR_ID)
+
+
+def resource(situation: str) -> Incident | None:
+    def incident(
+        team_id: int | None, assignee_id: int | None = 99, created_by_id: int | None = 98
+    ) -> Incident:
+        return Incident(
+            "disk full", T0, team_id=team_id, assignee_id=assignee_id, created_by_id=created_by_id, id=5
+        )
+
+    return {
+        NO_RESOURCE: None,
+        NO_TEAM: incident(None),
+        MY_TEAMS: incident(MY_TEAM),
+        OTHER_TEAMS: incident(OTHER_TEAM),
+        ASSIGNEE: incident(OTHER_TEAM, assignee_id=ACTOR_ID),
+        CREATOR: incident(OTHER_TEAM, created_by_id=ACTOR_ID),
+    }[situation]
+
+
+@pytest.mark.parametrize("situation", SITUATIONS)
+@pytest.mark.parametrize("action", list(Action))
+@pytest.mark.parametrize("role", list(Role))
+def test_every_role_action_and_resource(role: Role, action: Action, situation: str) -> None:
+    allowed = role.value in EXPECTED[action.value][situation]
+    target = resource(situation)
+    assert can(actor(role), action, target) is allowed
+    if allowed:
+        require(actor(role), action, target)
+    else:
+        with pytest.raises(PermissionDenied, match=role.value):
+            require(actor(role), action, target)
+
+
+@pytest.mark.parametrize("situation", SITUATIONS)
+@pytest.mark.parametrize("action", list(Action))
+@pytest.mark.parametrize("role", list(Role))
+def test_inactive_users_can_do_nothing(role: Role, action: Action, situation: str) -> None:
+    assert can(actor(role, active=False), action, resource(situation)) is False
+    with pytest.raises(PermissionDenied):
+        require(actor(role, active=False), action, resource(situation))
+
+
+@pytest.mark.parametrize("action", list(Action))
+@pytest.mark.parametrize("role", list(Role))
+def test_an_actor_without_a_team_is_not_a_member_of_a_teamless_incident(role: Role, action: Action) -> None:
+    """team_id None on both sides is "no team", which anyone may act on; not a team match."""
+    loner = actor(role, team_id=None)
+    assert can(loner, action, resource(NO_TEAM)) is (role.value in EXPECTED[action.value][NO_TEAM])
+    assert can(loner, action, resource(OTHER_TEAMS)) is (role.value in EXPECTED[action.value][OTHER_TEAMS])
+
+
+ROLES_BY_RANK = sorted(Role, key=lambda r: r.rank)
+
+
+@given(
+    action=st.sampled_from(Action),
+    active=st.booleans(),
+    actor_team=st.none() | st.integers(1, 3),
+    actor_id=st.integers(1, 4),
+    incident=st.none()
+    | st.builds(
+        Incident,
+        title=st.just("x"),
+        created_at=st.just(T0),
+        team_id=st.none() | st.integers(1, 3),
+        assignee_id=st.none() | st.integers(1, 4),
+        created_by_id=st.none() | st.integers(1, 4),
+    ),
+)
+def test_can_is_monotonic_in_role_rank(
+    action: Action, active: bool, actor_team: int | None, actor_id: int, incident: Incident | None
+) -> None:
+    """Whatever a role may do, every higher role may do too (same person, same resource)."""
+    verdicts = [
+        can(
+            User("a@example.com", "A", "h", role=r, team_id=actor_team, is_active=active, id=actor_id),
+            action,
+            incident,
+        )
+        for r in ROLES_BY_RANK
+    ]
+    assert verdicts == sorted(verdicts)  # False ... False True ... True
