@@ -1,0 +1,161 @@
+"""The composition root: the only module that knows every adapter.
+
+Providers are grouped by what they wire. The HTTP app, the CLI and the worker each build one
+container from the same providers; every HTTP request (and every worker tick) opens one REQUEST
+scope, which holds one unit of work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from dishka import AsyncContainer, Provider, Scope, from_context, make_async_container, provide
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from adapters.clock import SystemClock
+from adapters.health import DatabaseHealth, SqlDatabaseHealth
+from adapters.notify.apprise_notifier import AppriseConfig, AppriseNotifier
+from adapters.notify.logging import LoggingNotifier
+from adapters.notify.retry import ExponentialBackoff
+from adapters.nudge import AsyncioNudge
+from adapters.security import BcryptPasswordHasher, InMemoryLoginThrottle, JwtTokenService, UrlSafeSecrets
+from adapters.sql.engine import create_engine, create_session_factory
+from entrypoints.settings import Settings
+from incidentcore.ports import (
+    Clock,
+    LoginThrottle,
+    Notifier,
+    PasswordHasher,
+    RetryPolicy,
+    SchedulerNudge,
+    SecretGenerator,
+    TokenService,
+    UnitOfWork,
+)
+from incidentcore.services import (
+    Accounts,
+    AlertIngestion,
+    EscalationTick,
+    Incidents,
+    Integrations,
+    NotificationDispatch,
+    PagingConfig,
+    Policies,
+    Preferences,
+    Teams,
+)
+
+
+class ConfigProvider(Provider):
+    settings = from_context(provides=Settings, scope=Scope.APP)
+
+
+class SecurityProvider(Provider):
+    scope = Scope.APP
+
+    @provide
+    def clock(self) -> Clock:
+        return SystemClock()
+
+    @provide
+    def password_hasher(self, settings: Settings) -> PasswordHasher:
+        return BcryptPasswordHasher(rounds=settings.bcrypt_rounds)
+
+    @provide
+    def token_service(self, settings: Settings, clock: Clock) -> TokenService:
+        return JwtTokenService(settings.secret_key, timedelta(minutes=settings.access_token_expire_minutes), clock)
+
+    @provide
+    def secret_generator(self) -> SecretGenerator:
+        return UrlSafeSecrets()
+
+    @provide
+    def login_throttle(self) -> LoginThrottle:
+        return InMemoryLoginThrottle()
+
+
+class MessagingProvider(Provider):
+    scope = Scope.APP
+
+    @provide
+    def asyncio_nudge(self) -> AsyncioNudge:
+        return AsyncioNudge()
+
+    @provide
+    def nudge(self, nudge: AsyncioNudge) -> SchedulerNudge:
+        return nudge
+
+    @provide
+    def notifier(self, settings: Settings) -> Notifier:
+        """Apprise in production or once a mail or SMS provider is configured; otherwise pages
+        (and password reset tokens) are written to the log, so development needs no provider."""
+        if settings.is_production or settings.smtp_host or settings.twilio_account_sid:
+            return AppriseNotifier(AppriseConfig.from_settings(settings))
+        return LoggingNotifier()
+
+    @provide
+    def retry_policy(self) -> RetryPolicy:
+        return ExponentialBackoff()
+
+    @provide
+    def paging_config(self, settings: Settings) -> PagingConfig:
+        return PagingConfig(public_url=settings.public_url)
+
+
+class SqlPersistenceProvider(Provider):
+    """SQLite or Postgres through the SQL adapters; one session (unit of work) per REQUEST scope."""
+
+    @provide(scope=Scope.APP)
+    async def engine(self, settings: Settings) -> AsyncIterator[AsyncEngine]:
+        engine = create_engine(settings.database_url)
+        yield engine
+        await engine.dispose()
+
+    @provide(scope=Scope.APP)
+    def session_factory(self, engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+        return create_session_factory(engine)
+
+    @provide(scope=Scope.APP)
+    def database_health(self, engine: AsyncEngine) -> DatabaseHealth:
+        return SqlDatabaseHealth(engine)
+
+    @provide(scope=Scope.REQUEST)
+    def unit_of_work(self, sessions: async_sessionmaker[AsyncSession]) -> UnitOfWork:
+        from adapters.sql import SqlUnitOfWork
+
+        return SqlUnitOfWork(sessions)
+
+
+class UseCaseProvider(Provider):
+    scope = Scope.REQUEST
+
+    accounts = provide(Accounts)
+    teams = provide(Teams)
+    incidents = provide(Incidents)
+    policies = provide(Policies)
+    preferences = provide(Preferences)
+    integrations = provide(Integrations)
+    alert_ingestion = provide(AlertIngestion)
+    escalation_tick = provide(EscalationTick)
+
+    @provide
+    def notification_dispatch(
+        self, uow: UnitOfWork, clock: Clock, notifier: Notifier, retry: RetryPolicy
+    ) -> NotificationDispatch:
+        return NotificationDispatch(uow, clock, notifier, retry)
+
+
+def providers(persistence: Provider | None = None) -> list[Provider]:
+    """Every provider the entrypoints share; `persistence` swaps the SQL adapters (tests use memory)."""
+    return [
+        ConfigProvider(),
+        SecurityProvider(),
+        MessagingProvider(),
+        persistence if persistence is not None else SqlPersistenceProvider(),
+        UseCaseProvider(),
+    ]
+
+
+def build_container(settings: Settings, *extra: Provider, persistence: Provider | None = None) -> AsyncContainer:
+    return make_async_container(*providers(persistence), *extra, context={Settings: settings})

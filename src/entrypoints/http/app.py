@@ -1,0 +1,142 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from dishka import AsyncContainer
+from dishka.integrations.litestar import setup_dishka
+from litestar import Litestar, Request
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme, Tag
+
+from entrypoints.di import build_container
+from entrypoints.http.auth import SECURITY_SCHEME, TOKEN_URL
+from entrypoints.http.controllers import API_CONTROLLERS, ServiceController
+from entrypoints.http.controllers.service import service_version
+from entrypoints.http.problems import EXCEPTION_HANDLERS, check_json_body_strictly
+from entrypoints.settings import Settings, configure_logging
+from incidentcore.errors import FieldError, ValidationFailed
+
+OPENAPI_PATH = "/v1/openapi.json"
+
+# API.md writes these collection paths with a trailing slash; Litestar matches both forms but
+# documents paths without it, so the published spec is put back in the contract's spelling.
+CONTRACT_TRAILING_SLASH_PATHS = (
+    "/v1/teams",
+    "/v1/users",
+    "/v1/incidents",
+    "/v1/escalation/policies",
+    "/v1/integrations",
+    "/v1/auth/reset-password",
+)
+
+TAGS = [
+    Tag(name="auth", description="Sign-up, login (OAuth2 password grant), password recovery"),
+    Tag(name="users", description="Profiles and user administration"),
+    Tag(name="teams", description="Team administration"),
+    Tag(name="incidents", description="Incidents, their actions, comments, timeline and pages"),
+    Tag(name="escalation policies", description="Who is paged, in which order, after how long"),
+    Tag(name="notification preferences", description="Channels, addresses and severity thresholds"),
+    Tag(name="integrations", description="Alert sources and their keys"),
+    Tag(name="alerts", description="Webhooks monitoring tools call"),
+    Tag(name="service", description="Health and service information"),
+]
+
+DESCRIPTION = """Incident management and on-call paging.
+
+Log in with **Authorize** (your email as the username), or POST the form to `/v1/auth/login/access-token`
+and send `Authorization: Bearer <access_token>`. Errors are RFC 9457 problem details."""
+
+
+def openapi_config() -> OpenAPIConfig:
+    password_flow = OAuthFlows(password=OAuthFlow(token_url=TOKEN_URL, scopes={}))
+    return OpenAPIConfig(
+        title="incidentcore",
+        version=service_version(),
+        description=DESCRIPTION,
+        path=OPENAPI_PATH,
+        render_plugins=[JsonRenderPlugin(path="/")],
+        components=Components(
+            security_schemes={
+                SECURITY_SCHEME: SecurityScheme(
+                    type="oauth2", flows=password_flow, description="Email and password; a JWT bearer token"
+                )
+            }
+        ),
+        tags=TAGS,
+        use_handler_docstrings=True,
+    )
+
+
+async def check_request(request: Request[Any, Any, Any]) -> None:
+    """Before every handler: no NUL characters anywhere (no database stores them), strict JSON bodies."""
+    for source, values in (("query", request.query_params), ("path", request.path_params)):
+        for name, value in values.items():
+            if "\x00" in str(value):
+                raise ValidationFailed(FieldError(name, f"the {source} parameter contains a NUL character"))
+    body = await request.body()
+    if (b"\\u0000" in body or b"%00" in body) and contains_nul(await decoded_body(request, body)):
+        raise ValidationFailed(FieldError("body", "strings must not contain NUL characters"))
+    await check_json_body_strictly(request)
+
+
+async def decoded_body(request: Request[Any, Any, Any], body: bytes) -> Any:
+    content_type = request.headers.get("content-type") or ""
+    if "form" in content_type:
+        return dict(await request.form())
+    try:
+        return msgspec.json.decode(body)
+    except msgspec.DecodeError:  # malformed JSON is reported by the body check that follows
+        return None
+
+
+def contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(contains_nul(v) for v in value)
+    return False
+
+
+def spell_paths_as_contract(app: Litestar) -> None:
+    paths = app.openapi_schema.paths
+    if paths is None:
+        return
+    for path in CONTRACT_TRAILING_SLASH_PATHS:
+        if path in paths:
+            paths[path + "/"] = paths.pop(path)
+
+
+def create_app(settings: Settings, container: AsyncContainer | None = None) -> Litestar:
+    """The HTTP app. Without `container` it builds one from `settings` and closes it on shutdown."""
+    owns_container = container is None
+    di_container = build_container(settings) if container is None else container
+
+    async def close_container() -> None:
+        await di_container.close()
+
+    app = Litestar(
+        route_handlers=[ServiceController, *API_CONTROLLERS],
+        exception_handlers=EXCEPTION_HANDLERS,
+        before_request=check_request,
+        openapi_config=openapi_config(),
+        request_max_body_size=settings.max_body_bytes,
+        on_startup=[spell_paths_as_contract],
+        on_shutdown=[close_container] if owns_container else [],
+        logging_config=None,
+        debug=False,
+    )
+    setup_dishka(di_container, app)
+    return app
+
+
+def app_from_environment() -> Litestar:
+    """For `uvicorn --factory` (each worker process builds its own app from the environment)."""
+    settings = Settings.from_environment()
+    configure_logging(settings.log_level)
+    return create_app(settings)

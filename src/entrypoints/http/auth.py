@@ -1,0 +1,76 @@
+"""Authentication and the RBAC guards, both driven by the domain's permission table.
+
+Guards cannot be injected, so they pull the Accounts use case from the request's dishka container.
+The authenticated user is kept on the connection state for the handler (`actor` dependency).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.di import Provide
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.spec import SecurityRequirement
+from litestar.types import Guard
+
+from incidentcore.errors import AuthenticationFailed, PermissionDenied
+from incidentcore.model import User
+from incidentcore.permissions import PERMISSIONS, Action, Rule, can
+from incidentcore.services import Accounts
+
+SECURITY_SCHEME = "OAuth2PasswordBearer"
+BEARER: list[SecurityRequirement] = [{SECURITY_SCHEME: []}]
+TOKEN_URL = "/v1/auth/login/access-token"
+
+_ACTOR = "actor"
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> User:
+    """The active user the bearer token belongs to; 401 otherwise. Cached on the connection."""
+    actor = connection.state.get(_ACTOR)
+    if isinstance(actor, User):
+        return actor
+    token = bearer_token(connection.headers.get("authorization"))
+    if token is None:
+        raise AuthenticationFailed("a bearer token is required")
+    accounts = await connection.state.dishka_container.get(Accounts)
+    actor = await accounts.authenticate(token)
+    connection.state[_ACTOR] = actor
+    return actor
+
+
+def permits(action: Action) -> Guard:
+    """A guard: authenticated, and allowed `action` by the permission table.
+
+    Actions whose rule depends on the incident (INCIDENT_OWNERS) are judged by the use case once it
+    has loaded the incident; this guard only authenticates for them.
+    """
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        actor = await authenticate(connection)
+        if PERMISSIONS[action] is not Rule.INCIDENT_OWNERS and not can(actor, action):
+            raise PermissionDenied(f"{action.value} is not allowed for the role {actor.role.value}")
+
+    guard.__name__ = f"permits_{action.name.lower()}"
+    guard.action = action  # type: ignore[attr-defined]
+    return guard
+
+
+def current_actor(request: Request[Any, Any, Any]) -> User:
+    actor = request.state.get(_ACTOR)
+    if not isinstance(actor, User):  # a handler that takes `actor` without a guard: a wiring bug
+        raise RuntimeError("no authenticated actor: the handler is missing its guard")
+    return actor
+
+
+ACTOR_DEPENDENCY = {"actor": Provide(current_actor, sync_to_thread=False)}

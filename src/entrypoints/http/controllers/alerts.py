@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Controller, Request, post
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.params import Parameter
+
+from entrypoints.http.problems import responses
+from entrypoints.http.schemas import AlertReceiptResponse, ElasticAlert
+from incidentcore.errors import AuthenticationFailed
+from incidentcore.model import Severity
+from incidentcore.services import Alert, AlertIngestion
+
+KEY_HEADER = "X-Integration-Key"
+RECOVERED = "recovered"
+
+
+def integration_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    return connection.headers.get(KEY_HEADER) or connection.query_params.get("key") or None
+
+
+async def requires_integration_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Refuses a call without any key before reading its body; the key's validity is the use case's."""
+    if integration_key(connection) is None:
+        raise AuthenticationFailed(f"an integration key is required ({KEY_HEADER} header or ?key=)")
+
+
+class AlertsController(Controller):
+    path = "/v1/alerts"
+    tags = ["alerts"]
+
+    @post(
+        "/elastic",
+        status_code=202,
+        summary="Receive an Elastic (Kibana) alert",
+        guards=[requires_integration_key],
+        responses=responses(400, 401, 413),
+    )
+    @inject
+    async def receive_elastic(
+        self,
+        request: Request[Any, Any, Any],
+        data: ElasticAlert,
+        ingestion: FromDishka[AlertIngestion],
+        header_key: Annotated[str | None, Parameter(header=KEY_HEADER, description="The integration's key")] = None,
+        key: Annotated[str | None, Parameter(description=f"The integration's key, when {KEY_HEADER} cannot be set")] = None,
+    ) -> AlertReceiptResponse:
+        """Dedup key `<rule.id>:<alert.id>` within the integration: the first alert opens an incident,
+        repeats add to its timeline, `actionGroup: recovered` resolves it. Extra fields are kept."""
+        alert = Alert(
+            source="elastic",
+            rule_id=data.rule.id,
+            rule_name=data.rule.name,
+            alert_id=data.alert.id,
+            recovered=data.alert.action_group == RECOVERED,
+            reason=data.context.reason if data.context else None,
+            severity=data.severity or Severity.HIGH,
+            data=await request.json(),
+        )
+        receipt = await ingestion.receive(header_key or key or "", alert)
+        return AlertReceiptResponse(incident_id=receipt.incident_id, action=receipt.action)

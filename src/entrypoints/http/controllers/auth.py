@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Controller, Request, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+
+from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, permits
+from entrypoints.http.problems import responses
+from entrypoints.http.schemas import (
+    AccessTokenResponse,
+    LoginForm,
+    Message,
+    ResetPasswordRequest,
+    SignupRequest,
+    UserResponse,
+    user_response,
+)
+from incidentcore.model import User
+from incidentcore.permissions import Action
+from incidentcore.services import Accounts
+
+RECOVERY_MESSAGE = "If that address belongs to an active account, a password reset token is on its way."
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+class AuthController(Controller):
+    path = "/v1/auth"
+    tags = ["auth"]
+
+    @post("/signup", status_code=201, summary="Sign up", responses=responses(400, 409, 413))
+    @inject
+    async def signup(self, data: SignupRequest, accounts: FromDishka[Accounts]) -> UserResponse:
+        """Creates an account with the role `user` and no team."""
+        return user_response(await accounts.signup(data.email, data.password, data.full_name))
+
+    @post(
+        "/login/access-token",
+        status_code=200,
+        summary="Log in (OAuth2 password grant)",
+        responses=responses(400, 401, 429),
+    )
+    @inject
+    async def login(
+        self,
+        request: Request[Any, Any, Any],
+        data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        accounts: FromDishka[Accounts],
+    ) -> AccessTokenResponse:
+        """`username` is the email. Unknown email and wrong password get the same 401; repeated
+        failures per account and per client are refused with 429 and `Retry-After`."""
+        token = await accounts.login(data.username, data.password, client_address(request))
+        return AccessTokenResponse(access_token=token.token, expires_in=token.expires_in)
+
+    @post(
+        "/login/test-token",
+        status_code=200,
+        summary="Check a token",
+        guards=[permits(Action.SELF_MANAGE)],
+        security=BEARER,
+        dependencies=ACTOR_DEPENDENCY,
+        responses=responses(401),
+    )
+    async def test_token(self, actor: User) -> UserResponse:
+        """The user the bearer token belongs to."""
+        return user_response(actor)
+
+    @post(
+        "/password-recovery/{email:str}",
+        status_code=202,
+        summary="Request a password reset token",
+        responses=responses(400),
+    )
+    @inject
+    async def recover_password(self, email: str, accounts: FromDishka[Accounts]) -> Message:
+        """Answers the same for known and unknown addresses; a known user gets a single-use token."""
+        await accounts.request_password_reset(email)
+        return Message(RECOVERY_MESSAGE)
+
+    @post(
+        "/reset-password/",
+        status_code=200,
+        summary="Reset a password with a reset token",
+        responses=responses(400, 413),
+    )
+    @inject
+    async def reset_password(self, data: ResetPasswordRequest, accounts: FromDishka[Accounts]) -> Message:
+        await accounts.reset_password(data.token, data.new_password)
+        return Message("The password has been changed.")

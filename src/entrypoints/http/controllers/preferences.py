@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Controller, get, put
+
+from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, permits
+from entrypoints.http.parameters import PathId
+from entrypoints.http.problems import responses
+from entrypoints.http.schemas import PreferenceRequest, PreferenceResponse, preference_response
+from incidentcore.model import Channel, User
+from incidentcore.permissions import Action
+from incidentcore.services import Preferences
+
+SELF = [permits(Action.SELF_MANAGE)]
+OTHERS = [permits(Action.PREFERENCE_MANAGE_OTHERS)]
+
+
+class PreferencesController(Controller):
+    path = "/v1/notification-preferences"
+    tags = ["notification preferences"]
+    security = BEARER
+    dependencies = ACTOR_DEPENDENCY
+
+    @get("/me", summary="My notification preferences", guards=SELF, responses=responses(401))
+    @inject
+    async def list_mine(self, actor: User, preferences: FromDishka[Preferences]) -> list[PreferenceResponse]:
+        """A user with no preferences is paged by email."""
+        return [preference_response(p) for p in await preferences.list_for(actor, actor.id)]
+
+    @put(
+        "/me/{channel:str}",
+        summary="Set my preference for a channel",
+        guards=SELF,
+        responses=responses(400, 401, 413),
+    )
+    @inject
+    async def set_mine(
+        self, actor: User, channel: Channel, data: PreferenceRequest, preferences: FromDishka[Preferences]
+    ) -> PreferenceResponse:
+        preference = await preferences.set_for(
+            actor, actor.id, channel, enabled=data.enabled, address=data.address, min_severity=data.min_severity
+        )
+        return preference_response(preference)
+
+    @get(
+        "/{user_id:int}",
+        summary="A user's notification preferences (admin)",
+        guards=OTHERS,
+        responses=responses(400, 401, 403, 404),
+    )
+    @inject
+    async def list_for_user(
+        self, actor: User, user_id: PathId, preferences: FromDishka[Preferences]
+    ) -> list[PreferenceResponse]:
+        return [preference_response(p) for p in await preferences.list_for(actor, user_id)]
+
+    @put(
+        "/{user_id:int}/{channel:str}",
+        summary="Set a user's preference for a channel (admin)",
+        guards=OTHERS,
+        responses=responses(400, 401, 403, 404, 413),
+    )
+    @inject
+    async def set_for_user(
+        self,
+        actor: User,
+        user_id: PathId,
+        channel: Channel,
+        data: PreferenceRequest,
+        preferences: FromDishka[Preferences],
+    ) -> PreferenceResponse:
+        preference = await preferences.set_for(
+            actor, user_id, channel, enabled=data.enabled, address=data.address, min_severity=data.min_severity
+        )
+        return preference_response(preference)

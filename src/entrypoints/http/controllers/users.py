@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from dishka.integrations.litestar import FromDishka, inject
+from litestar import Controller, delete, get, post, put
+
+from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, permits
+from entrypoints.http.parameters import FilterId, Limit, Offset, PathId, page
+from entrypoints.http.problems import responses
+from entrypoints.http.schemas import (
+    CreateUserRequest,
+    Page,
+    UpdateMeRequest,
+    UpdateUserRequest,
+    UserResponse,
+    changes,
+    page_of,
+    user_response,
+)
+from incidentcore.model import Role, User
+from incidentcore.permissions import Action
+from incidentcore.ports import UserFilter
+from incidentcore.services import Accounts, NewUser
+
+ADMIN = [permits(Action.USER_MANAGE)]
+
+
+class UsersController(Controller):
+    path = "/v1/users"
+    tags = ["users"]
+    security = BEARER
+    dependencies = ACTOR_DEPENDENCY
+
+    @get("/me", summary="Get my profile", guards=[permits(Action.SELF_MANAGE)], responses=responses(401))
+    async def get_me(self, actor: User) -> UserResponse:
+        return user_response(actor)
+
+    @put(
+        "/me",
+        summary="Update my profile",
+        guards=[permits(Action.SELF_MANAGE)],
+        responses=responses(400, 401, 409, 413),
+    )
+    @inject
+    async def update_me(self, actor: User, data: UpdateMeRequest, accounts: FromDishka[Accounts]) -> UserResponse:
+        """Name, email and password only; a new password ends every earlier token."""
+        return user_response(await accounts.update_me(actor, changes(data)))
+
+    @get("/", summary="List users (admin)", guards=ADMIN, responses=responses(400, 401, 403))
+    @inject
+    async def list_users(
+        self,
+        actor: User,
+        accounts: FromDishka[Accounts],
+        team_id: FilterId = None,
+        role: Role | None = None,
+        q: str | None = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> Page[UserResponse]:
+        """Filter by team, role, or `q` (part of the email or name)."""
+        paged = await accounts.list_users(actor, UserFilter(team_id, role, q or None), page(limit, offset))
+        return page_of(paged, [user_response(u) for u in paged.items])
+
+    @post("/", status_code=201, summary="Create a user (admin)", guards=ADMIN, responses=responses(400, 401, 403, 409, 413))
+    @inject
+    async def create_user(self, actor: User, data: CreateUserRequest, accounts: FromDishka[Accounts]) -> UserResponse:
+        new = NewUser(data.email, data.password, data.full_name, data.role, data.team_id)
+        return user_response(await accounts.create_user(actor, new))
+
+    @get("/{user_id:int}", summary="Get a user (admin)", guards=ADMIN, responses=responses(400, 401, 403, 404))
+    @inject
+    async def get_user(self, actor: User, user_id: PathId, accounts: FromDishka[Accounts]) -> UserResponse:
+        return user_response(await accounts.get_user(actor, user_id))
+
+    @put(
+        "/{user_id:int}",
+        summary="Update a user (admin)",
+        guards=ADMIN,
+        responses=responses(400, 401, 403, 404, 409, 413),
+    )
+    @inject
+    async def update_user(
+        self, actor: User, user_id: PathId, data: UpdateUserRequest, accounts: FromDishka[Accounts]
+    ) -> UserResponse:
+        """May also set role, team and whether the account is active; deactivation ends its tokens."""
+        return user_response(await accounts.update_user(actor, user_id, changes(data)))
+
+    @delete(
+        "/{user_id:int}",
+        status_code=204,
+        summary="Delete a user (admin)",
+        guards=ADMIN,
+        responses=responses(400, 401, 403, 404, 409),
+    )
+    @inject
+    async def delete_user(self, actor: User, user_id: PathId, accounts: FromDishka[Accounts]) -> None:
+        """409 while incidents or comments still reference the user: deactivate instead."""
+        await accounts.delete_user(actor, user_id)

@@ -1,0 +1,217 @@
+"""Every error as RFC 9457 problem details: domain errors, framework errors and the unexpected.
+
+Also the strict body check: Litestar converts request bodies leniently ("5" becomes 5), so JSON
+bodies are first decoded strictly against the handler's Struct, and a mismatch is a 400 that names
+the field.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+
+from entrypoints.http.schemas import FieldProblem, Problem
+from incidentcore.errors import (
+    AuthenticationFailed,
+    Conflict,
+    DomainError,
+    FieldError,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    StaleState,
+    ValidationFailed,
+)
+
+logger = logging.getLogger("incidentcore.http")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_PREFIX = "urn:incidentcore:problem:"
+
+_DOMAIN_STATUS: list[tuple[type[DomainError], int, str]] = [
+    # Most specific first: InvalidTransition and StaleState are Conflicts.
+    (ValidationFailed, 400, "validation-failed"),
+    (AuthenticationFailed, 401, "authentication-failed"),
+    (PermissionDenied, 403, "permission-denied"),
+    (NotFound, 404, "not-found"),
+    (InvalidTransition, 409, "invalid-transition"),
+    (StaleState, 409, "stale-state"),
+    (Conflict, 409, "conflict"),
+    (RateLimited, 429, "rate-limited"),
+]
+
+_HTTP_SLUG = {
+    400: "bad-request",
+    401: "authentication-failed",
+    403: "permission-denied",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "request-too-large",
+    415: "unsupported-media-type",
+    429: "rate-limited",
+}
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    errors: list[FieldProblem] | None = None,
+    headers: dict[str, str] | None = None,
+    request_id: str | None = None,
+) -> Response[Problem]:
+    phrase = HTTPStatus(status).phrase
+    body = Problem(
+        type=TYPE_PREFIX + (slug or _HTTP_SLUG.get(status) or phrase.lower().replace(" ", "-")),
+        title=phrase,
+        status=status,
+        detail=detail,
+        errors=errors,
+        request_id=request_id,
+    )
+    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def domain_error_handler(request: Request[Any, Any, Any], error: DomainError) -> Response[Problem]:
+    mapped = next(((status, slug) for kind, status, slug in _DOMAIN_STATUS if isinstance(error, kind)), None)
+    if mapped is None:  # a DomainError subclass nobody mapped: the client cannot have caused it
+        return unexpected_error_handler(request, error)
+    status, slug = mapped
+    headers: dict[str, str] = {}
+    errors = None
+    if isinstance(error, ValidationFailed):
+        errors = [FieldProblem(e.field, e.message) for e in error.errors]
+    elif isinstance(error, AuthenticationFailed):
+        headers["WWW-Authenticate"] = "Bearer"
+    elif isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
+    return problem(status, error.detail, slug=slug, errors=errors, headers=headers)
+
+
+def http_exception_handler(request: Request[Any, Any, Any], error: HTTPException) -> Response[Problem]:
+    status = error.status_code
+    if status >= 500:
+        return unexpected_error_handler(request, error)
+    headers = dict(error.headers or {})
+    if isinstance(error, ValidationException):
+        errors = [_framework_field_problem(item) for item in error.extra or [] if isinstance(item, dict)]
+        detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or str(error.detail)
+        return problem(400, detail, slug="validation-failed", errors=errors or None, headers=headers)
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", "Bearer")
+    return problem(status, _http_detail(error), headers=headers)
+
+
+def unexpected_error_handler(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
+    request_id = uuid.uuid4().hex
+    logger.error(
+        "unexpected error %s handling %s %s",
+        request_id,
+        request.method,
+        request.url.path,
+        exc_info=(type(error), error, error.__traceback__),
+    )
+    return problem(
+        500,
+        f"An unexpected error occurred; it was logged with request id {request_id}.",
+        slug="internal-error",
+        headers={"X-Request-ID": request_id},
+        request_id=request_id,
+    )
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    DomainError: domain_error_handler,
+    HTTPException: http_exception_handler,
+    Exception: unexpected_error_handler,
+}
+
+
+async def check_json_body_strictly(request: Request[Any, Any, Any]) -> None:
+    """A `before_request` hook: decodes a JSON body strictly against the handler's Struct."""
+    data_field = request.route_handler.parsed_data_field
+    if data_field is None or "json" not in (request.headers.get("content-type") or "json"):
+        return
+    body_type = data_field.annotation
+    if not (isinstance(body_type, type) and issubclass(body_type, msgspec.Struct)):
+        return
+    body = await request.body()
+    if not body:
+        return
+    try:
+        msgspec.json.decode(body, type=body_type, strict=True)
+    except msgspec.ValidationError as error:
+        field, message = field_of(str(error))
+        raise ValidationFailed(FieldError(field, message)) from None
+    except msgspec.DecodeError as error:
+        raise ValidationFailed(FieldError("body", f"is not valid JSON ({error})")) from None
+
+
+_AT_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]+)`")
+
+
+def field_of(error_text: str) -> tuple[str, str]:
+    """Splits msgspec's "Expected `int`, got `str` - at `$.steps[0].delay_minutes`" into field and message."""
+    match = _AT_PATH.match(error_text)
+    message = match.group("message") if match else error_text
+    path = (match.group("path") if match else None) or ""
+    path = path.removeprefix(".")
+    named = _NAMED_FIELD.search(message)
+    if named:
+        path = f"{path}.{named.group('name')}" if path else named.group("name")
+    return (path or "body"), message
+
+
+def _framework_field_problem(item: dict[str, Any]) -> FieldProblem:
+    message = str(item.get("message", "is invalid"))
+    key = str(item.get("key") or "")
+    if item.get("source") == "body" or key == "data":
+        field, message = field_of(message)
+        if field == "body" and key not in ("", "data"):
+            field = key
+        return FieldProblem(field, message)
+    return FieldProblem(key or "request", message)
+
+
+def _http_detail(error: HTTPException) -> str:
+    detail = str(error.detail or "")
+    phrase = HTTPStatus(error.status_code).phrase
+    if detail and detail != phrase:
+        return detail
+    return {
+        404: "No resource at this address.",
+        405: "This address does not accept that method.",
+        413: "The request body is too large.",
+    }.get(error.status_code, phrase)
+
+
+def responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the problem responses an operation can answer."""
+    descriptions = {
+        400: "Malformed or invalid input",
+        401: "Missing, invalid or expired token",
+        403: "Authenticated but not allowed",
+        404: "No such resource",
+        409: "Conflicts with the current state",
+        413: "Request body too large",
+        429: "Too many attempts",
+    }
+    return {
+        status: ResponseSpec(
+            data_container=Problem,
+            description=descriptions.get(status, HTTPStatus(status).phrase),
+            media_type=PROBLEM_MEDIA_TYPE,
+        )
+        for status in statuses
+    }

@@ -1,0 +1,195 @@
+"""Configuration from the environment, with a `.env` file filling in what the environment leaves unset.
+
+Development needs no configuration at all. Production refuses to start without a strong SECRET_KEY.
+Without SECRET_KEY, development generates a random key per start (tokens die on restart); `serve
+--workers N` generates it once and hands it to every worker process through the environment.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+logger = logging.getLogger("incidentcore.settings")
+
+EXAMPLE_SECRET_KEY = "change-me-to-a-long-random-string-of-at-least-32-characters"
+SECRET_KEY_MIN_LENGTH = 32
+DEFAULT_DATABASE_URL = "sqlite:///./incidentcore.db"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+    TEST = "test"
+
+
+class ConfigurationError(ValueError):
+    """The configuration cannot run: each problem is one line of the message."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    secret_key: str = ""
+    access_token_expire_minutes: int = 60
+    environment: Environment = Environment.DEVELOPMENT
+    log_level: str = "INFO"
+    bcrypt_rounds: int = 12
+    public_url: str = "http://localhost:8000"
+    worker_enabled: bool = True
+    worker_interval_seconds: float = 5.0
+    max_body_bytes: int = 1_048_576
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_from: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = field(default=None, repr=False)
+    twilio_phone_number: str | None = None
+    secret_key_generated: bool = False
+
+    def __repr__(self) -> str:
+        return f"Settings(environment={self.environment.value!r}, database_url={self.database_url!r}, ...)"
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.PRODUCTION
+
+    @classmethod
+    def from_environment(
+        cls, environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+    ) -> Settings:
+        """Reads the process environment (or `environ`), with `env_file` beneath it; checks the result."""
+        values = dict(read_env_file(env_file)) if env_file is not None else {}
+        values.update(os.environ if environ is None else environ)
+        return cls.from_mapping(values)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, str]) -> Settings:
+        problems: list[str] = []
+
+        def text(name: str, default: str | None) -> str | None:
+            value = values.get(name, "").strip()
+            return value if value else default
+
+        def number(name: str, default: int, low: int, high: int) -> int:
+            raw = text(name, None)
+            if raw is None:
+                return default
+            try:
+                value = int(raw)
+            except ValueError:
+                problems.append(f"{name} must be a whole number, not {raw!r}")
+                return default
+            if not low <= value <= high:
+                problems.append(f"{name} must be between {low} and {high}")
+            return value
+
+        def seconds(name: str, default: float) -> float:
+            raw = text(name, None)
+            try:
+                value = float(raw) if raw is not None else default
+            except ValueError:
+                problems.append(f"{name} must be a number of seconds, not {raw!r}")
+                return default
+            if not 0.05 <= value <= 3600:
+                problems.append(f"{name} must be between 0.05 and 3600 seconds")
+            return value
+
+        def flag(name: str, default: bool) -> bool:
+            raw = text(name, None)
+            if raw is None:
+                return default
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            problems.append(f"{name} must be true or false, not {raw!r}")
+            return default
+
+        environment_name = (text("ENVIRONMENT", "development") or "development").lower()
+        try:
+            environment = Environment(environment_name)
+        except ValueError:
+            problems.append("ENVIRONMENT must be development, production or test")
+            environment = Environment.DEVELOPMENT
+
+        secret_key = text("SECRET_KEY", "") or ""
+        generated = False
+        if environment is Environment.PRODUCTION:
+            if len(secret_key) < SECRET_KEY_MIN_LENGTH or secret_key == EXAMPLE_SECRET_KEY:
+                problems.append(
+                    f"SECRET_KEY must be set to a random string of at least {SECRET_KEY_MIN_LENGTH} characters "
+                    "in production (for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                )
+        elif len(secret_key) < SECRET_KEY_MIN_LENGTH:
+            if secret_key:
+                problems.append(f"SECRET_KEY must be at least {SECRET_KEY_MIN_LENGTH} characters")
+            secret_key = secrets.token_urlsafe(48)
+            generated = True
+
+        log_level = (text("LOG_LEVEL", "INFO") or "INFO").upper()
+        if log_level not in ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"):
+            problems.append("LOG_LEVEL must be one of CRITICAL, ERROR, WARNING, INFO, DEBUG")
+
+        settings = cls(
+            database_url=text("DATABASE_URL", DEFAULT_DATABASE_URL) or DEFAULT_DATABASE_URL,
+            secret_key=secret_key,
+            access_token_expire_minutes=number("ACCESS_TOKEN_EXPIRE_MINUTES", 60, 1, 60 * 24 * 30),
+            environment=environment,
+            log_level=log_level,
+            bcrypt_rounds=number("BCRYPT_ROUNDS", 12, 4, 31),
+            public_url=(text("PUBLIC_URL", "http://localhost:8000") or "").rstrip("/"),
+            worker_enabled=flag("WORKER_ENABLED", True),
+            worker_interval_seconds=seconds("WORKER_INTERVAL_SECONDS", 5.0),
+            max_body_bytes=number("MAX_BODY_BYTES", 1_048_576, 1024, 100 * 1_048_576),
+            smtp_host=text("SMTP_HOST", None),
+            smtp_port=number("SMTP_PORT", 587, 1, 65535),
+            smtp_user=text("SMTP_USER", None),
+            smtp_password=text("SMTP_PASSWORD", None),
+            smtp_from=text("SMTP_FROM", None),
+            twilio_account_sid=text("TWILIO_ACCOUNT_SID", None),
+            twilio_auth_token=text("TWILIO_AUTH_TOKEN", None),
+            twilio_phone_number=text("TWILIO_PHONE_NUMBER", None),
+            secret_key_generated=generated,
+        )
+        if problems:
+            raise ConfigurationError("\n".join(problems))
+        if generated:
+            logger.warning(
+                "SECRET_KEY is not set: using a random key for this process; tokens stop working on restart"
+            )
+        return settings
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """`KEY=value` lines; `#` comments, blank lines and an `export ` prefix are allowed, quotes stripped."""
+    if not path.is_file():
+        return {}
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ").strip()
+        key, sep, value = line.partition("=")
+        if not sep:
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        values[key.strip()] = value
+    return values
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)
