@@ -58,6 +58,11 @@ class AppriseNotifier(Notifier):
         elif not isinstance(config, AppriseConfig):
             config = AppriseConfig.from_settings(config)
         self.config = config
+        apprise_logger = logging.getLogger("apprise")
+        if apprise_logger.level == logging.NOTSET:
+            # Apprise's debug lines print request URLs, paths included (Slack tokens, webhook keys):
+            # unless an operator configured its logger on purpose, a LOG_LEVEL=DEBUG must not show them.
+            apprise_logger.setLevel(logging.WARNING)
         # In-memory persistent store: a worker never writes Apprise state to disk.
         self._asset = apprise.AppriseAsset(
             storage_mode=apprise.PersistentStoreMode.MEMORY, secure_logging=True
@@ -65,9 +70,10 @@ class AppriseNotifier(Notifier):
 
     async def send(self, message: OutgoingMessage) -> None:
         channel = message.channel.value
-        secrets: list[str] = []
+        secrets = [s for s in (self.config.smtp_password, self.config.twilio_auth_token) if s]
+        secrets += _url_secrets(message.address or "")
         try:
-            url, secrets = self._url(message)
+            url = self.apprise_url(message)
             notifier = apprise.Apprise(asset=self._asset)
             if not notifier.add(url):
                 raise DeliveryFailed(f"{channel}: the address is not a usable Apprise URL", permanent=True)
@@ -91,8 +97,8 @@ class AppriseNotifier(Notifier):
             logger.warning("notification via %s raised: %s", channel, reason)
             raise DeliveryFailed(reason) from None
 
-    def _url(self, message: OutgoingMessage) -> tuple[str, list[str]]:
-        """The Apprise URL for `message`, and the secrets in it that must not leak into reasons."""
+    def apprise_url(self, message: OutgoingMessage) -> str:
+        """The Apprise URL for `message`; DeliveryFailed (permanent) when its channel cannot send."""
         address = (message.address or "").strip()
         if message.channel is Channel.EMAIL:
             return self._email_url(address)
@@ -101,13 +107,12 @@ class AppriseNotifier(Notifier):
         if not address:
             raise DeliveryFailed(f"{message.channel.value}: no address configured", permanent=True)
         if message.channel is Channel.WEBHOOK:
-            url = webhook_url(address)
-            return url, _url_secrets(url)
+            return webhook_url(address)
         if message.channel in (Channel.SLACK, Channel.APPRISE):
-            return address, _url_secrets(address)
+            return address
         raise DeliveryFailed(f"{message.channel.value}: unsupported channel", permanent=True)
 
-    def _email_url(self, to: str) -> tuple[str, list[str]]:
+    def _email_url(self, to: str) -> str:
         c = self.config
         if not c.smtp_host or not c.smtp_from:
             raise DeliveryFailed("email: SMTP is not configured (SMTP_HOST and SMTP_FROM)", permanent=True)
@@ -121,10 +126,9 @@ class AppriseNotifier(Notifier):
         query = {"from": c.smtp_from, "smtp": c.smtp_host}
         if security != "none":
             query["mode"] = security
-        url = f"{scheme}://{auth}{_host(c.smtp_host)}:{c.smtp_port}/{_q(to)}?{urlencode(query)}"
-        return url, [s for s in (c.smtp_password,) if s]
+        return f"{scheme}://{auth}{_host(c.smtp_host)}:{c.smtp_port}/{_q(to)}?{urlencode(query)}"
 
-    def _sms_url(self, to: str) -> tuple[str, list[str]]:
+    def _sms_url(self, to: str) -> str:
         c = self.config
         if not (c.twilio_account_sid and c.twilio_auth_token and c.twilio_phone_number):
             raise DeliveryFailed(
@@ -133,11 +137,10 @@ class AppriseNotifier(Notifier):
             )
         if not re.fullmatch(r"\+?[0-9 ()\-.]{5,}", to):
             raise DeliveryFailed("sms: no phone number to send to", permanent=True)
-        url = (
+        return (
             f"twilio://{_q(c.twilio_account_sid)}:{_q(c.twilio_auth_token)}"
             f"@{_q(_phone(c.twilio_phone_number))}/{_q(_phone(to))}"
         )
-        return url, [c.twilio_auth_token]
 
 
 def webhook_url(address: str) -> str:
