@@ -10,7 +10,7 @@ from typing import Any
 
 from litestar import Request
 from litestar.connection import ASGIConnection
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.spec import SecurityRequirement
 from litestar.types import Guard
@@ -74,3 +74,5 @@ def current_actor(request: Request[Any, Any, Any]) -> User:
 
 
 ACTOR_DEPENDENCY = {"actor": Provide(current_actor, sync_to_thread=False)}
+Actor = NamedDependency[User]
+"""A handler parameter `actor: Actor` receives the authenticated user."""

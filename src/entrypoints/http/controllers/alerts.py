@@ -6,7 +6,7 @@ from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, post
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import Parameter
+from litestar.params import HeaderParameter, JSONBody, QueryParameter
 
 from entrypoints.http.problems import responses
 from entrypoints.http.schemas import AlertReceiptResponse, ElasticAlert
@@ -43,10 +43,10 @@ class AlertsController(Controller):
     async def receive_elastic(
         self,
         request: Request[Any, Any, Any],
-        data: ElasticAlert,
+        data: JSONBody[ElasticAlert],
         ingestion: FromDishka[AlertIngestion],
-        header_key: Annotated[str | None, Parameter(header=KEY_HEADER, description="The integration's key")] = None,
-        key: Annotated[str | None, Parameter(description=f"The integration's key, when {KEY_HEADER} cannot be set")] = None,
+        header_key: Annotated[str | None, HeaderParameter(name=KEY_HEADER, description="The integration's key")] = None,
+        key: Annotated[str | None, QueryParameter(description=f"The integration's key, when {KEY_HEADER} cannot be set")] = None,
     ) -> AlertReceiptResponse:
         """Dedup key `<rule.id>:<alert.id>` within the integration: the first alert opens an incident,
         repeats add to its timeline, `actionGroup: recovered` resolves it. Extra fields are kept."""

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import FromPath, JSONBody, URLEncodedBody
 
-from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, permits
+from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, Actor, permits
 from entrypoints.http.problems import responses
 from entrypoints.http.schemas import (
     AccessTokenResponse,
@@ -18,7 +17,6 @@ from entrypoints.http.schemas import (
     UserResponse,
     user_response,
 )
-from incidentcore.model import User
 from incidentcore.permissions import Action
 from incidentcore.services import Accounts
 
@@ -35,7 +33,7 @@ class AuthController(Controller):
 
     @post("/signup", status_code=201, summary="Sign up", responses=responses(400, 409, 413))
     @inject
-    async def signup(self, data: SignupRequest, accounts: FromDishka[Accounts]) -> UserResponse:
+    async def signup(self, data: JSONBody[SignupRequest], accounts: FromDishka[Accounts]) -> UserResponse:
         """Creates an account with the role `user` and no team."""
         return user_response(await accounts.signup(data.email, data.password, data.full_name))
 
@@ -49,7 +47,7 @@ class AuthController(Controller):
     async def login(
         self,
         request: Request[Any, Any, Any],
-        data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        data: URLEncodedBody[LoginForm],
         accounts: FromDishka[Accounts],
     ) -> AccessTokenResponse:
         """`username` is the email. Unknown email and wrong password get the same 401; repeated
@@ -66,7 +64,7 @@ class AuthController(Controller):
         dependencies=ACTOR_DEPENDENCY,
         responses=responses(401),
     )
-    async def test_token(self, actor: User) -> UserResponse:
+    async def test_token(self, actor: Actor) -> UserResponse:
         """The user the bearer token belongs to."""
         return user_response(actor)
 
@@ -77,7 +75,7 @@ class AuthController(Controller):
         responses=responses(400),
     )
     @inject
-    async def recover_password(self, email: str, accounts: FromDishka[Accounts]) -> Message:
+    async def recover_password(self, email: FromPath[str], accounts: FromDishka[Accounts]) -> Message:
         """Answers the same for known and unknown addresses; a known user gets a single-use token."""
         await accounts.request_password_reset(email)
         return Message(RECOVERY_MESSAGE)
@@ -89,6 +87,6 @@ class AuthController(Controller):
         responses=responses(400, 413),
     )
     @inject
-    async def reset_password(self, data: ResetPasswordRequest, accounts: FromDishka[Accounts]) -> Message:
+    async def reset_password(self, data: JSONBody[ResetPasswordRequest], accounts: FromDishka[Accounts]) -> Message:
         await accounts.reset_password(data.token, data.new_password)
         return Message("The password has been changed.")

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, get, post, put
+from litestar.params import FromQuery, JSONBody
 
-from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, permits
+from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, Actor, permits
 from entrypoints.http.parameters import FilterId, Limit, Offset, PathId, page
 from entrypoints.http.problems import responses
 from entrypoints.http.schemas import (
@@ -26,7 +27,7 @@ from entrypoints.http.schemas import (
     page_of,
     timeline_event_response,
 )
-from incidentcore.model import IncidentStatus, Severity, User
+from incidentcore.model import IncidentStatus, Severity
 from incidentcore.permissions import Action
 from incidentcore.ports import IncidentFilter
 from incidentcore.services import Incidents, NewIncident
@@ -44,11 +45,11 @@ class IncidentsController(Controller):
     @inject
     async def list_incidents(
         self,
-        actor: User,
+        actor: Actor,
         incidents: FromDishka[Incidents],
         team_id: FilterId = None,
-        status: IncidentStatus | None = None,
-        severity: Severity | None = None,
+        status: FromQuery[IncidentStatus | None] = None,
+        severity: FromQuery[Severity | None] = None,
         assignee_id: FilterId = None,
         limit: Limit = 50,
         offset: Offset = 0,
@@ -67,7 +68,7 @@ class IncidentsController(Controller):
     )
     @inject
     async def open_incident(
-        self, actor: User, data: CreateIncidentRequest, incidents: FromDishka[Incidents]
+        self, actor: Actor, data: JSONBody[CreateIncidentRequest], incidents: FromDishka[Incidents]
     ) -> IncidentResponse:
         """It starts `triggered`; the matching escalation policy's first step pages at once."""
         new = NewIncident(
@@ -86,7 +87,7 @@ class IncidentsController(Controller):
         responses=responses(400, 401, 404),
     )
     @inject
-    async def get_incident(self, actor: User, incident_id: PathId, incidents: FromDishka[Incidents]) -> IncidentResponse:
+    async def get_incident(self, actor: Actor, incident_id: PathId, incidents: FromDishka[Incidents]) -> IncidentResponse:
         return incident_response(await incidents.get(actor, incident_id))
 
     @put(
@@ -97,7 +98,7 @@ class IncidentsController(Controller):
     )
     @inject
     async def update_incident(
-        self, actor: User, incident_id: PathId, data: UpdateIncidentRequest, incidents: FromDishka[Incidents]
+        self, actor: Actor, incident_id: PathId, data: JSONBody[UpdateIncidentRequest], incidents: FromDishka[Incidents]
     ) -> IncidentResponse:
         """Title, description, severity, team; the status changes only through the actions."""
         return incident_response(await incidents.update(actor, incident_id, changes(data)))
@@ -110,7 +111,7 @@ class IncidentsController(Controller):
         responses=ACTION_RESPONSES,
     )
     @inject
-    async def acknowledge(self, actor: User, incident_id: PathId, incidents: FromDishka[Incidents]) -> IncidentResponse:
+    async def acknowledge(self, actor: Actor, incident_id: PathId, incidents: FromDishka[Incidents]) -> IncidentResponse:
         """Stops escalation (until the policy's ack timeout, if it has one)."""
         return incident_response(await incidents.acknowledge(actor, incident_id))
 
@@ -122,7 +123,7 @@ class IncidentsController(Controller):
         responses=ACTION_RESPONSES,
     )
     @inject
-    async def resolve(self, actor: User, incident_id: PathId, incidents: FromDishka[Incidents]) -> IncidentResponse:
+    async def resolve(self, actor: Actor, incident_id: PathId, incidents: FromDishka[Incidents]) -> IncidentResponse:
         return incident_response(await incidents.resolve(actor, incident_id))
 
     @post(
@@ -134,7 +135,7 @@ class IncidentsController(Controller):
     )
     @inject
     async def snooze(
-        self, actor: User, incident_id: PathId, data: SnoozeRequest, incidents: FromDishka[Incidents]
+        self, actor: Actor, incident_id: PathId, data: JSONBody[SnoozeRequest], incidents: FromDishka[Incidents]
     ) -> IncidentResponse:
         """Holds escalation for `minutes`; then the incident re-triggers from the first step."""
         return incident_response(await incidents.snooze(actor, incident_id, data.minutes))
@@ -148,7 +149,7 @@ class IncidentsController(Controller):
     )
     @inject
     async def assign(
-        self, actor: User, incident_id: PathId, data: AssignRequest, incidents: FromDishka[Incidents]
+        self, actor: Actor, incident_id: PathId, data: JSONBody[AssignRequest], incidents: FromDishka[Incidents]
     ) -> IncidentResponse:
         """`role` is a free-text label for the assignee's part (e.g. incident commander)."""
         return incident_response(await incidents.assign(actor, incident_id, data.user_id, data.role))
@@ -161,7 +162,7 @@ class IncidentsController(Controller):
         responses=ACTION_RESPONSES,
     )
     @inject
-    async def escalate(self, actor: User, incident_id: PathId, incidents: FromDishka[Incidents]) -> IncidentResponse:
+    async def escalate(self, actor: Actor, incident_id: PathId, incidents: FromDishka[Incidents]) -> IncidentResponse:
         """Fires the next step now; an acknowledged incident re-triggers first. 409 once resolved."""
         return incident_response(await incidents.escalate(actor, incident_id))
 
@@ -174,7 +175,7 @@ class IncidentsController(Controller):
     )
     @inject
     async def comment(
-        self, actor: User, incident_id: PathId, data: CommentRequest, incidents: FromDishka[Incidents]
+        self, actor: Actor, incident_id: PathId, data: JSONBody[CommentRequest], incidents: FromDishka[Incidents]
     ) -> CommentResponse:
         return comment_response(await incidents.comment(actor, incident_id, data.body))
 
@@ -186,7 +187,7 @@ class IncidentsController(Controller):
     )
     @inject
     async def timeline(
-        self, actor: User, incident_id: PathId, incidents: FromDishka[Incidents], limit: Limit = 50, offset: Offset = 0
+        self, actor: Actor, incident_id: PathId, incidents: FromDishka[Incidents], limit: Limit = 50, offset: Offset = 0
     ) -> Page[TimelineEventResponse]:
         """Oldest first."""
         paged = await incidents.timeline(actor, incident_id, page(limit, offset))
@@ -200,7 +201,7 @@ class IncidentsController(Controller):
     )
     @inject
     async def escalation_events(
-        self, actor: User, incident_id: PathId, incidents: FromDishka[Incidents], limit: Limit = 50, offset: Offset = 0
+        self, actor: Actor, incident_id: PathId, incidents: FromDishka[Incidents], limit: Limit = 50, offset: Offset = 0
     ) -> Page[EscalationEventResponse]:
         """Oldest first."""
         paged = await incidents.escalation_events(actor, incident_id, page(limit, offset))
@@ -214,7 +215,7 @@ class IncidentsController(Controller):
     )
     @inject
     async def notifications(
-        self, actor: User, incident_id: PathId, incidents: FromDishka[Incidents], limit: Limit = 50, offset: Offset = 0
+        self, actor: Actor, incident_id: PathId, incidents: FromDishka[Incidents], limit: Limit = 50, offset: Offset = 0
     ) -> Page[NotificationResponse]:
         """Every page sent (or being sent) for the incident, with its delivery status; oldest first."""
         paged = await incidents.notifications(actor, incident_id, page(limit, offset))

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, delete, get, post
+from litestar.params import JSONBody
 
-from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, permits
+from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, Actor, permits
 from entrypoints.http.parameters import Limit, Offset, PathId, page
 from entrypoints.http.problems import responses
 from entrypoints.http.schemas import (
@@ -13,7 +14,6 @@ from entrypoints.http.schemas import (
     integration_response,
     page_of,
 )
-from incidentcore.model import User
 from incidentcore.permissions import Action
 from incidentcore.services import Integrations
 
@@ -28,7 +28,7 @@ class IntegrationsController(Controller):
     @get("/", summary="List integrations (admin)", responses=responses(400, 401, 403))
     @inject
     async def list_integrations(
-        self, actor: User, integrations: FromDishka[Integrations], limit: Limit = 50, offset: Offset = 0
+        self, actor: Actor, integrations: FromDishka[Integrations], limit: Limit = 50, offset: Offset = 0
     ) -> Page[IntegrationResponse]:
         paged = await integrations.list(actor, page(limit, offset))
         return page_of(paged, [integration_response(i) for i in paged.items])
@@ -41,7 +41,7 @@ class IntegrationsController(Controller):
     )
     @inject
     async def create_integration(
-        self, actor: User, data: CreateIntegrationRequest, integrations: FromDishka[Integrations]
+        self, actor: Actor, data: JSONBody[CreateIntegrationRequest], integrations: FromDishka[Integrations]
     ) -> IntegrationResponse:
         """An alert source bound to a team; `key` is the secret its webhook calls present."""
         return integration_response(await integrations.create(actor, data.name, data.team_id))
@@ -54,6 +54,6 @@ class IntegrationsController(Controller):
     )
     @inject
     async def delete_integration(
-        self, actor: User, integration_id: PathId, integrations: FromDishka[Integrations]
+        self, actor: Actor, integration_id: PathId, integrations: FromDishka[Integrations]
     ) -> None:
         await integrations.delete(actor, integration_id)

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, delete, get, post, put
+from litestar.params import JSONBody
 
-from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, permits
+from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, Actor, permits
 from entrypoints.http.parameters import Limit, Offset, PathId, page
 from entrypoints.http.problems import responses
 from entrypoints.http.schemas import (
@@ -16,7 +17,6 @@ from entrypoints.http.schemas import (
     policy_changes,
     policy_response,
 )
-from incidentcore.model import User
 from incidentcore.permissions import Action
 from incidentcore.services import Policies
 
@@ -31,7 +31,7 @@ class PoliciesController(Controller):
     @get("/", summary="List escalation policies (admin)", responses=responses(400, 401, 403))
     @inject
     async def list_policies(
-        self, actor: User, policies: FromDishka[Policies], limit: Limit = 50, offset: Offset = 0
+        self, actor: Actor, policies: FromDishka[Policies], limit: Limit = 50, offset: Offset = 0
     ) -> Page[PolicyResponse]:
         paged = await policies.list(actor, page(limit, offset))
         return page_of(paged, [policy_response(p) for p in paged.items])
@@ -44,7 +44,7 @@ class PoliciesController(Controller):
     )
     @inject
     async def create_policy(
-        self, actor: User, data: CreatePolicyRequest, policies: FromDishka[Policies]
+        self, actor: Actor, data: JSONBody[CreatePolicyRequest], policies: FromDishka[Policies]
     ) -> PolicyResponse:
         """Chosen for a new incident when active and matching its team and severity (empty
         `severities` matches any); a team's own policy wins over a global one."""
@@ -52,7 +52,7 @@ class PoliciesController(Controller):
 
     @get("/{policy_id:int}", summary="Get an escalation policy (admin)", responses=responses(400, 401, 403, 404))
     @inject
-    async def get_policy(self, actor: User, policy_id: PathId, policies: FromDishka[Policies]) -> PolicyResponse:
+    async def get_policy(self, actor: Actor, policy_id: PathId, policies: FromDishka[Policies]) -> PolicyResponse:
         return policy_response(await policies.get(actor, policy_id))
 
     @put(
@@ -62,7 +62,7 @@ class PoliciesController(Controller):
     )
     @inject
     async def update_policy(
-        self, actor: User, policy_id: PathId, data: UpdatePolicyRequest, policies: FromDishka[Policies]
+        self, actor: Actor, policy_id: PathId, data: JSONBody[UpdatePolicyRequest], policies: FromDishka[Policies]
     ) -> PolicyResponse:
         """Open incidents keep the policy as it was when they triggered."""
         return policy_response(await policies.update(actor, policy_id, policy_changes(data)))
@@ -74,5 +74,5 @@ class PoliciesController(Controller):
         responses=responses(400, 401, 403, 404, 409),
     )
     @inject
-    async def delete_policy(self, actor: User, policy_id: PathId, policies: FromDishka[Policies]) -> None:
+    async def delete_policy(self, actor: Actor, policy_id: PathId, policies: FromDishka[Policies]) -> None:
         await policies.delete(actor, policy_id)

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, get, put
+from litestar.params import FromPath, JSONBody
 
-from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, permits
+from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, Actor, permits
 from entrypoints.http.parameters import PathId
 from entrypoints.http.problems import responses
 from entrypoints.http.schemas import PreferenceRequest, PreferenceResponse, preference_response
-from incidentcore.model import Channel, User
+from incidentcore.model import Channel
 from incidentcore.permissions import Action
 from incidentcore.services import Preferences
 
@@ -23,7 +24,7 @@ class PreferencesController(Controller):
 
     @get("/me", summary="My notification preferences", guards=SELF, responses=responses(401))
     @inject
-    async def list_mine(self, actor: User, preferences: FromDishka[Preferences]) -> list[PreferenceResponse]:
+    async def list_mine(self, actor: Actor, preferences: FromDishka[Preferences]) -> list[PreferenceResponse]:
         """A user with no preferences is paged by email."""
         return [preference_response(p) for p in await preferences.list_for(actor, actor.id)]
 
@@ -35,7 +36,7 @@ class PreferencesController(Controller):
     )
     @inject
     async def set_mine(
-        self, actor: User, channel: Channel, data: PreferenceRequest, preferences: FromDishka[Preferences]
+        self, actor: Actor, channel: FromPath[Channel], data: JSONBody[PreferenceRequest], preferences: FromDishka[Preferences]
     ) -> PreferenceResponse:
         preference = await preferences.set_for(
             actor, actor.id, channel, enabled=data.enabled, address=data.address, min_severity=data.min_severity
@@ -50,7 +51,7 @@ class PreferencesController(Controller):
     )
     @inject
     async def list_for_user(
-        self, actor: User, user_id: PathId, preferences: FromDishka[Preferences]
+        self, actor: Actor, user_id: PathId, preferences: FromDishka[Preferences]
     ) -> list[PreferenceResponse]:
         return [preference_response(p) for p in await preferences.list_for(actor, user_id)]
 
@@ -63,10 +64,10 @@ class PreferencesController(Controller):
     @inject
     async def set_for_user(
         self,
-        actor: User,
+        actor: Actor,
         user_id: PathId,
-        channel: Channel,
-        data: PreferenceRequest,
+        channel: FromPath[Channel],
+        data: JSONBody[PreferenceRequest],
         preferences: FromDishka[Preferences],
     ) -> PreferenceResponse:
         preference = await preferences.set_for(

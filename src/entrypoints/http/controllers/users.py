@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, delete, get, post, put
+from litestar.params import FromQuery, JSONBody, QueryParameter
 
-from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, permits
+from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, Actor, permits
 from entrypoints.http.parameters import FilterId, Limit, Offset, PathId, page
 from entrypoints.http.problems import responses
 from entrypoints.http.schemas import (
@@ -16,7 +19,7 @@ from entrypoints.http.schemas import (
     page_of,
     user_response,
 )
-from incidentcore.model import Role, User
+from incidentcore.model import Role
 from incidentcore.permissions import Action
 from incidentcore.ports import UserFilter
 from incidentcore.services import Accounts, NewUser
@@ -31,7 +34,7 @@ class UsersController(Controller):
     dependencies = ACTOR_DEPENDENCY
 
     @get("/me", summary="Get my profile", guards=[permits(Action.SELF_MANAGE)], responses=responses(401))
-    async def get_me(self, actor: User) -> UserResponse:
+    async def get_me(self, actor: Actor) -> UserResponse:
         return user_response(actor)
 
     @put(
@@ -41,7 +44,7 @@ class UsersController(Controller):
         responses=responses(400, 401, 409, 413),
     )
     @inject
-    async def update_me(self, actor: User, data: UpdateMeRequest, accounts: FromDishka[Accounts]) -> UserResponse:
+    async def update_me(self, actor: Actor, data: JSONBody[UpdateMeRequest], accounts: FromDishka[Accounts]) -> UserResponse:
         """Name, email and password only; a new password ends every earlier token."""
         return user_response(await accounts.update_me(actor, changes(data)))
 
@@ -49,11 +52,11 @@ class UsersController(Controller):
     @inject
     async def list_users(
         self,
-        actor: User,
+        actor: Actor,
         accounts: FromDishka[Accounts],
         team_id: FilterId = None,
-        role: Role | None = None,
-        q: str | None = None,
+        role: FromQuery[Role | None] = None,
+        q: Annotated[str | None, QueryParameter(max_length=200)] = None,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> Page[UserResponse]:
@@ -63,13 +66,13 @@ class UsersController(Controller):
 
     @post("/", status_code=201, summary="Create a user (admin)", guards=ADMIN, responses=responses(400, 401, 403, 409, 413))
     @inject
-    async def create_user(self, actor: User, data: CreateUserRequest, accounts: FromDishka[Accounts]) -> UserResponse:
+    async def create_user(self, actor: Actor, data: JSONBody[CreateUserRequest], accounts: FromDishka[Accounts]) -> UserResponse:
         new = NewUser(data.email, data.password, data.full_name, data.role, data.team_id)
         return user_response(await accounts.create_user(actor, new))
 
     @get("/{user_id:int}", summary="Get a user (admin)", guards=ADMIN, responses=responses(400, 401, 403, 404))
     @inject
-    async def get_user(self, actor: User, user_id: PathId, accounts: FromDishka[Accounts]) -> UserResponse:
+    async def get_user(self, actor: Actor, user_id: PathId, accounts: FromDishka[Accounts]) -> UserResponse:
         return user_response(await accounts.get_user(actor, user_id))
 
     @put(
@@ -80,7 +83,7 @@ class UsersController(Controller):
     )
     @inject
     async def update_user(
-        self, actor: User, user_id: PathId, data: UpdateUserRequest, accounts: FromDishka[Accounts]
+        self, actor: Actor, user_id: PathId, data: JSONBody[UpdateUserRequest], accounts: FromDishka[Accounts]
     ) -> UserResponse:
         """May also set role, team and whether the account is active; deactivation ends its tokens."""
         return user_response(await accounts.update_user(actor, user_id, changes(data)))
@@ -93,6 +96,6 @@ class UsersController(Controller):
         responses=responses(400, 401, 403, 404, 409),
     )
     @inject
-    async def delete_user(self, actor: User, user_id: PathId, accounts: FromDishka[Accounts]) -> None:
+    async def delete_user(self, actor: Actor, user_id: PathId, accounts: FromDishka[Accounts]) -> None:
         """409 while incidents or comments still reference the user: deactivate instead."""
         await accounts.delete_user(actor, user_id)

@@ -1,0 +1,160 @@
+"""Service endpoints, documentation, and the error behaviour every endpoint shares."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from dishka import Provider, Scope, provide
+from http_harness import *  # noqa: F403
+from litestar.testing import TestClient
+
+from adapters.health import DatabaseHealth
+from entrypoints.http import create_app
+from incidentcore.services import Teams
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body = response.json()
+    assert {"type", "title", "status", "detail"} <= body.keys()
+    assert body["status"] == status
+    return body
+
+
+def test_root_names_the_service(api):
+    response = api.client.get("/")
+    assert response.status_code == 200
+    assert response.json() == {"name": "incidentcore", "version": response.json()["version"], "docs": "/docs"}
+
+
+def test_health_checks_the_database(api):
+    response = api.client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+def test_health_is_503_when_the_database_is_unreachable(tmp_path: Path):
+    settings = settings_for(f"sqlite:///{tmp_path}/missing-directory/incidentcore.db")  # noqa: F405
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json() == {"status": "error", "database": "error"}
+
+
+def test_docs_and_spec_are_served(api):
+    assert api.client.get("/docs").status_code == 200
+    assert "swagger-ui" in api.client.get("/docs").text.lower()
+    assert api.client.get("/redoc").status_code == 200
+    spec = api.client.get("/v1/openapi.json").json()
+    assert spec["openapi"].startswith("3.")
+
+
+def test_spec_documents_exactly_the_contract(api):
+    spec = api.client.get("/v1/openapi.json").json()
+    documented = {(method.upper(), path) for path, item in spec["paths"].items() for method in item if method != "parameters"}
+    assert documented == set(API_ENDPOINTS)  # noqa: F405
+
+
+def test_every_operation_has_summary_tag_errors_and_security(api):
+    spec = api.client.get("/v1/openapi.json").json()
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            where = f"{method.upper()} {path}"
+            assert operation.get("summary"), where
+            assert operation.get("tags"), where
+            errors = {int(code) for code in operation["responses"] if code[0] in "45"}
+            public = (method.upper(), path) in PUBLIC_ENDPOINTS  # noqa: F405
+            if path not in ("/", "/health"):
+                assert errors, f"{where} documents no error response"
+            if public:
+                assert not operation.get("security"), where
+            else:
+                assert operation.get("security") == [{"OAuth2PasswordBearer": []}], where
+                assert 401 in errors, where
+    flows = spec["components"]["securitySchemes"]["OAuth2PasswordBearer"]["flows"]
+    assert flows["password"]["tokenUrl"] == "/v1/auth/login/access-token"
+
+
+def test_swagger_authorize_flow_logs_in_with_the_form_it_sends(api):
+    # What Swagger UI posts for the OAuth2 password flow.
+    form = {"grant_type": "password", "username": ADMIN_EMAIL, "password": PASSWORD, "scope": ""}  # noqa: F405
+    response = api.client.post("/v1/auth/login/access-token", data=form)
+    assert response.status_code == 200
+    assert response.json()["token_type"] == "bearer"
+
+
+@pytest.mark.parametrize("path", ["/v1/teams/", "/v1/teams"])
+def test_collection_paths_answer_with_and_without_trailing_slash(api, path):
+    assert api.client.get(path, headers=api.admin_headers).status_code == 200
+
+
+def test_unknown_route_is_a_404_problem(api):
+    assert_problem(api.client.get("/v1/nothing-here"), 404)
+    assert_problem(api.client.get("/v1/incidents/1/nothing", headers=api.admin_headers), 404)
+
+
+def test_wrong_method_is_a_405_problem(api):
+    assert_problem(api.client.delete("/health"), 405)
+    assert_problem(api.client.patch("/v1/teams/", headers=api.admin_headers, json={}), 405)
+
+
+def test_oversized_body_is_a_413_problem(api):
+    body = {"title": "x", "description": "y" * (MAX_BODY_BYTES + 1)}  # noqa: F405
+    assert_problem(api.client.post("/v1/incidents/", json=body, headers=api.admin_headers), 413)
+
+
+def test_malformed_json_is_a_400_problem(api):
+    response = api.client.post(
+        "/v1/incidents/", content=b"{not json", headers={**api.admin_headers, "content-type": "application/json"}
+    )
+    assert_problem(response, 400)
+
+
+def test_wrong_types_are_not_coerced(api):
+    response = api.client.post("/v1/incidents/", json={"title": "x", "team_id": "1"}, headers=api.admin_headers)
+    body = assert_problem(response, 400)
+    assert body["errors"][0]["field"] == "team_id"
+
+
+def test_nul_characters_are_refused_not_stored(api):
+    response = api.client.post("/v1/incidents/", json={"title": "a\x00b"}, headers=api.admin_headers)
+    assert assert_problem(response, 400)["errors"][0]["field"] == "body"
+    response = api.client.get("/v1/users/", params={"q": "a\x00"}, headers=api.admin_headers)
+    assert assert_problem(response, 400)["errors"][0]["field"] == "q"
+
+
+def test_limit_and_offset_are_bounded(api):
+    for params, field in (({"limit": 0}, "limit"), ({"limit": 501}, "limit"), ({"offset": -1}, "offset")):
+        body = assert_problem(api.client.get("/v1/incidents/", params=params, headers=api.admin_headers), 400)
+        assert body["errors"][0]["field"] == field
+    page = api.client.get("/v1/incidents/", params={"limit": 500, "offset": 3}, headers=api.admin_headers).json()
+    assert (page["limit"], page["offset"]) == (500, 3)
+
+
+class BrokenTeamsProvider(Provider):
+    @provide(scope=Scope.REQUEST)
+    def teams(self) -> Teams:
+        class Broken:
+            async def list(self, *_):
+                raise RuntimeError("secret internal detail")
+
+        return Broken()  # type: ignore[return-value]
+
+
+def test_unexpected_errors_are_a_500_problem_with_a_logged_request_id(tmp_path, sqlite_template, caplog):
+    backend = "sqlite" if sqlite_template is not None else "memory"
+    for api in make_api(backend, tmp_path, sqlite_template, BrokenTeamsProvider()):  # noqa: F405
+        with caplog.at_level(logging.ERROR, logger="incidentcore.http"):
+            response = api.client.get("/v1/teams/", headers=api.admin_headers)
+        body = assert_problem(response, 500)
+        assert "secret internal detail" not in response.text
+        assert "Traceback" not in response.text
+        request_id = body["request_id"]
+        assert response.headers["x-request-id"] == request_id
+        assert request_id in caplog.text
+        assert "secret internal detail" in caplog.text
