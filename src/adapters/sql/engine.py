@@ -1,0 +1,85 @@
+"""Async engines for SQLite (aiosqlite, the embedded default) and Postgres (psycopg 3), one code path."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+DEFAULT_DATABASE_URL = "sqlite:///./incidentcore.db"
+DATABASE_URL_ENV = "DATABASE_URL"
+
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+psycopg",
+    "postgresql": "postgresql+psycopg",
+}
+
+
+def normalise_database_url(url: str | URL) -> str:
+    """`sqlite:///path` -> `sqlite+aiosqlite:///path`; `postgres(ql)://` -> `postgresql+psycopg://`.
+
+    URLs that already name a driver are left as they are.
+    """
+    parsed = make_url(url)
+    driver = _ASYNC_DRIVERS.get(parsed.drivername, parsed.drivername)
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def database_url_from_env() -> str:
+    return os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
+
+
+def redacted(url: str | URL) -> str:
+    """The URL with its password masked, for logs and messages."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def create_engine(
+    url: str | URL | None = None, *, enforce_foreign_keys: bool = True, **options: Any
+) -> AsyncEngine:
+    """An async engine for `url` (default: DATABASE_URL, else `./incidentcore.db`).
+
+    SQLite connections get WAL (readers do not block the writer), foreign keys enforced, and a busy
+    timeout; every SQLite transaction starts with BEGIN IMMEDIATE, taking the write lock up front.
+    That is what makes claims safe there (one writer at a time), and it turns a read-then-write race
+    into a wait instead of a "database is locked" error. `enforce_foreign_keys=False` is for
+    migrations, which may rebuild tables (SQLite cannot toggle the pragma inside a transaction).
+    """
+    normalised = make_url(normalise_database_url(url if url is not None else database_url_from_env()))
+    if normalised.get_backend_name() == "postgresql":
+        options.setdefault("pool_pre_ping", True)
+    engine = create_async_engine(normalised, **options)
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine, enforce_foreign_keys=enforce_foreign_keys)
+    return engine
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for units of work. `expire_on_commit=False`: nothing is lazily reloaded after a commit."""
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def _configure_sqlite(engine: AsyncEngine, *, enforce_foreign_keys: bool) -> None:
+    # The pattern of SQLAlchemy's "Transactions with SQLite and the sqlite3 driver": the driver's own
+    # transaction handling is switched off and SQLAlchemy emits BEGIN itself.
+    @event.listens_for(engine.sync_engine, "connect")
+    def configure_connection(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA foreign_keys={'ON' if enforce_foreign_keys else 'OFF'}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def begin_immediate(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

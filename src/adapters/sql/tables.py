@@ -1,0 +1,328 @@
+"""The schema: SQLAlchemy Core tables on one MetaData, the single source the migrations render from.
+
+Integrity lives in the database, not only in code: foreign keys, unique names, keys and emails
+(case-insensitively), one open incident per (integration, dedup key), and CHECK constraints on every
+enum column. Every list filter of the API and every worker query has an index.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    and_,
+    func,
+    literal_column,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from incidentcore.escalation import EffectKind, Phase
+from incidentcore.model import (
+    Channel,
+    IncidentStatus,
+    NotificationStatus,
+    Role,
+    Severity,
+    TimelineKind,
+)
+
+# Stable constraint names, so migrations can address them and Postgres errors name them.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in, timezone-aware UTC out, on every engine.
+
+    SQLite has no timezone type: it stores the UTC wall time as text (fixed width, so it still sorts
+    and compares correctly) and hands back naive values, which are UTC by construction here.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the domain keeps timezone-aware UTC times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# JSONB on Postgres (indexable, compact); JSON text elsewhere.
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+def one_of(column: str, values: type[StrEnum], *, nullable: bool = False) -> CheckConstraint:
+    """A CHECK that `column` holds one of the enum's values; named `ck_<table>_<column>`."""
+    allowed = ", ".join(f"'{member.value}'" for member in values)
+    condition = f"{column} IN ({allowed})"
+    if nullable:
+        condition = f"{column} IS NULL OR {condition}"
+    return CheckConstraint(condition, name=column)
+
+
+def enum_column(name: str, *, nullable: bool = False, **kwargs: Any) -> Column[str]:
+    return Column(name, String(32), nullable=nullable, **kwargs)
+
+
+def id_column() -> Column[int]:
+    return Column("id", Integer, primary_key=True)
+
+
+# Ids are never reused after a delete (as with Postgres sequences): a stale id in a token, a link or a
+# log line can never come to mean another row.
+NEVER_REUSE_IDS: dict[str, Any] = {"sqlite_autoincrement": True}
+
+teams = Table(
+    "teams",
+    metadata,
+    id_column(),
+    Column("name", Text, nullable=False, unique=True),
+    Column("description", Text),
+    Column("created_at", UtcDateTime),
+    **NEVER_REUSE_IDS,
+)
+
+users = Table(
+    "users",
+    metadata,
+    id_column(),
+    Column("email", Text, nullable=False),
+    Column("full_name", Text, nullable=False),
+    Column("password_hash", Text, nullable=False),
+    enum_column("role"),
+    Column("team_id", Integer, ForeignKey("teams.id"), index=True),
+    Column("is_active", Boolean, nullable=False),
+    Column("created_at", UtcDateTime),
+    Column("credentials_version", Integer, nullable=False, server_default="0"),
+    one_of("role", Role),
+    Index("ix_users_role", "role"),
+    **NEVER_REUSE_IDS,
+)
+Index("uq_users_email_lower", func.lower(users.c.email), unique=True)
+
+integrations = Table(
+    "integrations",
+    metadata,
+    id_column(),
+    Column("name", Text, nullable=False),
+    Column("team_id", Integer, ForeignKey("teams.id"), nullable=False, index=True),
+    Column("key", Text, nullable=False, unique=True),
+    Column("created_at", UtcDateTime),
+    **NEVER_REUSE_IDS,
+)
+
+escalation_policies = Table(
+    "escalation_policies",
+    metadata,
+    id_column(),
+    Column("name", Text, nullable=False),
+    Column("description", Text),
+    Column("team_id", Integer, ForeignKey("teams.id"), index=True),
+    Column("severities", Json, nullable=False),  # list of Severity values; empty means any
+    Column("steps", Json, nullable=False),
+    Column("repeat", Integer, nullable=False),
+    Column("ack_timeout_minutes", Integer),
+    Column("is_active", Boolean, nullable=False),
+    Column("created_at", UtcDateTime),
+    **NEVER_REUSE_IDS,
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    id_column(),
+    Column("title", Text, nullable=False),
+    Column("description", Text),
+    enum_column("severity"),
+    # Derived from the escalation phase; stored so lists can filter and index on it.
+    enum_column("status"),
+    Column("team_id", Integer, ForeignKey("teams.id")),
+    Column("assignee_id", Integer, ForeignKey("users.id")),
+    Column("created_by_id", Integer, ForeignKey("users.id"), index=True),
+    Column("source", Text),
+    # An integration's incidents outlive it; only the dedup link goes.
+    Column("integration_id", Integer, ForeignKey("integrations.id", ondelete="SET NULL")),
+    Column("dedup_key", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime),
+    Column("acknowledged_at", UtcDateTime),
+    Column("resolved_at", UtcDateTime),
+    # No foreign key: the incident follows its policy snapshot, and the policy may be deleted.
+    Column("escalation_policy_id", Integer),
+    Column("policy_snapshot", Json, nullable=False),
+    # The escalation state; esc_phase NULL means the incident has not triggered yet.
+    enum_column("esc_phase", nullable=True),
+    Column("esc_cycle", Integer, nullable=False, server_default="0"),
+    Column("esc_next_step", Integer, nullable=False, server_default="0"),
+    Column("esc_loop", Integer, nullable=False, server_default="0"),
+    Column("next_escalation_at", UtcDateTime),
+    Column("escalation_level", Integer),  # the last step fired
+    Column("version", Integer, nullable=False, server_default="0"),
+    one_of("severity", Severity),
+    one_of("status", IncidentStatus),
+    one_of("esc_phase", Phase, nullable=True),
+    **NEVER_REUSE_IDS,
+)
+
+# Written as a literal, not a bound parameter, so the planners (Postgres and SQLite alike) can match
+# queries that repeat it against the partial indexes below.
+incident_is_open = incidents.c.status != literal_column(f"'{IncidentStatus.RESOLVED.value}'")
+
+Index("ix_incidents_created_at", incidents.c.created_at, incidents.c.id)
+for _filter in ("team_id", "status", "severity", "assignee_id"):
+    Index(f"ix_incidents_{_filter}_created_at", incidents.c[_filter], incidents.c.created_at, incidents.c.id)
+Index(
+    "uq_incidents_open_dedup_key",
+    incidents.c.integration_id,
+    incidents.c.dedup_key,
+    unique=True,
+    sqlite_where=incident_is_open,
+    postgresql_where=incident_is_open,
+)
+_escalation_due = and_(incident_is_open, incidents.c.next_escalation_at.is_not(None))
+Index(
+    "ix_incidents_escalation_due",
+    incidents.c.next_escalation_at,
+    incidents.c.id,
+    sqlite_where=_escalation_due,
+    postgresql_where=_escalation_due,
+)
+
+comments = Table(
+    "comments",
+    metadata,
+    id_column(),
+    Column("incident_id", Integer, ForeignKey("incidents.id"), nullable=False),
+    Column("author_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("body", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_comments_incident_id_created_at", "incident_id", "created_at", "id"),
+    **NEVER_REUSE_IDS,
+)
+
+timeline_events = Table(
+    "timeline_events",
+    metadata,
+    id_column(),
+    Column("incident_id", Integer, ForeignKey("incidents.id"), nullable=False),
+    enum_column("kind"),
+    Column("actor_id", Integer, ForeignKey("users.id"), index=True),
+    Column("data", Json, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    one_of("kind", TimelineKind),
+    Index("ix_timeline_events_incident_id_created_at", "incident_id", "created_at", "id"),
+    **NEVER_REUSE_IDS,
+)
+
+escalation_events = Table(
+    "escalation_events",
+    metadata,
+    id_column(),
+    Column("incident_id", Integer, ForeignKey("incidents.id"), nullable=False),
+    Column("policy_id", Integer),  # no foreign key: history outlives a deleted policy
+    enum_column("kind"),
+    Column("cycle", Integer, nullable=False),
+    Column("step_index", Integer),
+    Column("loop", Integer),
+    Column("scheduled_at", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("notified_user_ids", Json, nullable=False),
+    one_of("kind", EffectKind),
+    Index("ix_escalation_events_incident_id_created_at", "incident_id", "created_at", "id"),
+    **NEVER_REUSE_IDS,
+)
+
+notification_preferences = Table(
+    "notification_preferences",
+    metadata,
+    # A user's preferences go with the user.
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("channel", String(32), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("address", Text),
+    enum_column("min_severity", nullable=True),
+    one_of("channel", Channel),
+    one_of("min_severity", Severity, nullable=True),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    id_column(),
+    Column("incident_id", Integer, ForeignKey("incidents.id")),
+    Column("user_id", Integer, ForeignKey("users.id"), index=True),
+    enum_column("channel"),
+    Column("address", Text),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("idempotency_key", Text, nullable=False, unique=True),
+    enum_column("status"),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime),
+    Column("next_attempt_at", UtcDateTime),
+    Column("lease_until", UtcDateTime),
+    Column("version", Integer, nullable=False, server_default="0"),
+    one_of("channel", Channel),
+    one_of("status", NotificationStatus),
+    Index("ix_notifications_incident_id_created_at", "incident_id", "created_at", "id"),
+    **NEVER_REUSE_IDS,
+)
+
+UNSENT_STATUSES = (NotificationStatus.PENDING, NotificationStatus.RETRYING, NotificationStatus.SENDING)
+# Literal for the same reason as `incident_is_open`.
+notification_is_unsent = notifications.c.status.in_(
+    [literal_column(f"'{status.value}'") for status in UNSENT_STATUSES]
+)
+# Rows being sent keep `next_attempt_at == lease_until` (see Notification.claim), so one index on
+# `next_attempt_at` finds both due retries and expired leases.
+Index(
+    "ix_notifications_due",
+    notifications.c.next_attempt_at,
+    notifications.c.id,
+    sqlite_where=notification_is_unsent,
+    postgresql_where=notification_is_unsent,
+)
+
+password_reset_tokens = Table(
+    "password_reset_tokens",
+    metadata,
+    id_column(),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("token_hash", Text, nullable=False, unique=True),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime),
+    **NEVER_REUSE_IDS,
+)

@@ -1,0 +1,81 @@
+"""The unit of work: one AsyncSession, one transaction at a time, committed only on request."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters.sql.repositories import (
+    SqlCommentRepository,
+    SqlEscalationEventRepository,
+    SqlIncidentRepository,
+    SqlIntegrationRepository,
+    SqlNotificationRepository,
+    SqlPasswordResetTokenRepository,
+    SqlPolicyRepository,
+    SqlPreferenceRepository,
+    SqlTeamRepository,
+    SqlTimelineRepository,
+    SqlUserRepository,
+)
+from incidentcore.ports import UnitOfWork
+
+
+class SqlUnitOfWork(UnitOfWork):
+    """Repositories sharing one session. The session (and its transaction) starts on first use;
+    `commit()` ends the transaction and the next use begins another; leaving `async with` rolls back
+    whatever was not committed and returns the connection to the pool.
+    """
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._session_factory = session_factory
+        self._session: AsyncSession | None = None
+        self._entered = False
+        self.users = SqlUserRepository(self)
+        self.teams = SqlTeamRepository(self)
+        self.incidents = SqlIncidentRepository(self)
+        self.comments = SqlCommentRepository(self)
+        self.timeline = SqlTimelineRepository(self)
+        self.escalation_events = SqlEscalationEventRepository(self)
+        self.policies = SqlPolicyRepository(self)
+        self.preferences = SqlPreferenceRepository(self)
+        self.notifications = SqlNotificationRepository(self)
+        self.integrations = SqlIntegrationRepository(self)
+        self.reset_tokens = SqlPasswordResetTokenRepository(self)
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self._session_factory()
+        return self._session
+
+    @property
+    def dialect_name(self) -> str:
+        bind = self.session.bind
+        if bind is None:
+            raise RuntimeError("the session factory must be bound to an engine")
+        return bind.dialect.name
+
+    async def __aenter__(self) -> Self:
+        if self._entered:
+            raise RuntimeError("this unit of work is already in an `async with` block; they do not nest")
+        self._entered = True
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._entered = False
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()  # rolls back anything not committed
+
+    async def commit(self) -> None:
+        if self._session is not None:
+            await self._session.commit()
+
+    async def rollback(self) -> None:
+        if self._session is not None:
+            await self._session.rollback()
