@@ -1,0 +1,164 @@
+"""The worker loop: runs the escalation tick and the outbox dispatcher on a clock, through the container.
+
+Two loops run side by side, so a long queue of sends never delays an escalation (nor the reverse).
+Each loop wakes every `interval` seconds, or at once when nudged (an incident triggered or was
+escalated in this process), and drains: while a run comes back with a full batch it runs again.
+Every batch opens its own dishka REQUEST scope, so it gets a fresh unit of work exactly as an HTTP
+request does. `stop()` lets the batch in hand finish and claims nothing new.
+
+Many workers may run against one Postgres: the use cases claim rows with SKIP LOCKED, so this loop
+needs no coordination of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from dishka import AsyncContainer
+
+from adapters.nudge import AsyncioNudge
+from incidentcore.services import EscalationTick, NotificationDispatch
+
+logger = logging.getLogger("incidentcore.worker")
+
+
+class Scheduler:
+    def __init__(
+        self,
+        container: AsyncContainer,
+        interval: float = 5.0,
+        *,
+        tick_batch: int = 100,
+        dispatch_batch: int = 50,
+        error_backoff: float = 1.0,
+        max_error_backoff: float = 30.0,
+    ) -> None:
+        self.container = container
+        self.interval = interval
+        self.tick_batch = tick_batch
+        self.dispatch_batch = dispatch_batch
+        self.error_backoff = error_backoff
+        self.max_error_backoff = max_error_backoff
+        self._stopping = asyncio.Event()
+        self._wake_tick = asyncio.Event()
+        self._wake_dispatch = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    async def tick_once(self) -> int:
+        """One escalation batch in its own scope; how many incidents it advanced."""
+        async with self.container() as scope:
+            tick = await scope.get(EscalationTick)
+            return await tick.run(self.tick_batch)
+
+    async def dispatch_once(self) -> int:
+        """One outbox batch in its own scope; how many sends it attempted."""
+        async with self.container() as scope:
+            dispatch = await scope.get(NotificationDispatch)
+            return await dispatch.run(self.dispatch_batch)
+
+    async def run_until_idle(self) -> tuple[int, int]:
+        """Drains both queues once (ticks first, so their pages go out in the same round)."""
+        advanced = await self._drain(self.tick_once, self.tick_batch)
+        sent = await self._drain(self.dispatch_once, self.dispatch_batch)
+        return advanced, sent
+
+    async def run(self) -> None:
+        """Runs both loops until `stop()`."""
+        nudge = await self.container.get(AsyncioNudge)
+        watcher = asyncio.create_task(self._watch(nudge), name="incidentcore-nudge-watcher")
+        try:
+            await asyncio.gather(
+                self._loop("escalation tick", self.tick_once, self.tick_batch, self._wake_tick, self._ticked),
+                self._loop("dispatch", self.dispatch_once, self.dispatch_batch, self._wake_dispatch, None),
+            )
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    def start(self) -> asyncio.Task[None]:
+        """Runs the loops in a background task (the HTTP app's startup hook)."""
+        if self._task is None or self._task.done():
+            self._stopping.clear()
+            self._task = asyncio.create_task(self.run(), name="incidentcore-worker")
+        return self._task
+
+    def request_stop(self) -> None:
+        """Asks the loops to stop after the batch in hand; safe from a signal handler."""
+        self._stopping.set()
+        self._wake_tick.set()
+        self._wake_dispatch.set()
+
+    async def stop(self, grace_seconds: float | None = 30.0) -> None:
+        """Stops after the batch in hand; cancels it if it takes longer than `grace_seconds`."""
+        self.request_stop()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(task, grace_seconds)
+        except TimeoutError:
+            # Uncommitted claims roll back; committed `sending` rows are re-sent when their lease ends.
+            logger.warning("worker did not finish its batch within %s s; cancelled", grace_seconds)
+        except Exception:
+            logger.exception("worker stopped with an error")
+
+    async def _drain(self, once: Callable[[], Awaitable[int]], batch: int) -> int:
+        total = 0
+        while not self.stopping:
+            done = await once()
+            total += done
+            if done < batch:
+                break
+        return total
+
+    async def _loop(
+        self,
+        name: str,
+        once: Callable[[], Awaitable[int]],
+        batch: int,
+        wake: asyncio.Event,
+        after: Callable[[int], None] | None,
+    ) -> None:
+        failures = 0
+        while not self.stopping:
+            try:
+                done = await self._drain(once, batch)
+            except Exception:
+                failures += 1
+                delay = min(self.error_backoff * 2 ** (failures - 1), self.max_error_backoff)
+                logger.exception("%s failed (%d in a row); next try in %.1f s", name, failures, delay)
+            else:
+                failures = 0
+                delay = self.interval
+                if done:
+                    logger.info("%s: %d processed", name, done)
+                    if after is not None:
+                        after(done)
+            await self._sleep(wake, delay)
+
+    def _ticked(self, advanced: int) -> None:
+        self._wake_dispatch.set()  # the tick just wrote pages: send them now, not an interval later
+
+    async def _sleep(self, wake: asyncio.Event, seconds: float) -> None:
+        if not self.stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), seconds)
+        wake.clear()
+
+    async def _watch(self, nudge: AsyncioNudge) -> None:
+        try:
+            while True:
+                if await nudge.wait_up_to(3600):
+                    # A trigger writes its step-0 pages itself: the dispatcher has work too.
+                    self._wake_tick.set()
+                    self._wake_dispatch.set()
+        except Exception:  # the interval still drives the loops
+            logger.exception("nudge watcher failed; the worker falls back to its interval")
