@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeAlias
 
+from entrypoints.worker import add_worker_command
+
 if TYPE_CHECKING:
     Subcommands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -40,6 +42,7 @@ def run_migrate(args: argparse.Namespace) -> int:
 
 COMMANDS: list[Callable[[Subcommands], None]] = [
     add_migrate_command,
+    add_worker_command,
 ]
 
 

@@ -18,6 +18,7 @@ from entrypoints.http.controllers import API_CONTROLLERS, ServiceController
 from entrypoints.http.controllers.service import service_version
 from entrypoints.http.problems import EXCEPTION_HANDLERS, check_json_body_strictly
 from entrypoints.settings import Settings, configure_logging
+from entrypoints.worker import run_worker_alongside
 from incidentcore.errors import FieldError, ValidationFailed
 
 OPENAPI_PATH = "/v1/openapi.json"
@@ -128,6 +129,8 @@ def create_app(settings: Settings, container: AsyncContainer | None = None) -> L
         request_max_body_size=settings.max_body_bytes,
         on_startup=[spell_paths_as_contract],
         on_shutdown=[close_container] if owns_container else [],
+        # Lifespans end before the shutdown hooks: the worker stops before the container closes.
+        lifespan=[run_worker_alongside(di_container, settings)] if settings.worker_enabled else [],
         logging_config=None,
         debug=False,
     )
