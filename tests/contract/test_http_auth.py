@@ -1,0 +1,193 @@
+"""Sign-up, login, tokens, throttling and password recovery over HTTP."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+from dishka import Provider, Scope, provide
+from http_harness import *  # noqa: F403
+
+from incidentcore.ports import Notifier
+from incidentcore.services import NotificationDispatch
+from incidentcore.testing import RecordingNotifier
+
+SECRET = "test-secret-key-that-is-long-enough-for-hs256-0123456789"
+
+
+def signup(api, email="new@example.com", password=PASSWORD, full_name="New Person"):  # noqa: F405
+    return api.client.post("/v1/auth/signup", json={"email": email, "password": password, "full_name": full_name})
+
+
+def login_response(api, email, password):
+    return api.client.post("/v1/auth/login/access-token", data={"username": email, "password": password})
+
+
+def test_signup_creates_a_plain_user(api):
+    response = signup(api)
+    assert response.status_code == 201
+    user = response.json()
+    assert user["email"] == "new@example.com"
+    assert (user["role"], user["team_id"], user["is_active"]) == ("user", None, True)
+    assert user["created_at"].endswith(("Z", "+00:00"))
+    assert "password" not in response.text and "hash" not in response.text
+
+
+def test_signup_of_a_taken_email_is_a_conflict(api):
+    assert signup(api).status_code == 201
+    assert signup(api, email="NEW@example.com").status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"email": "a@example.com", "password": "short", "full_name": "A"}, "password"),
+        ({"email": "not-an-email", "password": PASSWORD, "full_name": "A"}, "email"),  # noqa: F405
+        ({"email": "a@example.com", "password": PASSWORD, "full_name": " "}, "full_name"),  # noqa: F405
+        ({"email": "a@example.com", "password": PASSWORD}, "full_name"),  # noqa: F405
+        ({"email": "a@example.com", "password": PASSWORD, "full_name": "A", "role": "admin"}, "role"),  # noqa: F405
+    ],
+)
+def test_signup_rejects_bad_input_naming_the_field(api, body, field):
+    response = api.client.post("/v1/auth/signup", json=body)
+    assert response.status_code == 400
+    assert field in [error["field"] for error in response.json()["errors"]]
+
+
+def test_login_returns_a_bearer_token(api):
+    signup(api)
+    response = login_response(api, "new@example.com", PASSWORD)  # noqa: F405
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] > 0
+    claims = jwt.decode(body["access_token"], SECRET, algorithms=["HS256"])
+    assert {"exp", "iat", "sub"} <= claims.keys()
+
+
+def test_login_answers_the_same_for_unknown_email_and_wrong_password(api):
+    signup(api)
+    unknown = login_response(api, "nobody@example.com", PASSWORD)  # noqa: F405
+    wrong = login_response(api, "new@example.com", "wrong password")
+    assert unknown.status_code == wrong.status_code == 401
+    assert unknown.json() == wrong.json()
+    assert unknown.headers["www-authenticate"] == wrong.headers["www-authenticate"] == "Bearer"
+
+
+def test_login_form_needs_username_and_password(api):
+    response = api.client.post("/v1/auth/login/access-token", data={"username": "a@example.com"})
+    assert response.status_code == 400
+
+
+def test_repeated_failed_logins_are_throttled_per_account(api):
+    signup(api)
+    for _ in range(5):
+        assert login_response(api, "new@example.com", "wrong password").status_code == 401
+    blocked = login_response(api, "new@example.com", PASSWORD)  # noqa: F405
+    assert blocked.status_code == 429
+    assert int(blocked.headers["retry-after"]) > 0
+    assert blocked.headers["content-type"].startswith("application/problem+json")
+
+
+def test_test_token_returns_the_current_user(api):
+    response = api.client.post("/v1/auth/login/test-token", headers=api.admin_headers)
+    assert response.status_code == 200
+    assert response.json()["email"] == ADMIN_EMAIL  # noqa: F405
+
+
+def forged(claims: dict, key: str = SECRET, algorithm: str = "HS256") -> dict[str, str]:
+    return {"Authorization": f"Bearer {jwt.encode(claims, key, algorithm=algorithm)}"}
+
+
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+def test_bad_tokens_are_401_with_www_authenticate(api):
+    now = datetime.now(UTC)
+    valid = {"sub": str(api.admin_id), "iat": now, "exp": now + timedelta(minutes=5), "cv": 0}
+    cases = {
+        "missing": {},
+        "not a jwt": {"Authorization": "Bearer not-a-token"},
+        "wrong scheme": {"Authorization": api.admin_headers["Authorization"].replace("Bearer", "Basic")},
+        "expired": forged({**valid, "iat": now - timedelta(hours=2), "exp": now - timedelta(hours=1)}),
+        "wrong key": forged(valid, key="another-secret-key-that-is-long-enough-0123456789"),
+        "wrong algorithm": forged(valid, algorithm="HS512"),
+        "no exp": forged({k: v for k, v in valid.items() if k != "exp"}),
+        "unknown user": forged({**valid, "sub": "999999"}),
+        "none algorithm": {"Authorization": "Bearer " + jwt.encode(valid, None, algorithm="none")},
+    }
+    for name, headers in cases.items():
+        response = api.client.get("/v1/users/me", headers=headers)
+        assert response.status_code == 401, name
+        assert response.headers["www-authenticate"] == "Bearer", name
+        assert response.headers["content-type"].startswith("application/problem+json"), name
+
+
+def test_tokens_die_when_the_password_changes(api):
+    user, headers = api.create_user()
+    response = api.client.put("/v1/users/me", json={"password": "a brand new password"}, headers=headers)
+    assert response.status_code == 200
+    assert api.client.get("/v1/users/me", headers=headers).status_code == 401
+    assert api.login(user["email"], "a brand new password")
+
+
+def test_tokens_die_when_the_user_is_deactivated(api):
+    user, headers = api.create_user()
+    response = api.client.put(f"/v1/users/{user['id']}", json={"is_active": False}, headers=api.admin_headers)
+    assert response.status_code == 200
+    assert api.client.get("/v1/users/me", headers=headers).status_code == 401
+    assert login_response(api, user["email"], PASSWORD).status_code == 401  # noqa: F405
+
+
+def test_password_recovery_answers_the_same_for_known_and_unknown_emails(api):
+    signup(api)
+    known = api.client.post("/v1/auth/password-recovery/new@example.com")
+    unknown = api.client.post("/v1/auth/password-recovery/nobody@example.com")
+    malformed = api.client.post("/v1/auth/password-recovery/not-an-email")
+    assert known.status_code == unknown.status_code == malformed.status_code == 202
+    assert known.json() == unknown.json() == malformed.json()
+    assert "message" in known.json()
+
+
+class RecordingNotifierProvider(Provider):
+    def __init__(self) -> None:
+        super().__init__()
+        self.notifier = RecordingNotifier()
+
+    @provide(scope=Scope.APP)
+    def recording(self) -> Notifier:
+        return self.notifier
+
+
+def test_password_reset_with_the_token_sent_through_the_notifier(tmp_path, sqlite_template):
+    notifications = RecordingNotifierProvider()
+    backend = "sqlite" if sqlite_template is not None else "memory"
+    for api in make_api(backend, tmp_path, sqlite_template, notifications):  # noqa: F405
+        user, headers = api.create_user()
+        assert api.client.post(f"/v1/auth/password-recovery/{user['email']}").status_code == 202
+        api.use_case(NotificationDispatch, lambda dispatch: dispatch.run())
+        [message] = notifications.notifier.sent
+        assert message.address == user["email"]
+        token = next(line.split(": ", 1)[1] for line in message.body.splitlines() if line.startswith("Reset token"))
+
+        assert api.client.post("/v1/auth/reset-password/", json={"token": "wrong", "new_password": "new password 1"}).status_code == 400
+        response = api.client.post("/v1/auth/reset-password/", json={"token": token, "new_password": "new password 1"})
+        assert response.status_code == 200
+        assert "message" in response.json()
+        assert api.client.get("/v1/users/me", headers=headers).status_code == 401  # old tokens died
+        assert api.login(user["email"], "new password 1")
+        again = api.client.post("/v1/auth/reset-password/", json={"token": token, "new_password": "new password 2"})
+        assert again.status_code == 400  # single use
+        assert again.json()["errors"][0]["field"] == "token"
+
+
+def test_reset_password_requires_a_long_enough_password(api):
+    response = api.client.post("/v1/auth/reset-password/", json={"token": "t", "new_password": "short"})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "new_password"
+
+
+def test_reset_password_also_answers_without_the_trailing_slash(api):
+    response = api.client.post("/v1/auth/reset-password", json={"token": "nope", "new_password": "long enough"})
+    assert response.status_code == 400
+
+
