@@ -88,11 +88,11 @@ class MessagingProvider(Provider):
 
     @provide
     def notifier(self, settings: Settings) -> Notifier:
-        """Apprise in production or once a mail or SMS provider is configured; otherwise pages
-        (and password reset tokens) are written to the log, so development needs no provider."""
-        if settings.is_production or settings.smtp_host or settings.twilio_account_sid:
-            return AppriseNotifier(AppriseConfig.from_settings(settings))
-        return LoggingNotifier()
+        """Apprise for every channel. Outside production, email and SMS without a configured provider
+        (SMTP, Twilio) are written to the log instead, password reset tokens included, so development
+        needs no provider; webhooks, Slack and Apprise URLs are delivered for real everywhere."""
+        unconfigured = None if settings.is_production else LoggingNotifier()
+        return AppriseNotifier(AppriseConfig.from_settings(settings), unconfigured=unconfigured)
 
     @provide
     def retry_policy(self) -> RetryPolicy:

@@ -19,6 +19,7 @@ from incidentcore.escalation import EscalationStep, Target, TargetType
 from incidentcore.model import Channel, EscalationPolicy, NotificationStatus, TimelineKind
 from incidentcore.ports import DeliveryFailed, OutgoingMessage, Page
 from incidentcore.services import NewIncident
+from incidentcore.testing import RecordingNotifier
 from incidentcore.testing.world import InMemoryServices
 
 pytestmark = pytest.mark.anyio
@@ -142,6 +143,18 @@ async def test_an_unconfigured_channel_fails_permanently_with_a_clear_reason(
         await AppriseNotifier(AppriseConfig()).send(message(channel, address))
     assert failed.value.permanent
     assert reason in failed.value.reason
+
+
+async def test_unconfigured_email_and_sms_can_go_to_a_fallback_while_webhooks_stay_real(
+    capture: CaptureServer,
+) -> None:
+    fallback = RecordingNotifier()
+    notifier = AppriseNotifier(AppriseConfig(), unconfigured=fallback)
+    await notifier.send(message(Channel.EMAIL, "alice@example.com"))
+    await notifier.send(message(Channel.SMS, "+15550001"))
+    await notifier.send(message(Channel.WEBHOOK, f"{capture.url}/hook"))
+    assert [m.channel for m in fallback.sent] == [Channel.EMAIL, Channel.SMS]
+    assert [r.path for r in capture.snapshot()] == ["/hook"]
 
 
 async def test_secrets_stay_out_of_failure_reasons_and_logs(caplog: pytest.LogCaptureFixture) -> None:

@@ -52,12 +52,16 @@ class AppriseConfig:
 
 
 class AppriseNotifier(Notifier):
-    def __init__(self, config: AppriseConfig | object | None = None) -> None:
+    """Sends through Apprise. `unconfigured`, when given, takes the email and SMS messages whose
+    provider (SMTP, Twilio) is not configured instead of failing them: development logs them."""
+
+    def __init__(self, config: AppriseConfig | object | None = None, unconfigured: Notifier | None = None) -> None:
         if config is None:
             config = AppriseConfig()
         elif not isinstance(config, AppriseConfig):
             config = AppriseConfig.from_settings(config)
         self.config = config
+        self.unconfigured = unconfigured
         apprise_logger = logging.getLogger("apprise")
         if apprise_logger.level == logging.NOTSET:
             # Apprise's debug lines print request URLs, paths included (Slack tokens, webhook keys):
@@ -69,6 +73,9 @@ class AppriseNotifier(Notifier):
         )
 
     async def send(self, message: OutgoingMessage) -> None:
+        if self.unconfigured is not None and not self.configured(message.channel):
+            await self.unconfigured.send(message)
+            return
         channel = message.channel.value
         secrets = [s for s in (self.config.smtp_password, self.config.twilio_auth_token) if s]
         secrets += _url_secrets(message.address or "")
@@ -97,6 +104,15 @@ class AppriseNotifier(Notifier):
             logger.warning("notification via %s raised: %s", channel, reason)
             raise DeliveryFailed(reason) from None
 
+    def configured(self, channel: Channel) -> bool:
+        """Whether the settings hold what `channel` needs (addresses aside)."""
+        c = self.config
+        if channel is Channel.EMAIL:
+            return bool(c.smtp_host and c.smtp_from)
+        if channel is Channel.SMS:
+            return bool(c.twilio_account_sid and c.twilio_auth_token and c.twilio_phone_number)
+        return True
+
     def apprise_url(self, message: OutgoingMessage) -> str:
         """The Apprise URL for `message`; DeliveryFailed (permanent) when its channel cannot send."""
         address = (message.address or "").strip()
@@ -114,7 +130,7 @@ class AppriseNotifier(Notifier):
 
     def _email_url(self, to: str) -> str:
         c = self.config
-        if not c.smtp_host or not c.smtp_from:
+        if not (c.smtp_host and c.smtp_from):
             raise DeliveryFailed("email: SMTP is not configured (SMTP_HOST and SMTP_FROM)", permanent=True)
         if "@" not in to:
             raise DeliveryFailed("email: no email address to send to", permanent=True)
