@@ -7,8 +7,6 @@ INCIDENTCORE_TEST_POSTGRES_URL is set, and the in-memory adapters when the SQL a
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import itertools
 import os
 import shutil
@@ -97,24 +95,21 @@ PUBLIC_ENDPOINTS = {
 __all__ = [
     "ADMIN_EMAIL",
     "API_ENDPOINTS",
-    "PUBLIC_ENDPOINTS",
     "MAX_BODY_BYTES",
     "PASSWORD",
+    "PUBLIC_ENDPOINTS",
     "Api",
     "api",
+    "http_backend",
     "make_api",
     "settings_for",
-    "sqlite_template",
 ]
 
 
 def sql_adapters_available() -> bool:
     try:
         from adapters.sql import SqlUnitOfWork  # noqa: F401
-        from adapters.sql.migrate import migrations_directory
-
-        migrations_directory()
-    except (ImportError, FileNotFoundError):
+    except ImportError:
         return False
     return True
 
@@ -154,52 +149,17 @@ class MemoryPersistenceProvider(Provider):
         return AlwaysHealthy()
 
 
-def run_migrations(url: str) -> None:
-    from adapters.sql.migrate import upgrade
-
-    result = upgrade(url)
-    if inspect.isawaitable(result):
-        asyncio.run(result)  # type: ignore[arg-type]
-
-
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
-    """A migrated SQLite file, copied for each test (migrating once is what keeps the suite fast)."""
-    if "sqlite" not in backends():
-        return None
-    path = tmp_path_factory.mktemp("template") / "template.db"
-    run_migrations(f"sqlite:///{path}")
-    return path
-
-
-_postgres_migrated: set[str] = set()
-
-
-def fresh_postgres(url: str) -> str:
-    """Migrates once per session, then empties every table, so each test starts from nothing."""
-    import sqlalchemy
-
-    from adapters.sql.engine import normalise_database_url
-
-    if url not in _postgres_migrated:
-        run_migrations(url)
-        _postgres_migrated.add(url)
-    sync_url = normalise_database_url(url)
-    engine = sqlalchemy.create_engine(sync_url)
-    try:
-        with engine.begin() as connection:
-            tables = connection.execute(
-                sqlalchemy.text(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-                    "AND tablename <> 'alembic_version'"
-                )
-            ).scalars()
-            names = ", ".join(f'"{name}"' for name in tables)
-            if names:
-                connection.execute(sqlalchemy.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    finally:
-        engine.dispose()
-    return url
+def clean_database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database, from the contract suites' fixtures (conftest.py): SQLite copied
+    from a template migrated once, Postgres in a schema of this session's own, emptied per test."""
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("migrated_sqlite_template")
+        database = tmp_path / "incidentcore.db"
+        shutil.copyfile(template, database)
+        return f"sqlite:///{database}"
+    schema = request.getfixturevalue("migrated_postgres")
+    schema.truncate()
+    return str(schema.url)
 
 
 @dataclass
@@ -296,8 +256,8 @@ def settings_for(database_url: str, **overrides: str) -> Settings:
 
 def make_api(
     backend: str,
+    request: pytest.FixtureRequest,
     tmp_path: Path,
-    template: Path | None,
     *extra: Provider,
     settings_overrides: dict[str, str] | None = None,
 ) -> Iterator[Api]:
@@ -306,13 +266,8 @@ def make_api(
     if backend == "memory":
         url = "sqlite:///unused.db"
         persistence = MemoryPersistenceProvider()
-    elif backend == "sqlite":
-        assert template is not None
-        database = tmp_path / "incidentcore.db"
-        shutil.copyfile(template, database)
-        url = f"sqlite:///{database}"
     else:
-        url = fresh_postgres(os.environ[POSTGRES_URL_ENV])
+        url = clean_database(backend, request, tmp_path)
     settings = settings_for(url, **(settings_overrides or {}))
     container = build_container(settings, *extra, persistence=persistence)
     app = create_app(settings, container)
@@ -328,5 +283,10 @@ def make_api(
 
 
 @pytest.fixture(params=backends())
-def api(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path | None) -> Iterator[Api]:
-    yield from make_api(request.param, tmp_path, sqlite_template)
+def http_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def api(http_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
+    yield from make_api(http_backend, request, tmp_path)

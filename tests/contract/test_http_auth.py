@@ -158,10 +158,9 @@ class RecordingNotifierProvider(Provider):
         return self.notifier
 
 
-def test_password_reset_with_the_token_sent_through_the_notifier(tmp_path, sqlite_template):
+def test_password_reset_with_the_token_sent_through_the_notifier(http_backend, request, tmp_path):
     notifications = RecordingNotifierProvider()
-    backend = "sqlite" if sqlite_template is not None else "memory"
-    for api in make_api(backend, tmp_path, sqlite_template, notifications):  # noqa: F405
+    for api in make_api(http_backend, request, tmp_path, notifications):  # noqa: F405
         user, headers = api.create_user()
         assert api.client.post(f"/v1/auth/password-recovery/{user['email']}").status_code == 202
         api.use_case(NotificationDispatch, lambda dispatch: dispatch.run())

@@ -10,7 +10,6 @@ from dishka import Provider, Scope, provide
 from http_harness import *  # noqa: F403
 from litestar.testing import TestClient
 
-from adapters.health import DatabaseHealth
 from entrypoints.http import create_app
 from incidentcore.services import Teams
 
@@ -146,9 +145,8 @@ class BrokenTeamsProvider(Provider):
         return Broken()  # type: ignore[return-value]
 
 
-def test_unexpected_errors_are_a_500_problem_with_a_logged_request_id(tmp_path, sqlite_template, caplog):
-    backend = "sqlite" if sqlite_template is not None else "memory"
-    for api in make_api(backend, tmp_path, sqlite_template, BrokenTeamsProvider()):  # noqa: F405
+def test_unexpected_errors_are_a_500_problem_with_a_logged_request_id(http_backend, request, tmp_path, caplog):
+    for api in make_api(http_backend, request, tmp_path, BrokenTeamsProvider()):  # noqa: F405
         with caplog.at_level(logging.ERROR, logger="incidentcore.http"):
             response = api.client.get("/v1/teams/", headers=api.admin_headers)
         body = assert_problem(response, 500)
