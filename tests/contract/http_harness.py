@@ -100,6 +100,7 @@ __all__ = [
     "PUBLIC_ENDPOINTS",
     "Api",
     "api",
+    "backends",
     "http_backend",
     "make_api",
     "settings_for",

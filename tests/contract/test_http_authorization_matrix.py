@@ -1,0 +1,219 @@
+"""Every protected endpoint x every role (and anonymous): the status the domain's permission table implies.
+
+Expected outcomes come from `incidentcore.permissions.can`, not from a table written here, so a guard
+that goes missing (or a permission that changes without its guard) fails this suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from http_harness import *  # noqa: F403
+
+from incidentcore.model import Incident, Role, User
+from incidentcore.permissions import Action, can
+
+Request = tuple[str, dict[str, Any]]
+Prepare = Callable[[Any, "World"], Request]
+
+
+class World:
+    """What the requests need: the actor's team, another team owning the incidents, a target user."""
+
+    def __init__(self, api: Any) -> None:
+        self.actor_team = api.create_team()
+        self.incident_team = api.create_team()
+        self.target_user, _ = api.create_user()
+        api.create_policy(team_id=self.incident_team["id"], steps=STEPS * 2)  # so that escalate has a next step
+        self.callers: dict[str, dict[str, str]] = {"anonymous": {}}
+        for role in Role:
+            self.callers[role.value] = api.create_user(role, team_id=self.actor_team["id"])[1]
+
+    def incident(self, api: Any) -> int:
+        return int(api.create_incident(team_id=self.incident_team["id"])["id"])
+
+
+def fresh_team(api: Any, _: World) -> int:
+    return int(api.create_team()["id"])
+
+
+def fresh_user(api: Any, _: World) -> int:
+    return int(api.create_user()[0]["id"])
+
+
+def fresh_policy(api: Any, _: World) -> int:
+    return int(api.create_policy()["id"])
+
+
+def fresh_integration(api: Any, world: World) -> int:
+    return int(api.create_integration(world.incident_team["id"])["id"])
+
+
+def body(payload: dict[str, Any]) -> dict[str, Any]:
+    return {"json": payload}
+
+
+STEPS = [{"delay_minutes": 5, "targets": [{"type": "role", "role": "cto"}]}]
+
+# (method, path as API.md writes it) -> (action, how to make one valid request for it)
+MATRIX: dict[tuple[str, str], tuple[Action, Prepare]] = {
+    ("POST", "/v1/auth/login/test-token"): (Action.SELF_MANAGE, lambda a, w: ("/v1/auth/login/test-token", {})),
+    ("GET", "/v1/teams/"): (Action.TEAM_MANAGE, lambda a, w: ("/v1/teams/", {})),
+    ("POST", "/v1/teams/"): (Action.TEAM_MANAGE, lambda a, w: ("/v1/teams/", body({"name": a.new_email("team")}))),
+    ("GET", "/v1/teams/{team_id}"): (Action.TEAM_MANAGE, lambda a, w: (f"/v1/teams/{w.actor_team['id']}", {})),
+    ("PUT", "/v1/teams/{team_id}"): (
+        Action.TEAM_MANAGE,
+        lambda a, w: (f"/v1/teams/{fresh_team(a, w)}", body({"description": "d"})),
+    ),
+    ("DELETE", "/v1/teams/{team_id}"): (Action.TEAM_MANAGE, lambda a, w: (f"/v1/teams/{fresh_team(a, w)}", {})),
+    ("GET", "/v1/users/me"): (Action.SELF_MANAGE, lambda a, w: ("/v1/users/me", {})),
+    ("PUT", "/v1/users/me"): (Action.SELF_MANAGE, lambda a, w: ("/v1/users/me", body({"full_name": "Me"}))),
+    ("GET", "/v1/users/"): (Action.USER_MANAGE, lambda a, w: ("/v1/users/", {})),
+    ("POST", "/v1/users/"): (
+        Action.USER_MANAGE,
+        lambda a, w: ("/v1/users/", body({"email": a.new_email(), "password": PASSWORD, "full_name": "N"})),  # noqa: F405
+    ),
+    ("GET", "/v1/users/{user_id}"): (Action.USER_MANAGE, lambda a, w: (f"/v1/users/{w.target_user['id']}", {})),
+    ("PUT", "/v1/users/{user_id}"): (
+        Action.USER_MANAGE,
+        lambda a, w: (f"/v1/users/{fresh_user(a, w)}", body({"full_name": "Renamed"})),
+    ),
+    ("DELETE", "/v1/users/{user_id}"): (Action.USER_MANAGE, lambda a, w: (f"/v1/users/{fresh_user(a, w)}", {})),
+    ("GET", "/v1/incidents/"): (Action.INCIDENT_READ, lambda a, w: ("/v1/incidents/", {})),
+    ("POST", "/v1/incidents/"): (Action.INCIDENT_CREATE, lambda a, w: ("/v1/incidents/", body({"title": "t"}))),
+    ("GET", "/v1/incidents/{incident_id}"): (Action.INCIDENT_READ, lambda a, w: (f"/v1/incidents/{w.incident(a)}", {})),
+    ("PUT", "/v1/incidents/{incident_id}"): (
+        Action.INCIDENT_UPDATE,
+        lambda a, w: (f"/v1/incidents/{w.incident(a)}", body({"title": "edited"})),
+    ),
+    ("POST", "/v1/incidents/{incident_id}/acknowledge"): (
+        Action.INCIDENT_ACKNOWLEDGE,
+        lambda a, w: (f"/v1/incidents/{w.incident(a)}/acknowledge", {}),
+    ),
+    ("POST", "/v1/incidents/{incident_id}/resolve"): (
+        Action.INCIDENT_RESOLVE,
+        lambda a, w: (f"/v1/incidents/{w.incident(a)}/resolve", {}),
+    ),
+    ("POST", "/v1/incidents/{incident_id}/snooze"): (
+        Action.INCIDENT_SNOOZE,
+        lambda a, w: (f"/v1/incidents/{w.incident(a)}/snooze", body({"minutes": 10})),
+    ),
+    ("POST", "/v1/incidents/{incident_id}/assign"): (
+        Action.INCIDENT_ASSIGN,
+        lambda a, w: (f"/v1/incidents/{w.incident(a)}/assign", body({"user_id": w.target_user["id"]})),
+    ),
+    ("POST", "/v1/incidents/{incident_id}/escalate"): (
+        Action.INCIDENT_ESCALATE,
+        lambda a, w: (f"/v1/incidents/{w.incident(a)}/escalate", {}),
+    ),
+    ("POST", "/v1/incidents/{incident_id}/comments"): (
+        Action.INCIDENT_COMMENT,
+        lambda a, w: (f"/v1/incidents/{w.incident(a)}/comments", body({"body": "hello"})),
+    ),
+    ("GET", "/v1/incidents/{incident_id}/timeline"): (
+        Action.INCIDENT_READ,
+        lambda a, w: (f"/v1/incidents/{w.incident(a)}/timeline", {}),
+    ),
+    ("GET", "/v1/incidents/{incident_id}/escalation-events"): (
+        Action.INCIDENT_READ,
+        lambda a, w: (f"/v1/incidents/{w.incident(a)}/escalation-events", {}),
+    ),
+    ("GET", "/v1/incidents/{incident_id}/notifications"): (
+        Action.INCIDENT_READ,
+        lambda a, w: (f"/v1/incidents/{w.incident(a)}/notifications", {}),
+    ),
+    ("GET", "/v1/escalation/policies/"): (Action.POLICY_MANAGE, lambda a, w: ("/v1/escalation/policies/", {})),
+    ("POST", "/v1/escalation/policies/"): (
+        Action.POLICY_MANAGE,
+        lambda a, w: ("/v1/escalation/policies/", body({"name": "p", "steps": STEPS})),
+    ),
+    ("GET", "/v1/escalation/policies/{policy_id}"): (
+        Action.POLICY_MANAGE,
+        lambda a, w: (f"/v1/escalation/policies/{fresh_policy(a, w)}", {}),
+    ),
+    ("PUT", "/v1/escalation/policies/{policy_id}"): (
+        Action.POLICY_MANAGE,
+        lambda a, w: (f"/v1/escalation/policies/{fresh_policy(a, w)}", body({"repeat": 1})),
+    ),
+    ("DELETE", "/v1/escalation/policies/{policy_id}"): (
+        Action.POLICY_MANAGE,
+        lambda a, w: (f"/v1/escalation/policies/{fresh_policy(a, w)}", {}),
+    ),
+    ("GET", "/v1/notification-preferences/me"): (
+        Action.SELF_MANAGE,
+        lambda a, w: ("/v1/notification-preferences/me", {}),
+    ),
+    ("PUT", "/v1/notification-preferences/me/{channel}"): (
+        Action.SELF_MANAGE,
+        lambda a, w: ("/v1/notification-preferences/me/email", body({"enabled": True})),
+    ),
+    ("GET", "/v1/notification-preferences/{user_id}"): (
+        Action.PREFERENCE_MANAGE_OTHERS,
+        lambda a, w: (f"/v1/notification-preferences/{w.target_user['id']}", {}),
+    ),
+    ("PUT", "/v1/notification-preferences/{user_id}/{channel}"): (
+        Action.PREFERENCE_MANAGE_OTHERS,
+        lambda a, w: (f"/v1/notification-preferences/{w.target_user['id']}/email", body({"enabled": False})),
+    ),
+    ("GET", "/v1/integrations/"): (Action.INTEGRATION_MANAGE, lambda a, w: ("/v1/integrations/", {})),
+    ("POST", "/v1/integrations/"): (
+        Action.INTEGRATION_MANAGE,
+        lambda a, w: ("/v1/integrations/", body({"name": "k", "team_id": w.incident_team["id"]})),
+    ),
+    ("DELETE", "/v1/integrations/{integration_id}"): (
+        Action.INTEGRATION_MANAGE,
+        lambda a, w: (f"/v1/integrations/{fresh_integration(a, w)}", {}),
+    ),
+}
+
+INCIDENT_ACTIONS = {action for action in Action if action.value.startswith("incident.")}
+
+
+def test_the_matrix_covers_every_protected_endpoint():
+    protected = set(API_ENDPOINTS) - PUBLIC_ENDPOINTS  # noqa: F405
+    assert set(MATRIX) == protected
+
+
+def allowed(role: Role, action: Action, world: World, admin_id: int) -> bool:
+    """What the permission table says for this role on the requests the matrix makes."""
+    actor = User("actor@example.com", "Actor", "", role=role, team_id=world.actor_team["id"], id=-1)
+    incident = None
+    if action in INCIDENT_ACTIONS:
+        incident = Incident("t", datetime.now(UTC), team_id=world.incident_team["id"], created_by_id=admin_id)
+    return can(actor, action, incident)
+
+
+@pytest.fixture(scope="module", params=backends())  # noqa: F405
+def matrix_api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One app per backend for the whole matrix: every request makes the fresh objects it changes."""
+    yield from make_api(request.param, request, tmp_path_factory.mktemp("matrix"))  # noqa: F405
+
+
+@pytest.fixture(scope="module")
+def world(matrix_api: Any) -> World:
+    return World(matrix_api)
+
+
+@pytest.mark.parametrize(("method", "path"), list(MATRIX), ids=[f"{m} {p}" for m, p in MATRIX])
+def test_every_role_gets_what_the_permission_table_says(matrix_api, world, method, path):
+    api = matrix_api
+    action, prepare = MATRIX[(method, path)]
+    mismatches = []
+    for caller, headers in world.callers.items():
+        url, kwargs = prepare(api, world)
+        response = api.client.request(method, url, headers=headers, **kwargs)
+        if caller == "anonymous":
+            expected = "401"
+            ok = response.status_code == 401 and response.headers.get("www-authenticate") == "Bearer"
+        elif allowed(Role(caller), action, world, api.admin_id):
+            expected = "2xx"
+            ok = 200 <= response.status_code < 300
+        else:
+            expected = "403"
+            ok = response.status_code == 403
+        if not ok:
+            mismatches.append(f"{caller}: expected {expected}, got {response.status_code} {response.text[:200]}")
+    assert not mismatches, "\n".join(mismatches)

@@ -1,0 +1,147 @@
+"""Notification preferences, integrations and the Elastic alert webhook over HTTP."""
+
+from __future__ import annotations
+
+import pytest
+from http_harness import *  # noqa: F403
+
+
+def test_my_preferences(api):
+    user, headers = api.create_user()
+    assert api.client.get("/v1/notification-preferences/me", headers=headers).json() == []
+    body = {"enabled": True, "address": "https://hooks.example.com/page", "min_severity": "high"}
+    response = api.client.put("/v1/notification-preferences/me/webhook", json=body, headers=headers)
+    assert response.status_code == 200
+    assert response.json() == {"user_id": user["id"], "channel": "webhook", **body}
+    email = api.client.put("/v1/notification-preferences/me/email", json={"enabled": False}, headers=headers).json()
+    assert email == {"user_id": user["id"], "channel": "email", "enabled": False, "address": None, "min_severity": None}
+    listed = api.client.get("/v1/notification-preferences/me", headers=headers).json()
+    assert {p["channel"] for p in listed} == {"webhook", "email"}
+
+
+@pytest.mark.parametrize(
+    ("channel", "body", "field"),
+    [
+        ("pigeon", {"enabled": True}, "channel"),
+        ("webhook", {"enabled": True}, "address"),
+        ("webhook", {"enabled": True, "address": "ftp://x"}, "address"),
+        ("email", {"enabled": True, "address": "nope"}, "address"),
+        ("email", {"enabled": True, "min_severity": "meh"}, "min_severity"),
+        ("email", {"enabled": "yes"}, "enabled"),
+        ("email", {}, "enabled"),
+    ],
+)
+def test_bad_preferences_are_400_naming_the_field(api, channel, body, field):
+    response = api.client.put(f"/v1/notification-preferences/me/{channel}", json=body, headers=api.admin_headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["field"] == field
+
+
+def test_admin_manages_other_users_preferences(api):
+    user, _ = api.create_user()
+    path = f"/v1/notification-preferences/{user['id']}"
+    response = api.client.put(f"{path}/sms", json={"enabled": True, "address": "+15551234567"}, headers=api.admin_headers)
+    assert response.status_code == 200
+    assert response.json()["user_id"] == user["id"]
+    assert [p["channel"] for p in api.client.get(path, headers=api.admin_headers).json()] == ["sms"]
+    assert api.client.get("/v1/notification-preferences/4242", headers=api.admin_headers).status_code == 404
+    missing = api.client.put("/v1/notification-preferences/4242/email", json={"enabled": True}, headers=api.admin_headers)
+    assert missing.status_code == 404
+
+
+# --- integrations ---------------------------------------------------------------------------------
+
+
+def test_integration_lifecycle(api):
+    team = api.create_team()
+    integration = api.create_integration(team["id"])
+    assert set(integration) == {"id", "name", "team_id", "key", "created_at"}
+    assert len(integration["key"]) >= 32
+    listed = api.client.get("/v1/integrations/", headers=api.admin_headers).json()
+    assert listed["items"] == [integration]
+    assert api.client.delete(f"/v1/integrations/{integration['id']}", headers=api.admin_headers).status_code == 204
+    assert api.client.delete(f"/v1/integrations/{integration['id']}", headers=api.admin_headers).status_code == 404
+    assert api.client.get("/v1/integrations/", headers=api.admin_headers).json()["total"] == 0
+
+
+def test_integration_needs_an_existing_team(api):
+    for body, field in (({"name": "k", "team_id": 4242}, "team_id"), ({"name": "k"}, "team_id"), ({"team_id": 1}, "name")):
+        response = api.client.post("/v1/integrations/", json=body, headers=api.admin_headers)
+        assert response.status_code == 400, body
+        assert response.json()["errors"][0]["field"] == field
+
+
+# --- the Elastic webhook --------------------------------------------------------------------------
+
+
+def elastic(action_group="threshold_met", rule_id="r-1", alert_id="svc-a", **extra):
+    return {
+        "rule": {"id": rule_id, "name": "High error rate", "url": "https://kibana.example.com/r/1"},
+        "alert": {"id": alert_id, "actionGroup": action_group, "actionGroupName": "Threshold met"},
+        "context": {"reason": "error rate 12% > 5%"},
+        "date": "2026-11-27T06:00:00Z",
+        **extra,
+    }
+
+
+@pytest.fixture
+def integration(api):
+    return api.create_integration(api.create_team()["id"])
+
+
+def test_an_alert_opens_then_updates_then_resolves_an_incident(api, integration):
+    key = {"X-Integration-Key": integration["key"]}
+    created = api.client.post("/v1/alerts/elastic", json=elastic(), headers=key)
+    assert created.status_code == 202
+    assert created.json()["action"] == "created"
+    incident_id = created.json()["incident_id"]
+    incident = api.client.get(f"/v1/incidents/{incident_id}", headers=api.admin_headers).json()
+    assert (incident["title"], incident["description"]) == ("High error rate", "error rate 12% > 5%")
+    assert (incident["team_id"], incident["source"], incident["dedup_key"]) == (integration["team_id"], "elastic", "r-1:svc-a")
+
+    repeated = api.client.post("/v1/alerts/elastic", json=elastic(extra_field={"kept": True}), headers=key)
+    assert repeated.json() == {"incident_id": incident_id, "action": "updated"}
+    timeline = api.client.get(f"/v1/incidents/{incident_id}/timeline", headers=api.admin_headers).json()["items"]
+    assert timeline[-1]["data"]["alert"]["extra_field"] == {"kept": True}
+
+    other = api.client.post("/v1/alerts/elastic", json=elastic(alert_id="svc-b"), params={"key": integration["key"]})
+    assert other.json()["action"] == "created" and other.json()["incident_id"] != incident_id
+
+    recovered = api.client.post("/v1/alerts/elastic", json=elastic(action_group="recovered"), headers=key)
+    assert recovered.json() == {"incident_id": incident_id, "action": "resolved"}
+    assert api.client.get(f"/v1/incidents/{incident_id}", headers=api.admin_headers).json()["status"] == "resolved"
+    again = api.client.post("/v1/alerts/elastic", json=elastic(action_group="recovered"), headers=key)
+    assert again.json() == {"incident_id": None, "action": "ignored"}
+
+
+def test_an_alert_may_set_the_severity(api, integration):
+    response = api.client.post(
+        "/v1/alerts/elastic", json=elastic(severity="critical"), headers={"X-Integration-Key": integration["key"]}
+    )
+    incident = api.client.get(f"/v1/incidents/{response.json()['incident_id']}", headers=api.admin_headers).json()
+    assert incident["severity"] == "critical"
+
+
+def test_alerts_need_a_valid_integration_key(api, integration):
+    for headers, params in (({}, {}), ({"X-Integration-Key": "wrong"}, {}), ({}, {"key": "wrong"})):
+        response = api.client.post("/v1/alerts/elastic", json=elastic(), headers=headers, params=params)
+        assert response.status_code == 401, (headers, params)
+        assert response.headers["content-type"].startswith("application/problem+json")
+    # The admin's bearer token is not an integration key.
+    assert api.client.post("/v1/alerts/elastic", json=elastic(), headers=api.admin_headers).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"rule": {"id": "r"}, "alert": {"id": "a", "actionGroup": "x"}},
+        {"rule": {"id": "r", "name": "n"}, "alert": {"id": "a"}},
+        {"rule": {"id": 1, "name": "n"}, "alert": {"id": "a", "actionGroup": "x"}},
+        {"rule": "r", "alert": {"id": "a", "actionGroup": "x"}},
+        [1, 2],
+    ],
+)
+def test_a_body_that_is_not_the_kibana_shape_is_400(api, integration, body):
+    response = api.client.post("/v1/alerts/elastic", json=body, headers={"X-Integration-Key": integration["key"]})
+    assert response.status_code == 400, response.text
