@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeAlias
 
+from entrypoints.serve import add_create_admin_command, add_serve_command
 from entrypoints.worker import add_worker_command
 
 if TYPE_CHECKING:
@@ -41,8 +42,10 @@ def run_migrate(args: argparse.Namespace) -> int:
 
 
 COMMANDS: list[Callable[[Subcommands], None]] = [
+    add_serve_command,
     add_migrate_command,
     add_worker_command,
+    add_create_admin_command,
 ]
 
 

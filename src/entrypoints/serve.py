@@ -1,0 +1,117 @@
+"""`incidentcore serve` and `incidentcore create-admin`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from entrypoints.settings import ConfigurationError, Settings, configure_logging
+
+if TYPE_CHECKING:
+    from entrypoints.cli import Subcommands
+
+logger = logging.getLogger("incidentcore.serve")
+
+APP_FACTORY = "entrypoints.http.app:app_from_environment"
+
+
+def add_serve_command(commands: Subcommands) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="apply migrations and serve the HTTP API",
+        description="Applies the database migrations, then serves the API (and, unless WORKER_ENABLED=false, "
+        "the escalation worker) with uvicorn. Embedded SQLite ./incidentcore.db unless DATABASE_URL says otherwise.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    serve.set_defaults(run=run_serve)
+
+
+def add_create_admin_command(commands: Subcommands) -> None:
+    create_admin = commands.add_parser(
+        "create-admin",
+        help="create an admin, or promote an existing user",
+        description="Creates an admin in the configured database, or promotes (re-activates and re-passwords) "
+        "the user with that email.",
+    )
+    create_admin.add_argument("--email", required=True)
+    create_admin.add_argument("--password", required=True, help="at least 8 characters")
+    create_admin.add_argument("--full-name", default="Administrator")
+    create_admin.set_defaults(run=run_create_admin)
+
+
+def load_settings() -> Settings | None:
+    try:
+        settings = Settings.from_environment()
+    except ConfigurationError as error:
+        print(f"incidentcore: configuration error:\n{error}", file=sys.stderr)
+        return None
+    configure_logging(settings.log_level)
+    return settings
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from adapters.sql.engine import redacted
+    from adapters.sql.migrate import upgrade
+
+    if args.workers < 1:
+        print("incidentcore: --workers must be at least 1", file=sys.stderr)
+        return 2
+    settings = load_settings()
+    if settings is None:
+        return 2
+    if settings.secret_key_generated:
+        # Every worker process reads the environment: they must all sign with one key.
+        os.environ["SECRET_KEY"] = settings.secret_key
+    upgrade(settings.database_url)
+    logger.info("database %s is migrated", redacted(settings.database_url))
+    shown_host = "localhost" if args.host in ("0.0.0.0", "::", "127.0.0.1") else args.host  # noqa: S104
+    print(f"incidentcore serving on http://{shown_host}:{args.port} - API docs: http://{shown_host}:{args.port}/docs")
+    sys.stdout.flush()
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level.lower(),
+        proxy_headers=False,
+    )
+    return 0
+
+
+def run_create_admin(args: argparse.Namespace) -> int:
+    from adapters.sql.migrate import upgrade
+    from incidentcore.errors import ValidationFailed
+
+    settings = load_settings()
+    if settings is None:
+        return 2
+    upgrade(settings.database_url)  # a fresh machine runs create-admin before the first serve
+    try:
+        user = asyncio.run(create_admin(settings, args.email, args.password, args.full_name))
+    except ValidationFailed as error:
+        print(f"incidentcore: {error}", file=sys.stderr)
+        return 2
+    print(f"admin {user.email} (id {user.id}) is ready")
+    return 0
+
+
+async def create_admin(settings: Settings, email: str, password: str, full_name: str) -> object:
+    from entrypoints.di import build_container
+    from incidentcore.services import Accounts
+
+    container = build_container(settings)
+    try:
+        async with container() as scope:
+            accounts = await scope.get(Accounts)
+            return await accounts.ensure_admin(email, password, full_name)
+    finally:
+        await container.close()
