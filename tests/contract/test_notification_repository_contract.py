@@ -1,0 +1,220 @@
+"""NotificationRepository, the outbox: idempotent inserts, due claims with a lease, fenced results."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from entity_builders import LEASE, T0, UowFactory, page_for, stored_incident
+
+from incidentcore.model import Notification, NotificationStatus
+from incidentcore.ports import Page
+
+pytestmark = pytest.mark.anyio
+
+
+async def incident_id(uow_factory: UowFactory) -> int:
+    async with uow_factory() as uow:
+        incident = await stored_incident(uow)
+        await uow.commit()
+    return incident.id
+
+
+async def stored_pages(uow_factory: UowFactory, *pages: Notification) -> list[Notification]:
+    async with uow_factory() as uow:
+        inserted = await uow.notifications.add_new(pages)
+        await uow.commit()
+    return inserted
+
+
+async def outbox(uow_factory: UowFactory, incident: int) -> dict[str, Notification]:
+    async with uow_factory() as uow:
+        return {
+            n.idempotency_key: n for n in (await uow.notifications.list_for_incident(incident, Page())).items
+        }
+
+
+async def test_add_new_skips_keys_already_stored(uow_factory: UowFactory) -> None:
+    incident = await incident_id(uow_factory)
+    first = await stored_pages(
+        uow_factory, page_for("a", incident_id=incident), page_for("b", incident_id=incident)
+    )
+    assert [n.idempotency_key for n in first] == ["a", "b"]
+    assert all(n.id > 0 for n in first)
+
+    again = [page_for(key, incident_id=incident, address="other") for key in ("b", "c", "c", "a", "d")]
+    second = await stored_pages(uow_factory, *again)
+    assert [n.idempotency_key for n in second] == ["c", "d"]
+    assert second[0] is again[1]  # the first of the duplicates in one batch wins
+    stored = await outbox(uow_factory, incident)
+    assert sorted(stored) == ["a", "b", "c", "d"]
+    assert stored["b"].address == "ann@example.com"  # never overwritten
+    assert stored["c"] == again[1]
+    assert await stored_pages(uow_factory) == []
+
+
+async def test_a_new_page_is_pending_and_due_at_once(uow_factory: UowFactory) -> None:
+    incident = await incident_id(uow_factory)
+    (page,) = await stored_pages(uow_factory, page_for("a", incident_id=incident))
+    stored = (await outbox(uow_factory, incident))["a"]
+    assert stored == page
+    assert stored.status is NotificationStatus.PENDING
+    assert stored.next_attempt_at == T0
+    assert stored.version == 0
+
+
+async def test_list_for_incident_oldest_first(uow_factory: UowFactory) -> None:
+    incident = await incident_id(uow_factory)
+    other = await incident_id(uow_factory)
+    later, earlier, _elsewhere = await stored_pages(
+        uow_factory,
+        page_for("later", incident_id=incident, at=T0 + timedelta(minutes=1)),
+        page_for("earlier", incident_id=incident),
+        page_for("elsewhere", incident_id=other),
+    )
+    async with uow_factory() as uow:
+        listed = await uow.notifications.list_for_incident(incident, Page())
+        first_only = await uow.notifications.list_for_incident(incident, Page(limit=1))
+    assert listed.items == [earlier, later]
+    assert first_only.items == [earlier]
+    assert first_only.total == 2
+
+
+async def test_claim_due_marks_sending_with_a_lease_and_bumps_the_version(uow_factory: UowFactory) -> None:
+    incident = await incident_id(uow_factory)
+    await stored_pages(uow_factory, page_for("a", incident_id=incident))
+    now = T0 + timedelta(seconds=5)
+    async with uow_factory() as uow:
+        (claimed,) = await uow.notifications.claim_due(now, 10, LEASE)
+        await uow.commit()
+    assert claimed.status is NotificationStatus.SENDING
+    assert claimed.attempts == 1
+    assert claimed.lease_until == now + LEASE
+    assert claimed.version == 1
+    assert (await outbox(uow_factory, incident))["a"] == claimed
+
+
+async def test_claim_due_takes_only_what_is_due_earliest_first(uow_factory: UowFactory) -> None:
+    incident = await incident_id(uow_factory)
+    now = T0 + timedelta(minutes=10)
+    await stored_pages(
+        uow_factory,
+        page_for("late", incident_id=incident, at=T0 + timedelta(minutes=2)),
+        page_for("early", incident_id=incident),
+        page_for("future", incident_id=incident, at=now + timedelta(seconds=1)),
+        page_for(
+            "retry-due",
+            incident_id=incident,
+            status=NotificationStatus.RETRYING,
+            attempts=1,
+            next_attempt_at=T0 + timedelta(minutes=1),
+        ),
+        page_for(
+            "retry-later",
+            incident_id=incident,
+            status=NotificationStatus.RETRYING,
+            attempts=1,
+            next_attempt_at=now + timedelta(minutes=1),
+        ),
+        page_for("sent", incident_id=incident, status=NotificationStatus.SENT, attempts=1, sent_at=T0),
+        page_for("failed", incident_id=incident, status=NotificationStatus.FAILED, attempts=3),
+    )
+    async with uow_factory() as uow:
+        claimed = await uow.notifications.claim_due(now, 2, LEASE)
+        rest = await uow.notifications.claim_due(now, 10, LEASE)
+        nothing = await uow.notifications.claim_due(now, 0, LEASE)
+        await uow.commit()
+    assert [n.idempotency_key for n in claimed] == ["early", "retry-due"]
+    assert [n.idempotency_key for n in rest] == ["late"]
+    assert nothing == []
+
+
+async def test_a_send_that_outlives_its_lease_is_claimed_again(uow_factory: UowFactory) -> None:
+    incident = await incident_id(uow_factory)
+    await stored_pages(uow_factory, page_for("a", incident_id=incident))
+    async with uow_factory() as uow:
+        (first,) = await uow.notifications.claim_due(T0, 10, LEASE)
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.notifications.claim_due(T0 + LEASE - timedelta(seconds=1), 10, LEASE) == []
+        (second,) = await uow.notifications.claim_due(T0 + LEASE, 10, LEASE)
+        await uow.commit()
+    assert second.id == first.id
+    assert second.attempts == 2
+    assert second.version == first.version + 1
+
+    first.mark_sent(T0 + LEASE + timedelta(seconds=1))  # the first sender was only slow, not dead
+    async with uow_factory() as uow:
+        assert not await uow.notifications.record(first)  # fenced off: its claim is stale
+        await uow.commit()
+    assert (await outbox(uow_factory, incident))["a"] == second
+
+
+async def test_record_saves_a_result_for_the_current_claim(uow_factory: UowFactory) -> None:
+    incident = await incident_id(uow_factory)
+    await stored_pages(
+        uow_factory, page_for("sent", incident_id=incident), page_for("retry", incident_id=incident)
+    )
+    async with uow_factory() as uow:
+        sent, retry = await uow.notifications.claim_due(T0, 10, LEASE)
+        await uow.commit()
+        sent.mark_sent(T0 + timedelta(seconds=1))
+        retry.mark_failed("smtp said no " * 200, T0 + timedelta(seconds=1), T0 + timedelta(minutes=1))
+        assert await uow.notifications.record(sent)
+        assert await uow.notifications.record(retry)
+        await uow.commit()
+    assert sent.version == 2
+
+    stored = await outbox(uow_factory, incident)
+    assert stored["sent"] == sent
+    assert stored["sent"].status is NotificationStatus.SENT
+    assert stored["sent"].lease_until is None
+    assert stored["retry"] == retry
+    assert stored["retry"].status is NotificationStatus.RETRYING
+    assert stored["retry"].last_error is not None
+    assert len(stored["retry"].last_error) == 1000
+    async with uow_factory() as uow:
+        (retried,) = await uow.notifications.claim_due(T0 + timedelta(minutes=1), 10, LEASE)
+        assert retried.idempotency_key == "retry"
+        assert retried.attempts == 2
+
+
+async def test_cancel_fails_the_waiting_pages_of_an_incident(uow_factory: UowFactory) -> None:
+    incident = await incident_id(uow_factory)
+    other = await incident_id(uow_factory)
+    await stored_pages(
+        uow_factory,
+        page_for("pending", incident_id=incident),
+        page_for(
+            "retrying",
+            incident_id=incident,
+            status=NotificationStatus.RETRYING,
+            attempts=1,
+            next_attempt_at=T0,
+        ),
+        page_for("sent", incident_id=incident, status=NotificationStatus.SENT, attempts=1, sent_at=T0),
+        page_for("other", incident_id=other),
+    )
+    await stored_pages(uow_factory, page_for("sending", incident_id=incident, at=T0 - timedelta(minutes=1)))
+    async with uow_factory() as uow:
+        (sending,) = await uow.notifications.claim_due(T0 - timedelta(minutes=1), 1, LEASE)
+        await uow.commit()
+    assert sending.idempotency_key == "sending"
+
+    async with uow_factory() as uow:
+        assert await uow.notifications.cancel_pending_for_incident(incident, T0 + timedelta(minutes=1)) == 2
+        await uow.commit()
+
+    stored = await outbox(uow_factory, incident)
+    for key in ("pending", "retrying"):
+        assert stored[key].status is NotificationStatus.FAILED
+        assert stored[key].last_error == "incident resolved"
+        assert stored[key].next_attempt_at is None
+        assert stored[key].version == 1
+    assert stored["sent"].status is NotificationStatus.SENT
+    assert stored["sending"] == sending  # an in-flight send finishes and records its result
+    assert (await outbox(uow_factory, other))["other"].status is NotificationStatus.PENDING
+    async with uow_factory() as uow:
+        claimable = await uow.notifications.claim_due(T0 + timedelta(hours=1), 10, LEASE)
+    assert [n.idempotency_key for n in claimable] == ["sending", "other"]  # the cancelled stay put
