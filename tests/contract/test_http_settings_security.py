@@ -1,0 +1,190 @@
+"""Settings from the environment and .env, and the security adapters the HTTP app is built on."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import anyio
+import anyio.lowlevel
+import jwt
+import pytest
+
+from adapters.security import BcryptPasswordHasher, InMemoryLoginThrottle, JwtTokenService, UrlSafeSecrets
+from entrypoints.settings import EXAMPLE_SECRET_KEY, ConfigurationError, Environment, Settings
+from incidentcore.errors import AuthenticationFailed
+from incidentcore.model import User
+from incidentcore.testing import FakeClock
+
+STRONG_KEY = "k" * 48
+
+
+def test_development_needs_no_configuration():
+    settings = Settings.from_mapping({})
+    assert settings.environment is Environment.DEVELOPMENT
+    assert settings.database_url == "sqlite:///./incidentcore.db"
+    assert settings.secret_key_generated and len(settings.secret_key) >= 32
+    assert settings.bcrypt_rounds == 12
+    assert Settings.from_mapping({}).secret_key != settings.secret_key
+
+
+@pytest.mark.parametrize("key", [None, "", "short", EXAMPLE_SECRET_KEY])
+def test_production_refuses_a_weak_or_missing_secret_key(key):
+    values = {"ENVIRONMENT": "production"}
+    if key is not None:
+        values["SECRET_KEY"] = key
+    with pytest.raises(ConfigurationError, match="SECRET_KEY"):
+        Settings.from_mapping(values)
+
+
+def test_production_with_a_strong_key():
+    settings = Settings.from_mapping({"ENVIRONMENT": "production", "SECRET_KEY": STRONG_KEY})
+    assert settings.is_production and settings.secret_key == STRONG_KEY and not settings.secret_key_generated
+
+
+def test_every_bad_value_is_reported_at_once():
+    with pytest.raises(ConfigurationError) as error:
+        Settings.from_mapping({"BCRYPT_ROUNDS": "3", "WORKER_ENABLED": "maybe", "ENVIRONMENT": "staging", "SMTP_PORT": "x"})
+    message = str(error.value)
+    for name in ("BCRYPT_ROUNDS", "WORKER_ENABLED", "ENVIRONMENT", "SMTP_PORT"):
+        assert name in message
+
+
+def test_env_file_fills_in_below_the_environment(tmp_path: Path):
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "# comment\nexport LOG_LEVEL=debug\nDATABASE_URL='postgresql://u:p@db/x'\nPUBLIC_URL=https://x.example.com/ # tail\n"
+        f"SECRET_KEY={STRONG_KEY}\nWORKER_INTERVAL_SECONDS=2.5\n"
+    )
+    settings = Settings.from_environment({"LOG_LEVEL": "WARNING"}, env_file)
+    assert settings.log_level == "WARNING"
+    assert settings.database_url == "postgresql://u:p@db/x"
+    assert settings.public_url == "https://x.example.com"
+    assert settings.secret_key == STRONG_KEY
+    assert settings.worker_interval_seconds == 2.5
+    assert "p@db" in settings.database_url and STRONG_KEY not in repr(settings)
+
+
+# --- passwords ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hasher() -> BcryptPasswordHasher:
+    return BcryptPasswordHasher(rounds=4)
+
+
+@pytest.mark.anyio
+async def test_hash_and_verify(hasher):
+    stored = await hasher.hash("correct horse")
+    assert stored.startswith("$2b$04$")
+    assert await hasher.verify("correct horse", stored)
+    assert not await hasher.verify("wrong horse", stored)
+    assert not await hasher.verify("correct horse", "not a bcrypt hash")
+
+
+@pytest.mark.anyio
+async def test_long_passwords_are_not_truncated(hasher):
+    long_password = "x" * 100
+    stored = await hasher.hash(long_password)
+    assert await hasher.verify(long_password, stored)
+    assert not await hasher.verify("x" * 72, stored)  # bcrypt alone would accept this
+    assert not await hasher.verify("x" * 99 + "y", stored)
+
+
+@pytest.mark.anyio
+async def test_verify_without_a_hash_does_the_work_and_fails(hasher):
+    assert not await hasher.verify("anything", None)
+
+
+def test_cost_is_configurable_and_bounded():
+    assert BcryptPasswordHasher().rounds == 12
+    with pytest.raises(ValueError, match="rounds"):
+        BcryptPasswordHasher(rounds=3)
+
+
+@pytest.mark.anyio
+async def test_hashing_runs_off_the_event_loop(hasher):
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await anyio.lowlevel.checkpoint()
+
+    slow = BcryptPasswordHasher(rounds=10)
+    async with anyio.create_task_group() as group:
+        group.start_soon(ticker)
+        await slow.hash("password")
+        group.cancel_scope.cancel()
+    assert ticks > 1
+
+
+# --- tokens ---------------------------------------------------------------------------------------
+
+
+def user(**fields) -> User:
+    return User("a@example.com", "A", "h", id=7, **fields)
+
+
+def test_tokens_carry_the_user_and_credentials_version():
+    clock = FakeClock(datetime.now(UTC))
+    service = JwtTokenService(STRONG_KEY, timedelta(minutes=30), clock)
+    token = service.issue(user(credentials_version=3))
+    assert token.expires_in == 1800
+    claims = service.decode(token.token)
+    assert (claims.user_id, claims.credentials_version) == (7, 3)
+    header = jwt.get_unverified_header(token.token)
+    assert header["alg"] == "HS256"
+
+
+def test_tokens_are_refused_when_expired_forged_or_missing_claims():
+    now = datetime.now(UTC)
+    service = JwtTokenService(STRONG_KEY, timedelta(minutes=30), FakeClock(now - timedelta(hours=1)))
+    expired = service.issue(user()).token
+    with pytest.raises(AuthenticationFailed, match="expired"):
+        service.decode(expired)
+    for claims in (
+        {"sub": "7", "iat": now, "exp": now + timedelta(minutes=5)},  # no credentials version
+        {"sub": "x", "iat": now, "exp": now + timedelta(minutes=5), "cv": 0},
+        {"iat": now, "exp": now + timedelta(minutes=5), "cv": 0},
+    ):
+        with pytest.raises(AuthenticationFailed):
+            service.decode(jwt.encode(claims, STRONG_KEY, algorithm="HS256"))
+
+
+def test_a_short_signing_key_is_refused():
+    with pytest.raises(ValueError, match="32"):
+        JwtTokenService("short", timedelta(minutes=5), FakeClock(datetime.now(UTC)))
+
+
+def test_secrets_are_long_and_distinct():
+    secrets = UrlSafeSecrets()
+    first, second = secrets.new_secret(), secrets.new_secret()
+    assert first != second and len(first) >= 43
+
+
+# --- throttle -------------------------------------------------------------------------------------
+
+
+def test_throttle_blocks_after_the_limit_and_frees_after_the_window():
+    throttle = InMemoryLoginThrottle()
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    keys = ["account:a@example.com", "client:10.0.0.1"]
+    for minute in range(5):
+        assert throttle.retry_after(keys, now + timedelta(minutes=minute)) is None
+        throttle.record_failure(keys, now + timedelta(minutes=minute))
+    wait = throttle.retry_after(keys, now + timedelta(minutes=5))
+    assert wait == 10 * 60  # the first failure leaves the 15 minute window at minute 15
+    assert throttle.retry_after(keys, now + timedelta(minutes=15, seconds=1)) is None
+    assert throttle.retry_after(["account:b@example.com", "client:10.0.0.1"], now + timedelta(minutes=5)) is None
+    throttle.reset("account:a@example.com")
+    assert throttle.retry_after(keys, now + timedelta(minutes=5)) is None
+
+
+def test_throttle_memory_is_bounded():
+    throttle = InMemoryLoginThrottle(max_keys=10)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    for i in range(100):
+        throttle.record_failure([f"account:{i}@example.com"], now)
+    assert len(throttle._failures) == 10
