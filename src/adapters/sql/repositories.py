@@ -106,8 +106,9 @@ class _SqlRepository:
         return self._source.session
 
     @property
-    def _locks_rows(self) -> bool:
-        """Postgres locks rows (FOR UPDATE); SQLite needs not: each transaction holds the write lock."""
+    def _on_postgres(self) -> bool:
+        """Postgres locks rows (FOR UPDATE [SKIP LOCKED]). SQLite needs not: every transaction there
+        holds the database's write lock from its BEGIN IMMEDIATE."""
         return self._source.dialect_name == "postgresql"
 
     async def _insert(self, table: Table, values: Mapping[str, Any]) -> int:
@@ -150,7 +151,7 @@ class _SqlRepository:
 
     def _upsert_statement(self, table: Table) -> postgresql.Insert | sqlite.Insert:
         """INSERT that can take ON CONFLICT clauses, in the engine's dialect."""
-        return postgresql.insert(table) if self._locks_rows else sqlite.insert(table)
+        return postgresql.insert(table) if self._on_postgres else sqlite.insert(table)
 
 
 class SqlUserRepository(_SqlRepository, UserRepository):
@@ -282,7 +283,7 @@ class SqlIncidentRepository(_SqlRepository, IncidentRepository):
 
     async def get(self, incident_id: int, *, for_update: bool = False) -> Incident | None:
         query = select(incidents).where(incidents.c.id == incident_id)
-        if for_update and self._locks_rows:
+        if for_update and self._on_postgres:
             query = query.with_for_update()
         row = await self._one(query)
         return mapping.incident_from_row(row) if row else None
@@ -337,7 +338,7 @@ class SqlIncidentRepository(_SqlRepository, IncidentRepository):
             .order_by(incidents.c.next_escalation_at, incidents.c.id)
             .limit(limit)
         )
-        if self._locks_rows:
+        if self._on_postgres:
             query = query.with_for_update(skip_locked=True)
         return [mapping.incident_from_row(row) for row in await self._all(query)]
 
@@ -362,12 +363,19 @@ class SqlTimelineRepository(_SqlRepository, TimelineRepository):
     async def add_many(self, events: Sequence[TimelineEvent]) -> None:
         if not events:
             return
-        statement = insert(timeline_events).returning(timeline_events.c.id, sort_by_parameter_order=True)
+        ordered = self._on_postgres  # SQLAlchemy pairs RETURNING rows with their parameters itself
+        statement = insert(timeline_events).returning(timeline_events.c.id, sort_by_parameter_order=ordered)
         with conflicts({}, foreign_key="a timeline event refers to an incident or user that does not exist"):
             result = await self._session.execute(
                 statement, [mapping.timeline_event_values(event) for event in events]
             )
-        for event, event_id in zip(events, result.scalars(), strict=True):
+        ids = builtins.list(result.scalars())
+        if not ordered:
+            # SQLite: RETURNING order is not guaranteed, and asking SQLAlchemy to keep it would cost one
+            # INSERT per row. AUTOINCREMENT ids grow in insertion order, and nobody else inserts while
+            # this transaction holds the write lock, so sorting them restores the parameter order.
+            ids.sort()
+        for event, event_id in zip(events, ids, strict=True):
             event.id = event_id
 
     async def list_for_incident(self, incident_id: int, page: Page) -> Paged[TimelineEvent]:
@@ -500,7 +508,7 @@ class SqlNotificationRepository(_SqlRepository, NotificationRepository):
             .order_by(notifications.c.next_attempt_at, notifications.c.id)
             .limit(limit)
         )
-        if self._locks_rows:
+        if self._on_postgres:
             query = query.with_for_update(skip_locked=True)
         claimed = [mapping.notification_from_row(row) for row in await self._all(query)]
         for notification in claimed:
@@ -526,7 +534,7 @@ class SqlNotificationRepository(_SqlRepository, NotificationRepository):
         query = select(notifications).where(
             notifications.c.incident_id == incident_id, notifications.c.status.in_(_WAITING_STATUSES)
         )
-        if self._locks_rows:
+        if self._on_postgres:
             query = query.with_for_update()
         waiting = [mapping.notification_from_row(row) for row in await self._all(query)]
         for notification in waiting:

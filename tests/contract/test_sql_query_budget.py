@@ -1,0 +1,144 @@
+"""Query budget: reads and batch writes run a fixed number of statements however many rows they touch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from entity_builders import LEASE, T0, page_for, stored_team, stored_user
+from sqlalchemy import event, insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.sql import SqlUnitOfWork, create_session_factory
+from adapters.sql.mapping import incident_values, timeline_event_values
+from adapters.sql.tables import incidents, timeline_events
+from incidentcore.model import Incident, IncidentStatus, Role, Severity, TimelineEvent, TimelineKind
+from incidentcore.ports import IncidentFilter, Page
+
+pytestmark = pytest.mark.anyio
+
+
+class StatementLog:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@contextmanager
+def statements_on(engine: AsyncEngine) -> Iterator[StatementLog]:
+    """Records every statement sent to the database, except SQLite's BEGIN IMMEDIATE (not a query)."""
+    log = StatementLog()
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.startswith("BEGIN"):
+            log.statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield log
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+async def seed_incidents(engine: AsyncEngine, team_id: int, assignee_id: int, count: int) -> None:
+    rows = []
+    for n in range(count):
+        incident = Incident(
+            title=f"incident {n}",
+            created_at=T0 + timedelta(seconds=n),
+            severity=Severity.CRITICAL if n % 2 else Severity.LOW,
+            team_id=team_id,
+            assignee_id=assignee_id,
+        )
+        rows.append(incident_values(incident))
+    async with engine.begin() as connection:
+        await connection.execute(insert(incidents), rows)
+
+
+async def test_listing_500_incidents_with_filters_is_two_statements(sql_engine: AsyncEngine) -> None:
+    sessions = create_session_factory(sql_engine)
+    async with SqlUnitOfWork(sessions) as uow:
+        team = await stored_team(uow)
+        assignee = await stored_user(uow, team_id=team.id)
+        await uow.commit()
+    await seed_incidents(sql_engine, team.id, assignee.id, 1000)
+
+    where = IncidentFilter(
+        team_id=team.id, status=IncidentStatus.TRIGGERED, severity=Severity.CRITICAL, assignee_id=assignee.id
+    )
+    async with SqlUnitOfWork(sessions) as uow:
+        with statements_on(sql_engine) as log:
+            full_page = await uow.incidents.list(where, Page(limit=500))
+        assert len(full_page.items) == 500
+        assert full_page.total == 500
+        assert log.count == 2  # the page, and the count (a full page cannot tell the total)
+
+        with statements_on(sql_engine) as log:
+            short_page = await uow.incidents.list(where, Page(limit=500, offset=450))
+        assert len(short_page.items) == 50
+        assert short_page.total == 500
+        assert log.count == 1  # a short page ends the list: it tells the total
+
+
+async def test_batch_reads_and_writes_do_not_grow_with_rows(sql_engine: AsyncEngine) -> None:
+    sessions = create_session_factory(sql_engine)
+    async with SqlUnitOfWork(sessions) as uow:
+        team = await stored_team(uow)
+        users = [
+            await stored_user(uow, f"u{n}@example.com", team_id=team.id, role=Role.TEAM_LEAD)
+            for n in range(50)
+        ]
+        await uow.commit()
+    await seed_incidents(sql_engine, team.id, users[0].id, 1)
+
+    async with SqlUnitOfWork(sessions) as uow:
+        (incident,) = (await uow.incidents.list(IncidentFilter(), Page())).items
+        events = [TimelineEvent(incident.id, TimelineKind.ALERT, T0, None, {"n": n}) for n in range(500)]
+        pages = [page_for(f"page-{n}", incident_id=incident.id, user_id=users[n % 50].id) for n in range(500)]
+
+        with statements_on(sql_engine) as log:
+            await uow.timeline.add_many(events)
+            await uow.notifications.add_new(pages)
+            targets = await uow.users.resolve_targets(
+                user_ids=[u.id for u in users[:10]],
+                team_ids=[team.id],
+                roles=[(Role.TEAM_LEAD, team.id), (Role.MANAGER, None)],
+            )
+            await uow.preferences.list_for_users([u.id for u in users])
+            timeline = await uow.timeline.list_for_incident(incident.id, Page(limit=500))
+            claimed = await uow.notifications.claim_due(T0, 500, LEASE)
+            cancelled = await uow.notifications.cancel_pending_for_incident(incident.id, T0)
+        await uow.commit()
+
+    assert len(targets) == 50
+    assert len(timeline.items) == 500
+    assert len(claimed) == 500
+    assert cancelled == 0
+    # add_many 1, add_new 1, resolve_targets 1, list_for_users 1, list 2, claim 2, cancel 1
+    assert log.count == 9, log.statements
+
+
+async def test_timeline_rows_seeded_in_bulk_list_in_two_statements(sql_engine: AsyncEngine) -> None:
+    sessions = create_session_factory(sql_engine)
+    async with SqlUnitOfWork(sessions) as uow:
+        team = await stored_team(uow)
+        user = await stored_user(uow)
+        await uow.commit()
+    await seed_incidents(sql_engine, team.id, user.id, 1)
+    async with sql_engine.begin() as connection:
+        rows = [
+            timeline_event_values(TimelineEvent(1, TimelineKind.ALERT, T0, None, {"n": n}))
+            for n in range(2000)
+        ]
+        await connection.execute(insert(timeline_events), rows)
+    async with SqlUnitOfWork(sessions) as uow:
+        with statements_on(sql_engine) as log:
+            timeline = await uow.timeline.list_for_incident(1, Page(limit=500, offset=1000))
+    assert timeline.total == 2000
+    assert log.count == 2
