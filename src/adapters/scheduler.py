@@ -32,13 +32,15 @@ class Scheduler:
         interval: float = 5.0,
         *,
         tick_batch: int = 100,
-        dispatch_batch: int = 50,
+        dispatch_batch: int = 10,
         error_backoff: float = 1.0,
         max_error_backoff: float = 30.0,
     ) -> None:
         self.container = container
         self.interval = interval
         self.tick_batch = tick_batch
+        # No more claims than the dispatcher sends at once (its concurrency, 10): a claimed page never
+        # queues behind others, so its lease only has to outlast its own send.
         self.dispatch_batch = dispatch_batch
         self.error_backoff = error_backoff
         self.max_error_backoff = max_error_backoff

@@ -35,6 +35,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
         capture = self.server.capture
+        if capture.delay:
+            time.sleep(capture.delay)  # a slow endpoint keeps sends in flight
         with capture.lock:
             capture.requests.append(CapturedRequest("POST", self.path, dict(self.headers.items()), body))
             status = capture.status
@@ -51,6 +53,9 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
     capture: CaptureServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client killed mid-request (the SIGKILL test) is expected, not news
+
 
 class CaptureServer:
     """Records every POST; answers `status` (200 unless a test changes it)."""
@@ -59,6 +64,7 @@ class CaptureServer:
         self.requests: list[CapturedRequest] = []
         self.lock = threading.Lock()
         self.status = 200
+        self.delay = 0.0
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.capture = self
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)

@@ -39,8 +39,9 @@ class EscalationTick:
 class NotificationDispatch:
     """Sends due outbox rows: claim and commit first, then send, then record each result (fenced).
 
-    A worker that dies mid-send leaves its rows `sending`; when their lease ends another worker
-    sends them again: at-least-once, one duplicate per crash at most.
+    Each result is committed as soon as its send returns, so a worker that dies leaves `sending`
+    only the rows it had not finished; when their lease ends another worker sends them again:
+    at-least-once, at most one duplicate per send that was in flight when it died.
     """
 
     def __init__(
@@ -67,21 +68,26 @@ class NotificationDispatch:
             if not claimed:
                 return 0
             limit = asyncio.Semaphore(self.concurrency)
+            saving = asyncio.Lock()  # one unit of work: its transactions take turns
 
             async def deliver(notification: Notification) -> None:
                 async with limit:
                     await self._deliver(notification)
+                async with saving:
+                    await self._save(notification)
 
-            await asyncio.gather(*(deliver(n) for n in claimed))
-            timeline = []
-            for notification in claimed:
-                if await self.uow.notifications.record(notification) and notification.incident_id:
-                    event = self._timeline_event(notification)
-                    if event is not None:
-                        timeline.append(event)
-            await self.uow.timeline.add_many(timeline)
-            await self.uow.commit()
+            results = await asyncio.gather(*(deliver(n) for n in claimed), return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
         return len(claimed)
+
+    async def _save(self, notification: Notification) -> None:
+        if await self.uow.notifications.record(notification) and notification.incident_id:
+            event = self._timeline_event(notification)
+            if event is not None:
+                await self.uow.timeline.add_many([event])
+        await self.uow.commit()
 
     async def _deliver(self, notification: Notification) -> None:
         message = OutgoingMessage(
