@@ -40,7 +40,7 @@ class ServiceController(Controller):
     @get(
         "/health",
         summary="Health check",
-        responses={503: ResponseSpec(data_container=Health, description="The database is unreachable")},
+        responses={503: ResponseSpec(data_container=Health, description="The database is unreachable", generate_examples=False)},
     )
     @inject
     async def health(self, database: FromDishka[DatabaseHealth]) -> Response[Health]:
