@@ -86,8 +86,11 @@ class Page(Struct, Generic[T]):
     offset: int
 
 
-def page_of(paged: Paged[Any], items: list[T]) -> Page[T]:
-    return Page(items=items, total=paged.total, limit=paged.page.limit, offset=paged.page.offset)
+P = TypeVar("P", bound=Page[Any])
+
+
+def page_of(page_type: type[P], paged: Paged[Any], items: list[Any]) -> P:
+    return page_type(items=items, total=paged.total, limit=paged.page.limit, offset=paged.page.offset)
 
 
 # --- service --------------------------------------------------------------------------------------
@@ -593,3 +596,38 @@ class ElasticAlert(Struct):
 class AlertReceiptResponse(Struct):
     incident_id: int | None
     action: Literal["created", "updated", "resolved", "ignored"]
+
+
+# --- pages: one named class per item type, so the OpenAPI schema names them -----------------------
+
+
+class UserPage(Page[UserResponse]):
+    """A page of users."""
+
+
+class TeamPage(Page[TeamResponse]):
+    """A page of teams."""
+
+
+class IncidentPage(Page[IncidentResponse]):
+    """A page of incidents, newest first."""
+
+
+class TimelinePage(Page[TimelineEventResponse]):
+    """A page of timeline events, oldest first."""
+
+
+class EscalationEventPage(Page[EscalationEventResponse]):
+    """A page of escalation events, oldest first."""
+
+
+class NotificationPage(Page[NotificationResponse]):
+    """A page of notifications, oldest first."""
+
+
+class PolicyPage(Page[PolicyResponse]):
+    """A page of escalation policies."""
+
+
+class IntegrationPage(Page[IntegrationResponse]):
+    """A page of integrations."""

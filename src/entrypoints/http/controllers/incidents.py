@@ -12,12 +12,12 @@ from entrypoints.http.schemas import (
     CommentRequest,
     CommentResponse,
     CreateIncidentRequest,
-    EscalationEventResponse,
+    EscalationEventPage,
+    IncidentPage,
     IncidentResponse,
-    NotificationResponse,
-    Page,
+    NotificationPage,
     SnoozeRequest,
-    TimelineEventResponse,
+    TimelinePage,
     UpdateIncidentRequest,
     changes,
     comment_response,
@@ -53,11 +53,11 @@ class IncidentsController(Controller):
         assignee_id: FilterId = None,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[IncidentResponse]:
+    ) -> IncidentPage:
         """Newest first."""
         where = IncidentFilter(team_id=team_id, status=status, severity=severity, assignee_id=assignee_id)
         paged = await incidents.list(actor, where, page(limit, offset))
-        return page_of(paged, [incident_response(i) for i in paged.items])
+        return page_of(IncidentPage, paged, [incident_response(i) for i in paged.items])
 
     @post(
         "/",
@@ -188,10 +188,10 @@ class IncidentsController(Controller):
     @inject
     async def timeline(
         self, actor: Actor, incident_id: PathId, incidents: FromDishka[Incidents], limit: Limit = 50, offset: Offset = 0
-    ) -> Page[TimelineEventResponse]:
+    ) -> TimelinePage:
         """Oldest first."""
         paged = await incidents.timeline(actor, incident_id, page(limit, offset))
-        return page_of(paged, [timeline_event_response(e) for e in paged.items])
+        return page_of(TimelinePage, paged, [timeline_event_response(e) for e in paged.items])
 
     @get(
         "/{incident_id:int}/escalation-events",
@@ -202,10 +202,10 @@ class IncidentsController(Controller):
     @inject
     async def escalation_events(
         self, actor: Actor, incident_id: PathId, incidents: FromDishka[Incidents], limit: Limit = 50, offset: Offset = 0
-    ) -> Page[EscalationEventResponse]:
+    ) -> EscalationEventPage:
         """Oldest first."""
         paged = await incidents.escalation_events(actor, incident_id, page(limit, offset))
-        return page_of(paged, [escalation_event_response(e) for e in paged.items])
+        return page_of(EscalationEventPage, paged, [escalation_event_response(e) for e in paged.items])
 
     @get(
         "/{incident_id:int}/notifications",
@@ -216,7 +216,7 @@ class IncidentsController(Controller):
     @inject
     async def notifications(
         self, actor: Actor, incident_id: PathId, incidents: FromDishka[Incidents], limit: Limit = 50, offset: Offset = 0
-    ) -> Page[NotificationResponse]:
+    ) -> NotificationPage:
         """Every page sent (or being sent) for the incident, with its delivery status; oldest first."""
         paged = await incidents.notifications(actor, incident_id, page(limit, offset))
-        return page_of(paged, [notification_response(n) for n in paged.items])
+        return page_of(NotificationPage, paged, [notification_response(n) for n in paged.items])

@@ -9,8 +9,8 @@ from entrypoints.http.parameters import Limit, Offset, PathId, page
 from entrypoints.http.problems import responses
 from entrypoints.http.schemas import (
     CreateIntegrationRequest,
+    IntegrationPage,
     IntegrationResponse,
-    Page,
     integration_response,
     page_of,
 )
@@ -29,9 +29,9 @@ class IntegrationsController(Controller):
     @inject
     async def list_integrations(
         self, actor: Actor, integrations: FromDishka[Integrations], limit: Limit = 50, offset: Offset = 0
-    ) -> Page[IntegrationResponse]:
+    ) -> IntegrationPage:
         paged = await integrations.list(actor, page(limit, offset))
-        return page_of(paged, [integration_response(i) for i in paged.items])
+        return page_of(IntegrationPage, paged, [integration_response(i) for i in paged.items])
 
     @post(
         "/",

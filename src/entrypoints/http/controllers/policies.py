@@ -9,7 +9,7 @@ from entrypoints.http.parameters import Limit, Offset, PathId, page
 from entrypoints.http.problems import responses
 from entrypoints.http.schemas import (
     CreatePolicyRequest,
-    Page,
+    PolicyPage,
     PolicyResponse,
     UpdatePolicyRequest,
     new_policy,
@@ -32,9 +32,9 @@ class PoliciesController(Controller):
     @inject
     async def list_policies(
         self, actor: Actor, policies: FromDishka[Policies], limit: Limit = 50, offset: Offset = 0
-    ) -> Page[PolicyResponse]:
+    ) -> PolicyPage:
         paged = await policies.list(actor, page(limit, offset))
-        return page_of(paged, [policy_response(p) for p in paged.items])
+        return page_of(PolicyPage, paged, [policy_response(p) for p in paged.items])
 
     @post(
         "/",

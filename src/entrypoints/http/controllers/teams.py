@@ -9,7 +9,7 @@ from entrypoints.http.parameters import Limit, Offset, PathId, page
 from entrypoints.http.problems import responses
 from entrypoints.http.schemas import (
     CreateTeamRequest,
-    Page,
+    TeamPage,
     TeamResponse,
     UpdateTeamRequest,
     changes,
@@ -31,9 +31,9 @@ class TeamsController(Controller):
     @inject
     async def list_teams(
         self, actor: Actor, teams: FromDishka[Teams], limit: Limit = 50, offset: Offset = 0
-    ) -> Page[TeamResponse]:
+    ) -> TeamPage:
         paged = await teams.list(actor, page(limit, offset))
-        return page_of(paged, [team_response(t) for t in paged.items])
+        return page_of(TeamPage, paged, [team_response(t) for t in paged.items])
 
     @post("/", status_code=201, summary="Create a team (admin)", responses=responses(400, 401, 403, 409, 413))
     @inject

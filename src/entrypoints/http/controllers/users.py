@@ -11,9 +11,9 @@ from entrypoints.http.parameters import FilterId, Limit, Offset, PathId, page
 from entrypoints.http.problems import responses
 from entrypoints.http.schemas import (
     CreateUserRequest,
-    Page,
     UpdateMeRequest,
     UpdateUserRequest,
+    UserPage,
     UserResponse,
     changes,
     page_of,
@@ -59,10 +59,10 @@ class UsersController(Controller):
         q: Annotated[str | None, QueryParameter(max_length=200)] = None,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[UserResponse]:
+    ) -> UserPage:
         """Filter by team, role, or `q` (part of the email or name)."""
         paged = await accounts.list_users(actor, UserFilter(team_id, role, q or None), page(limit, offset))
-        return page_of(paged, [user_response(u) for u in paged.items])
+        return page_of(UserPage, paged, [user_response(u) for u in paged.items])
 
     @post("/", status_code=201, summary="Create a user (admin)", guards=ADMIN, responses=responses(400, 401, 403, 409, 413))
     @inject
