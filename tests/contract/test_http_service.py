@@ -98,7 +98,9 @@ def test_unknown_route_is_a_404_problem(api):
 
 
 def test_wrong_method_is_a_405_problem(api):
-    assert_problem(api.client.delete("/health"), 405)
+    response = api.client.delete("/health")
+    assert_problem(response, 405)
+    assert "GET" in response.headers["allow"]
     assert_problem(api.client.patch("/v1/teams/", headers=api.admin_headers, json={}), 405)
 
 
