@@ -7,6 +7,7 @@ command line gets an engine of its own, for the URL in alembic.ini or else DATAB
 from __future__ import annotations
 
 import asyncio
+from logging.config import fileConfig
 from typing import Any
 
 from alembic import context
@@ -19,6 +20,9 @@ from adapters.sql.tables import UtcDateTime, metadata
 
 config = context.config
 target_metadata = metadata
+
+if config.config_file_name is not None:  # the alembic command line, with alembic.ini
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 
 def database_url() -> str:
