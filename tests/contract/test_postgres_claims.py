@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.sql import SqlUnitOfWork, create_session_factory
-from incidentcore.model import Incident, NotificationStatus
+from incidentcore.model import Incident, NotificationStatus, TimelineEvent, TimelineKind
 from incidentcore.ports import Page
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
@@ -228,3 +228,17 @@ async def test_get_for_update_makes_a_second_writer_wait(sessions: async_session
         with anyio.fail_after(10):
             seen = await waiting
     assert seen == locked  # it reads the committed write, not the state it started waiting on
+
+
+async def test_a_locked_incident_does_not_hold_up_rows_that_refer_to_it(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The dispatcher records pages and timeline events of incidents a resolver may hold locked."""
+    (incident_id,) = await seed_due_incidents(sessions, 1)
+    async with SqlUnitOfWork(sessions) as resolver:
+        assert await resolver.incidents.get(incident_id, for_update=True) is not None
+        with anyio.fail_after(5):
+            async with SqlUnitOfWork(sessions) as dispatcher:
+                await dispatcher.timeline.add_many([TimelineEvent(incident_id, TimelineKind.NOTIFIED, DUE)])
+                await dispatcher.notifications.add_new([page_for("late", incident_id=incident_id)])
+                await dispatcher.commit()

@@ -149,6 +149,12 @@ class _SqlRepository:
             total = int(counted or 0)
         return Paged(items=[from_row(row) for row in rows], total=total, page=page)
 
+    @staticmethod
+    def _locking(query: Select[Any], *, skip_locked: bool = False) -> Select[Any]:
+        """FOR NO KEY UPDATE: we never change keys, so inserts of rows referring to the locked ones
+        (timeline events, pages of a locked incident) need not wait for it, nor deadlock with it."""
+        return query.with_for_update(key_share=True, skip_locked=skip_locked)
+
     def _upsert_statement(self, table: Table) -> postgresql.Insert | sqlite.Insert:
         """INSERT that can take ON CONFLICT clauses, in the engine's dialect."""
         return postgresql.insert(table) if self._on_postgres else sqlite.insert(table)
@@ -284,7 +290,7 @@ class SqlIncidentRepository(_SqlRepository, IncidentRepository):
     async def get(self, incident_id: int, *, for_update: bool = False) -> Incident | None:
         query = select(incidents).where(incidents.c.id == incident_id)
         if for_update and self._on_postgres:
-            query = query.with_for_update()
+            query = self._locking(query)
         row = await self._one(query)
         return mapping.incident_from_row(row) if row else None
 
@@ -339,7 +345,7 @@ class SqlIncidentRepository(_SqlRepository, IncidentRepository):
             .limit(limit)
         )
         if self._on_postgres:
-            query = query.with_for_update(skip_locked=True)
+            query = self._locking(query, skip_locked=True)
         return [mapping.incident_from_row(row) for row in await self._all(query)]
 
     @staticmethod
@@ -509,7 +515,7 @@ class SqlNotificationRepository(_SqlRepository, NotificationRepository):
             .limit(limit)
         )
         if self._on_postgres:
-            query = query.with_for_update(skip_locked=True)
+            query = self._locking(query, skip_locked=True)
         claimed = [mapping.notification_from_row(row) for row in await self._all(query)]
         for notification in claimed:
             notification.claim(now, lease)
@@ -535,7 +541,7 @@ class SqlNotificationRepository(_SqlRepository, NotificationRepository):
             notifications.c.incident_id == incident_id, notifications.c.status.in_(_WAITING_STATUSES)
         )
         if self._on_postgres:
-            query = query.with_for_update()
+            query = self._locking(query)
         waiting = [mapping.notification_from_row(row) for row in await self._all(query)]
         for notification in waiting:
             notification.mark_failed("incident resolved", now, retry_at=None)
