@@ -113,7 +113,7 @@ class _SmtpHandler(socketserver.StreamRequestHandler):
 
     def handle(self) -> None:
         self._reply("220 capture ESMTP")
-        sender, recipients = "", []
+        sender, recipients = "", list[str]()
         while line := self.rfile.readline():
             command = line.decode().strip()
             verb = command.split(" ", 1)[0].upper()

@@ -230,7 +230,7 @@ async def test_a_page_reaches_the_webhook_and_is_recorded_sent(capture: CaptureS
 
 async def test_a_refused_connection_is_retried_then_fails_visibly() -> None:
     world, incident_id = await paging_world(f"http://127.0.0.1:{closed_port()}/pager")
-    world.retry = ExponentialBackoff(timedelta(seconds=30), max_attempts=2, jitter="none")
+    world.retry = ExponentialBackoff(timedelta(seconds=30), max_attempts=2, jitter="none")  # type: ignore[assignment]
     admin = await world.admin()
 
     await world.run_worker()

@@ -132,4 +132,5 @@ def test_serve_pages_a_webhook_escalates_and_stops_on_ack(
 def items(response: httpx.Response) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     body = response.json()
-    return body["items"] if isinstance(body, dict) else body
+    found: list[dict[str, Any]] = body["items"] if isinstance(body, dict) else body
+    return found
