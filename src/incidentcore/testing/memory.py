@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins  # `list` names a method in several repositories, so annotations there spell the type out
 import copy
+import json
 import math
 from collections.abc import Hashable, Iterator, Sequence
 from datetime import datetime, timedelta
@@ -445,6 +446,7 @@ class MemoryCommentRepository(_InTransaction, CommentRepository):
 class MemoryTimelineRepository(_InTransaction, TimelineRepository):
     async def add_many(self, events: Sequence[TimelineEvent]) -> None:
         for event in events:
+            json.dumps(event.data)  # SQL stores it as JSON: fail here as loudly as there
             event.id = self._uow.store.next_id("timeline")
             self._tx.timeline.put(event.id, event)
 
@@ -594,6 +596,11 @@ class MemoryIntegrationRepository(_InTransaction, IntegrationRepository):
         if self._tx.integrations.peek(integration_id) is None:
             raise NotFound(f"integration {integration_id} does not exist")
         self._tx.integrations.delete(integration_id)
+        for stored in self._tx.incidents.rows():  # incidents outlive their source, as in SQL
+            if stored.integration_id == integration_id:
+                incident = copy.deepcopy(stored)
+                incident.integration_id = None
+                self._tx.incidents.put(incident.id, incident)
 
     def check_writes(self) -> None:
         for integration in self._tx.integrations.written():
