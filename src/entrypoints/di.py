@@ -64,7 +64,9 @@ class SecurityProvider(Provider):
 
     @provide
     def token_service(self, settings: Settings, clock: Clock) -> TokenService:
-        return JwtTokenService(settings.secret_key, timedelta(minutes=settings.access_token_expire_minutes), clock)
+        return JwtTokenService(
+            settings.secret_key, timedelta(minutes=settings.access_token_expire_minutes), clock
+        )
 
     @provide
     def secret_generator(self) -> SecretGenerator:
@@ -95,8 +97,8 @@ class MessagingProvider(Provider):
         return AppriseNotifier(AppriseConfig.from_settings(settings), unconfigured=unconfigured)
 
     @provide
-    def retry_policy(self) -> RetryPolicy:
-        return ExponentialBackoff()
+    def retry_policy(self, settings: Settings) -> RetryPolicy:
+        return ExponentialBackoff(max_attempts=settings.notification_max_attempts)
 
     @provide
     def paging_config(self, settings: Settings) -> PagingConfig:
@@ -141,9 +143,10 @@ class UseCaseProvider(Provider):
 
     @provide
     def notification_dispatch(
-        self, uow: UnitOfWork, clock: Clock, notifier: Notifier, retry: RetryPolicy
+        self, uow: UnitOfWork, clock: Clock, notifier: Notifier, retry: RetryPolicy, settings: Settings
     ) -> NotificationDispatch:
-        return NotificationDispatch(uow, clock, notifier, retry)
+        lease = timedelta(seconds=settings.notification_lease_seconds)
+        return NotificationDispatch(uow, clock, notifier, retry, lease=lease)
 
 
 def providers(persistence: Provider | None = None) -> list[Provider]:
@@ -157,5 +160,7 @@ def providers(persistence: Provider | None = None) -> list[Provider]:
     ]
 
 
-def build_container(settings: Settings, *extra: Provider, persistence: Provider | None = None) -> AsyncContainer:
+def build_container(
+    settings: Settings, *extra: Provider, persistence: Provider | None = None
+) -> AsyncContainer:
     return make_async_container(*providers(persistence), *extra, context={Settings: settings})

@@ -43,6 +43,8 @@ class Settings:
     public_url: str = "http://localhost:8000"
     worker_enabled: bool = True
     worker_interval_seconds: float = 5.0
+    notification_lease_seconds: float = 60.0
+    notification_max_attempts: int = 5
     max_body_bytes: int = 1_048_576
     smtp_host: str | None = None
     smtp_port: int = 587
@@ -148,6 +150,8 @@ class Settings:
             public_url=(text("PUBLIC_URL", "http://localhost:8000") or "").rstrip("/"),
             worker_enabled=flag("WORKER_ENABLED", True),
             worker_interval_seconds=seconds("WORKER_INTERVAL_SECONDS", 5.0),
+            notification_lease_seconds=seconds("NOTIFICATION_LEASE_SECONDS", 60.0),
+            notification_max_attempts=number("NOTIFICATION_MAX_ATTEMPTS", 5, 1, 20),
             max_body_bytes=number("MAX_BODY_BYTES", 1_048_576, 1024, 100 * 1_048_576),
             smtp_host=text("SMTP_HOST", None),
             smtp_port=number("SMTP_PORT", 587, 1, 65535),
