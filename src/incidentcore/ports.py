@@ -142,7 +142,10 @@ class TimelineRepository(Protocol):
 
 
 class EscalationEventRepository(Protocol):
-    async def add(self, event: EscalationEvent) -> EscalationEvent: ...
+    async def add_many(self, events: Sequence[EscalationEvent]) -> None:
+        """Inserts them in order, in one statement where the engine can, and sets their ids."""
+        ...
+
     async def list_for_incident(self, incident_id: int, page: Page) -> Paged[EscalationEvent]:
         """Oldest first."""
         ...

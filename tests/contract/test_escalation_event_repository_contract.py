@@ -18,22 +18,21 @@ async def test_events_round_trip_oldest_first(uow_factory: UowFactory) -> None:
     async with uow_factory() as uow:
         incident = await stored_incident(uow)
         other = await stored_incident(uow)
-        fired = await uow.escalation_events.add(
-            EscalationEvent(
-                incident.id, 7, EffectKind.FIRED, 0, T0, T0, step_index=0, loop=0, notified_user_ids=[3, 1]
-            )
+        fired = EscalationEvent(
+            incident.id, 7, EffectKind.FIRED, 0, T0, T0, step_index=0, loop=0, notified_user_ids=[3, 1]
         )
-        stopped = await uow.escalation_events.add(
-            EscalationEvent(
-                incident.id, 7, EffectKind.STOPPED, 0, T0 + timedelta(minutes=3), T0 + timedelta(minutes=3)
-            )
+        stopped = EscalationEvent(
+            incident.id, 7, EffectKind.STOPPED, 0, T0 + timedelta(minutes=3), T0 + timedelta(minutes=3)
         )
-        manual = await uow.escalation_events.add(
-            EscalationEvent(
-                incident.id, None, EffectKind.MANUAL, 1, T0, T0 + timedelta(minutes=1), step_index=1, loop=2
-            )
+        manual = EscalationEvent(
+            incident.id, None, EffectKind.MANUAL, 1, T0, T0 + timedelta(minutes=1), step_index=1, loop=2
         )
-        await uow.escalation_events.add(EscalationEvent(other.id, 7, EffectKind.FIRED, 0, T0, T0, 0, 0))
+        await uow.escalation_events.add_many([fired, stopped])
+        await uow.escalation_events.add_many([])
+        await uow.escalation_events.add_many(
+            [manual, EscalationEvent(other.id, 7, EffectKind.FIRED, 0, T0, T0, 0, 0)]
+        )
+        assert fired.id < stopped.id < manual.id
         await uow.commit()
 
     async with uow_factory() as uow:

@@ -116,6 +116,20 @@ class _SqlRepository:
         result = await self._session.execute(insert(table).values(values).returning(table.c.id))
         return int(result.scalar_one())
 
+    async def _insert_many(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> builtins.list[int]:
+        """Inserts rows in one statement; returns their ids in the order of `rows`."""
+        if not rows:
+            return []
+        ordered = self._on_postgres  # SQLAlchemy pairs RETURNING rows with their parameters itself
+        statement = insert(table).returning(table.c.id, sort_by_parameter_order=ordered)
+        ids = builtins.list((await self._session.execute(statement, rows)).scalars())
+        if not ordered:
+            # SQLite: RETURNING order is not guaranteed, and asking SQLAlchemy to keep it would cost one
+            # INSERT per row. AUTOINCREMENT ids grow in insertion order, and nobody else inserts while
+            # this transaction holds the write lock, so sorting them restores the parameter order.
+            ids.sort()
+        return ids
+
     async def _one(self, query: Select[Any]) -> Row[Any] | None:
         result: Result[Any] = await self._session.execute(query)
         return result.first()
@@ -367,20 +381,8 @@ class SqlCommentRepository(_SqlRepository, CommentRepository):
 
 class SqlTimelineRepository(_SqlRepository, TimelineRepository):
     async def add_many(self, events: Sequence[TimelineEvent]) -> None:
-        if not events:
-            return
-        ordered = self._on_postgres  # SQLAlchemy pairs RETURNING rows with their parameters itself
-        statement = insert(timeline_events).returning(timeline_events.c.id, sort_by_parameter_order=ordered)
         with conflicts({}, foreign_key="a timeline event refers to an incident or user that does not exist"):
-            result = await self._session.execute(
-                statement, [mapping.timeline_event_values(event) for event in events]
-            )
-        ids = builtins.list(result.scalars())
-        if not ordered:
-            # SQLite: RETURNING order is not guaranteed, and asking SQLAlchemy to keep it would cost one
-            # INSERT per row. AUTOINCREMENT ids grow in insertion order, and nobody else inserts while
-            # this transaction holds the write lock, so sorting them restores the parameter order.
-            ids.sort()
+            ids = await self._insert_many(timeline_events, [mapping.timeline_event_values(e) for e in events])
         for event, event_id in zip(events, ids, strict=True):
             event.id = event_id
 
@@ -391,10 +393,13 @@ class SqlTimelineRepository(_SqlRepository, TimelineRepository):
 
 
 class SqlEscalationEventRepository(_SqlRepository, EscalationEventRepository):
-    async def add(self, event: EscalationEvent) -> EscalationEvent:
-        with conflicts({}, foreign_key=f"incident {event.incident_id} does not exist"):
-            event.id = await self._insert(escalation_events, mapping.escalation_event_values(event))
-        return event
+    async def add_many(self, events: Sequence[EscalationEvent]) -> None:
+        with conflicts({}, foreign_key="an escalation event refers to an incident that does not exist"):
+            ids = await self._insert_many(
+                escalation_events, [mapping.escalation_event_values(e) for e in events]
+            )
+        for event, event_id in zip(events, ids, strict=True):
+            event.id = event_id
 
     async def list_for_incident(self, incident_id: int, page: Page) -> Paged[EscalationEvent]:
         oldest_first = [escalation_events.c.created_at, escalation_events.c.id]

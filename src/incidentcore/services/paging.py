@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,8 +48,42 @@ def choose_channels(
     ]
 
 
+@dataclass(frozen=True)
+class Audience:
+    """Whom a step pages: its targets, with role targets bound to a team (None: anywhere)."""
+
+    user_ids: frozenset[int]
+    team_ids: frozenset[int]
+    roles: frozenset[tuple[Role, int | None]]
+
+    @classmethod
+    def of_step(cls, incident: Incident, step_index: int) -> Audience:
+        targets = incident.policy.steps[step_index].targets
+        return cls(
+            frozenset(t.user_id for t in targets if t.type is TargetType.USER and t.user_id is not None),
+            frozenset(t.team_id for t in targets if t.type is TargetType.TEAM and t.team_id is not None),
+            frozenset(
+                (Role(t.role), t.team_id or incident.team_id)
+                for t in targets
+                if t.type is TargetType.ROLE and t.role is not None
+            ),
+        )
+
+    def includes(self, user: User) -> bool:
+        return (
+            user.id in self.user_ids
+            or user.team_id in self.team_ids
+            or any(user.role is role and team in (None, user.team_id) for role, team in self.roles)
+        )
+
+
 class Pager:
-    """Records an incident action's outcome: state, timeline, escalation events and outbox rows."""
+    """Records incident actions' outcomes: state, timeline, escalation events and outbox rows.
+
+    A batch costs one fenced update per incident plus a fixed handful of statements (targets,
+    preferences, teams, and one insert each for pages, escalation events and timeline), however
+    many steps fire in it.
+    """
 
     def __init__(self, uow: UnitOfWork, config: PagingConfig) -> None:
         self.uow = uow
@@ -56,68 +91,86 @@ class Pager:
 
     async def record(self, incident: Incident, outcome: Outcome, now: datetime, actor_id: int | None) -> None:
         """Saves the incident (fenced) and everything its outcome caused."""
-        await self.uow.incidents.update(incident)
-        timeline = list(outcome.timeline)
-        for effect in outcome.effects:
-            event = EscalationEvent(
-                incident_id=incident.id,
-                policy_id=incident.escalation_policy_id,
-                kind=effect.kind,
-                cycle=effect.cycle,
-                scheduled_at=effect.scheduled_at,
-                created_at=now,
-                step_index=effect.step_index,
-                loop=effect.loop,
-            )
-            if effect.is_fire:
-                paged = await self._page(incident, effect, now)
-                event.notified_user_ids = [u.id for u in paged]
-                timeline.append(self._escalated(incident, effect, paged, actor_id))
-            elif effect.kind is EffectKind.STOPPED:
-                await self.uow.notifications.cancel_pending_for_incident(incident.id, now)
-            await self.uow.escalation_events.add(event)
-        for item in timeline:
-            item.incident_id = incident.id
+        await self.record_many([(incident, outcome)], now, actor_id)
+
+    async def record_many(
+        self, outcomes: Sequence[tuple[Incident, Outcome]], now: datetime, actor_id: int | None
+    ) -> None:
+        for incident, _ in outcomes:
+            await self.uow.incidents.update(incident)
+        fires = [(incident, e) for incident, outcome in outcomes for e in outcome.effects if e.is_fire]
+        paged = await self._page(fires, now)
+        events: list[EscalationEvent] = []
+        timeline: list[TimelineEvent] = []
+        for incident, outcome in outcomes:
+            timeline += outcome.timeline
+            for effect in outcome.effects:
+                notified = paged.get((incident.id, effect), [])
+                events.append(
+                    EscalationEvent(
+                        incident_id=incident.id,
+                        policy_id=incident.escalation_policy_id,
+                        kind=effect.kind,
+                        cycle=effect.cycle,
+                        scheduled_at=effect.scheduled_at,
+                        created_at=now,
+                        step_index=effect.step_index,
+                        loop=effect.loop,
+                        notified_user_ids=[u.id for u in notified],
+                    )
+                )
+                if effect.is_fire:
+                    timeline.append(self._escalated(incident, effect, notified, actor_id))
+                elif effect.kind is EffectKind.STOPPED:
+                    await self.uow.notifications.cancel_pending_for_incident(incident.id, now)
+            for item in outcome.timeline:
+                item.incident_id = incident.id
+        await self.uow.escalation_events.add_many(events)
         await self.uow.timeline.add_many(timeline)
 
-    async def _page(self, incident: Incident, effect: Effect, now: datetime) -> list[User]:
-        assert effect.step_index is not None
-        users = await self._resolve_targets(incident, effect.step_index)
-        if not users:
-            return []
-        preferences = await self.uow.preferences.list_for_users([u.id for u in users])
-        by_user: dict[int, list[NotificationPreference]] = {}
-        for preference in preferences:
-            by_user.setdefault(preference.user_id, []).append(preference)
-        team = await self.uow.teams.get(incident.team_id) if incident.team_id else None
-        subject, body = self._message(incident, effect, team.name if team else None)
-        rows = [
-            Notification(
-                user_id=user.id,
-                channel=channel,
-                address=address,
-                subject=subject,
-                body=body,
-                idempotency_key=page_key(incident.id, effect, user.id, channel),
-                created_at=now,
-                incident_id=incident.id,
-            )
-            for user in users
-            for channel, address in choose_channels(user, by_user.get(user.id, []), incident)
-        ]
+    async def _page(
+        self, fires: list[tuple[Incident, Effect]], now: datetime
+    ) -> dict[tuple[int, Effect], list[User]]:
+        """Writes one outbox row per (user, channel) for every fire; returns who each fire paged."""
+        if not fires:
+            return {}
+        audiences = {(i.id, e): Audience.of_step(i, e.step_index or 0) for i, e in fires}
+        candidates = await self.uow.users.resolve_targets(
+            user_ids=sorted({u for a in audiences.values() for u in a.user_ids}),
+            team_ids=sorted({t for a in audiences.values() for t in a.team_ids}),
+            roles=sorted(
+                {r for a in audiences.values() for r in a.roles}, key=lambda r: (r[0].rank, r[1] or 0)
+            ),
+        )
+        paged = {key: [u for u in candidates if audience.includes(u)] for key, audience in audiences.items()}
+        preferences: dict[int, list[NotificationPreference]] = {}
+        if candidates:
+            for preference in await self.uow.preferences.list_for_users([u.id for u in candidates]):
+                preferences.setdefault(preference.user_id, []).append(preference)
+        team_names: dict[int, str] = {}
+        for team_id in sorted({i.team_id for i, _ in fires if i.team_id is not None}):
+            team = await self.uow.teams.get(team_id)
+            if team is not None:
+                team_names[team_id] = team.name
+        rows: list[Notification] = []
+        for incident, effect in fires:
+            subject, body = self._message(incident, effect, team_names.get(incident.team_id or 0))
+            rows += [
+                Notification(
+                    user_id=user.id,
+                    channel=channel,
+                    address=address,
+                    subject=subject,
+                    body=body,
+                    idempotency_key=page_key(incident.id, effect, user.id, channel),
+                    created_at=now,
+                    incident_id=incident.id,
+                )
+                for user in paged[(incident.id, effect)]
+                for channel, address in choose_channels(user, preferences.get(user.id, []), incident)
+            ]
         await self.uow.notifications.add_new(rows)
-        return users
-
-    async def _resolve_targets(self, incident: Incident, step_index: int) -> list[User]:
-        step = incident.policy.steps[step_index]
-        user_ids = [t.user_id for t in step.targets if t.type is TargetType.USER and t.user_id is not None]
-        team_ids = [t.team_id for t in step.targets if t.type is TargetType.TEAM and t.team_id is not None]
-        roles = [
-            (Role(t.role), t.team_id or incident.team_id)
-            for t in step.targets
-            if t.type is TargetType.ROLE and t.role is not None
-        ]
-        return await self.uow.users.resolve_targets(user_ids=user_ids, team_ids=team_ids, roles=roles)
+        return paged
 
     def _message(self, incident: Incident, effect: Effect, team_name: str | None) -> tuple[str, str]:
         severity = incident.severity.value.upper()

@@ -30,8 +30,7 @@ class EscalationTick:
         async with self.uow:
             now = self.clock.now()
             due = await self.uow.incidents.claim_due(now, batch_size)
-            for incident in due:
-                await self.pager.record(incident, incident.tick(now), now, None)
+            await self.pager.record_many([(incident, incident.tick(now)) for incident in due], now, None)
             await self.uow.commit()
         return len(due)
 

@@ -456,10 +456,10 @@ class MemoryTimelineRepository(_InTransaction, TimelineRepository):
 
 
 class MemoryEscalationEventRepository(_InTransaction, EscalationEventRepository):
-    async def add(self, event: EscalationEvent) -> EscalationEvent:
-        event.id = self._uow.store.next_id("escalation_events")
-        self._tx.escalation_events.put(event.id, event)
-        return event
+    async def add_many(self, events: Sequence[EscalationEvent]) -> None:
+        for event in events:
+            event.id = self._uow.store.next_id("escalation_events")
+            self._tx.escalation_events.put(event.id, event)
 
     async def list_for_incident(self, incident_id: int, page: Page) -> Paged[EscalationEvent]:
         rows = [e for e in self._tx.escalation_events.rows() if e.incident_id == incident_id]
