@@ -142,3 +142,39 @@ async def test_timeline_rows_seeded_in_bulk_list_in_two_statements(sql_engine: A
             timeline = await uow.timeline.list_for_incident(1, Page(limit=500, offset=1000))
     assert timeline.total == 2000
     assert log.count == 2
+
+
+async def test_an_escalation_tick_costs_one_update_per_due_incident_plus_a_fixed_few(
+    sql_engine: AsyncEngine,
+) -> None:
+    from incidentcore.escalation import EscalationStep, Target, TargetType
+    from incidentcore.model import EscalationPolicy
+    from incidentcore.services import EscalationTick, Incidents, NewIncident, PagingConfig
+    from incidentcore.testing import CountingNudge, FakeClock
+
+    sessions = create_session_factory(sql_engine)
+    clock = FakeClock(T0)
+    async with SqlUnitOfWork(sessions) as uow:
+        team = await stored_team(uow)
+        for n in range(5):
+            await stored_user(uow, f"lead{n}@example.com", team_id=team.id, role=Role.TEAM_LEAD)
+        steps = (
+            EscalationStep(5, (Target(TargetType.ROLE, role="team_lead"),)),
+            EscalationStep(5, (Target(TargetType.TEAM, team_id=team.id),)),
+        )
+        await uow.policies.add(EscalationPolicy("primary", steps))
+        await uow.commit()
+    for n in range(100):
+        await Incidents(SqlUnitOfWork(sessions), clock, CountingNudge(), PagingConfig()).open(
+            None, NewIncident(f"incident {n}", team_id=team.id)
+        )
+    clock.advance(minutes=5)
+
+    with statements_on(sql_engine) as log:
+        advanced = await EscalationTick(SqlUnitOfWork(sessions), clock, PagingConfig()).run(batch_size=100)
+    assert advanced == 100
+    # claim, 100 fenced updates, targets, preferences, team, pages, escalation events, timeline, commit
+    assert log.count <= 100 + 8, log.statements[-12:]
+    async with SqlUnitOfWork(sessions) as uow:
+        claimed = await uow.notifications.claim_due(clock.now(), 10_000, LEASE)
+    assert len(claimed) == 100 * 5 * 2  # two steps, five team members each, email by default
