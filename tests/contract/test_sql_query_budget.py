@@ -15,8 +15,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.sql import SqlUnitOfWork, create_session_factory
 from adapters.sql.mapping import incident_values, timeline_event_values
 from adapters.sql.tables import incidents, timeline_events
-from incidentcore.model import Incident, IncidentStatus, Role, Severity, TimelineEvent, TimelineKind
+from incidentcore.escalation import EscalationStep, Target, TargetType
+from incidentcore.model import (
+    EscalationPolicy,
+    Incident,
+    IncidentStatus,
+    Role,
+    Severity,
+    TimelineEvent,
+    TimelineKind,
+)
 from incidentcore.ports import IncidentFilter, Page
+from incidentcore.services import EscalationTick, Incidents, NewIncident, PagingConfig
+from incidentcore.testing import CountingNudge, FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -147,11 +158,6 @@ async def test_timeline_rows_seeded_in_bulk_list_in_two_statements(sql_engine: A
 async def test_an_escalation_tick_costs_one_update_per_due_incident_plus_a_fixed_few(
     sql_engine: AsyncEngine,
 ) -> None:
-    from incidentcore.escalation import EscalationStep, Target, TargetType
-    from incidentcore.model import EscalationPolicy
-    from incidentcore.services import EscalationTick, Incidents, NewIncident, PagingConfig
-    from incidentcore.testing import CountingNudge, FakeClock
-
     sessions = create_session_factory(sql_engine)
     clock = FakeClock(T0)
     async with SqlUnitOfWork(sessions) as uow:
