@@ -39,6 +39,14 @@ def postgres(session: nox.Session) -> None:
 
 
 @nox.session
+def fuzz(session: nox.Session) -> None:
+    """Schemathesis over /v1/openapi.json with many examples (the tests session runs a bounded few)."""
+    install(session)
+    session.env.setdefault("INCIDENTCORE_FUZZ_EXAMPLES", "200")
+    session.run("pytest", "tests/contract/test_http_schemathesis.py", *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff, and the import contracts: the core imports only the stdlib, layers point inward."""
     install(session)

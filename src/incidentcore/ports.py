@@ -130,11 +130,15 @@ class IncidentRepository(Protocol):
 
 
 class CommentRepository(Protocol):
+    """Comments on incidents; `add` assigns the id, lists are oldest first."""
+
     async def add(self, comment: Comment) -> Comment: ...
     async def list_for_incident(self, incident_id: int, page: Page) -> Paged[Comment]: ...
 
 
 class TimelineRepository(Protocol):
+    """An incident's history, append-only: nothing here updates or deletes an event."""
+
     async def add_many(self, events: Sequence[TimelineEvent]) -> None: ...
     async def list_for_incident(self, incident_id: int, page: Page) -> Paged[TimelineEvent]:
         """Oldest first (by time, then id)."""
@@ -142,6 +146,8 @@ class TimelineRepository(Protocol):
 
 
 class EscalationEventRepository(Protocol):
+    """What the escalation did for an incident (fires with who was paged, acks, snoozes...), append-only."""
+
     async def add_many(self, events: Sequence[EscalationEvent]) -> None:
         """Inserts them in order, in one statement where the engine can, and sets their ids."""
         ...
@@ -152,6 +158,8 @@ class EscalationEventRepository(Protocol):
 
 
 class PolicyRepository(Protocol):
+    """Escalation policies. Deleting one never touches incidents: they follow their own snapshot."""
+
     async def add(self, policy: EscalationPolicy) -> EscalationPolicy: ...
     async def get(self, policy_id: int) -> EscalationPolicy | None: ...
     async def list(self, page: Page) -> Paged[EscalationPolicy]: ...
@@ -197,6 +205,8 @@ class NotificationRepository(Protocol):
 
 
 class IntegrationRepository(Protocol):
+    """Alert sources; keys are unique and `get_by_key` is how a webhook call is authenticated."""
+
     async def add(self, integration: Integration) -> Integration: ...
     async def get(self, integration_id: int) -> Integration | None: ...
     async def get_by_key(self, key: str) -> Integration | None: ...
@@ -207,6 +217,8 @@ class IntegrationRepository(Protocol):
 
 
 class PasswordResetTokenRepository(Protocol):
+    """Reset tokens, stored only as hashes; a token row is updated once, when it is used."""
+
     async def add(self, token: PasswordResetToken) -> PasswordResetToken: ...
     async def get_by_hash(self, token_hash: str) -> PasswordResetToken | None: ...
     async def update(self, token: PasswordResetToken) -> None: ...
