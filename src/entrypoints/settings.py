@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from adapters.sql.engine import redacted
+
 logger = logging.getLogger("incidentcore.settings")
 
 EXAMPLE_SECRET_KEY = "change-me-to-a-long-random-string-of-at-least-32-characters"
@@ -57,7 +59,8 @@ class Settings:
     secret_key_generated: bool = False
 
     def __repr__(self) -> str:
-        return f"Settings(environment={self.environment.value!r}, database_url={self.database_url!r}, ...)"
+        database = redacted(self.database_url)  # a Postgres URL may carry a password
+        return f"Settings(environment={self.environment.value!r}, database_url={database!r}, ...)"
 
     @property
     def is_production(self) -> bool:
