@@ -120,6 +120,8 @@ async def test_password_recovery_is_single_use_and_expires(world: InMemoryServic
     await world.run_worker()
     (message,) = world.notifier.sent
     assert message.channel is Channel.EMAIL and message.address == "ada@example.com"
+    admin = await world.admin()
+    ada = (await world.accounts.list_users(admin, UserFilter(q="ada@"), PAGE)).items[0]
     token = next(
         line.split(": ", 1)[1] for line in message.body.splitlines() if line.startswith("Reset token")
     )
@@ -135,6 +137,7 @@ async def test_password_recovery_is_single_use_and_expires(world: InMemoryServic
         await world.accounts.reset_password(later, "another-password")
     with pytest.raises(ValidationFailed):
         await world.accounts.reset_password("made-up", "another-password")
+    await world.accounts.delete_user(admin, ada.id)  # a reset email does not pin the account
 
 
 async def test_user_administration(world: InMemoryServices) -> None:

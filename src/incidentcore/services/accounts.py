@@ -135,7 +135,7 @@ class Accounts:
             await self.uow.notifications.add_new(
                 [
                     Notification(
-                        user_id=user.id,
+                        user_id=None,  # an email to an address, not a page: it must not pin the user
                         channel=Channel.EMAIL,
                         address=user.email,
                         subject="incidentcore password reset",
