@@ -204,6 +204,9 @@ async def test_team_lifecycle(world: InMemoryServices) -> None:
     member = await world.user("m@example.com", Role.ONCALL_ENGINEER, team.id)
     with pytest.raises(Conflict):
         await world.teams.delete(admin, team.id)
+    await world.incidents.open(member, NewIncident("raised by the member"))
+    with pytest.raises(Conflict, match="deactivate the user instead"):
+        await world.accounts.delete_user(admin, member.id)
     await world.accounts.update_user(admin, member.id, {"team_id": None})
     await world.teams.delete(admin, team.id)
     with pytest.raises(NotFound):

@@ -197,8 +197,11 @@ class Accounts:
             raise Conflict("an admin cannot delete themselves")
         async with self.uow:
             await self._load(user_id)
-            await self.uow.users.delete(user_id)
-            await self.uow.commit()
+            try:
+                await self.uow.users.delete(user_id)
+                await self.uow.commit()
+            except Conflict as history:
+                raise Conflict(f"{history.detail}; deactivate the user instead (is_active: false)") from None
 
     async def ensure_admin(self, email: str, password: str, full_name: str = "Administrator") -> User:
         """Creates an admin, or promotes (and re-passwords, re-activates) an existing user."""
