@@ -7,9 +7,10 @@ import asyncio
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from entrypoints.settings import ConfigurationError, Settings, configure_logging
+from entrypoints.settings import ConfigurationError, Settings, configure_logging, read_env_file
 
 if TYPE_CHECKING:
     from entrypoints.cli import Subcommands
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("incidentcore.serve")
 
 APP_FACTORY = "entrypoints.http.app:app_from_environment"
+FORWARDED_ALLOW_IPS = "FORWARDED_ALLOW_IPS"
 
 
 def add_serve_command(commands: Subcommands) -> None:
@@ -82,9 +84,18 @@ def run_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level.lower(),
-        proxy_headers=False,
+        # Behind a reverse proxy, the client address (throttling counts per client) comes from its
+        # X-Forwarded-For, believed only from the addresses in FORWARDED_ALLOW_IPS.
+        proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips(),
     )
     return 0
+
+
+def forwarded_allow_ips() -> str:
+    """FORWARDED_ALLOW_IPS from the environment or .env; default 127.0.0.1, a proxy on this machine."""
+    from_env_file = read_env_file(Path(".env")).get(FORWARDED_ALLOW_IPS)
+    return os.environ.get(FORWARDED_ALLOW_IPS) or from_env_file or "127.0.0.1"
 
 
 def run_create_admin(args: argparse.Namespace) -> int:

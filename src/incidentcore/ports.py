@@ -68,7 +68,11 @@ class UserRepository(Protocol):
     """Users. Emails are unique case-insensitively; `add` of a taken email raises Conflict."""
 
     async def add(self, user: User) -> User: ...
-    async def get(self, user_id: int) -> User | None: ...
+    async def get(self, user_id: int, *, for_update: bool = False) -> User | None:
+        """`for_update` locks the row until the unit of work ends, where the engine can: a
+        read-modify-write of a user holds it, so concurrent changes cannot undo one another."""
+        ...
+
     async def get_by_email(self, email: str) -> User | None: ...
     async def list(self, where: UserFilter, page: Page) -> Paged[User]: ...
     async def update(self, user: User) -> None:
@@ -92,6 +96,10 @@ class TeamRepository(Protocol):
 
     async def add(self, team: Team) -> Team: ...
     async def get(self, team_id: int) -> Team | None: ...
+    async def get_many(self, team_ids: Sequence[int]) -> builtins.list[Team]:
+        """The teams that exist among `team_ids`, by id, in one query."""
+        ...
+
     async def list(self, page: Page) -> Paged[Team]: ...
     async def update(self, team: Team) -> None: ...
     async def delete(self, team_id: int) -> None:
@@ -164,6 +172,10 @@ class PolicyRepository(Protocol):
     async def get(self, policy_id: int) -> EscalationPolicy | None: ...
     async def list(self, page: Page) -> Paged[EscalationPolicy]: ...
     async def list_active(self) -> builtins.list[EscalationPolicy]: ...
+    async def list_all(self) -> builtins.list[EscalationPolicy]:
+        """Every policy, active or not, by id (there are tens, not thousands)."""
+        ...
+
     async def update(self, policy: EscalationPolicy) -> None: ...
     async def delete(self, policy_id: int) -> None: ...
 
@@ -198,9 +210,10 @@ class NotificationRepository(Protocol):
         Returns False, changing nothing, when another worker has re-claimed it since."""
         ...
 
-    async def cancel_pending_for_incident(self, incident_id: int, now: datetime) -> int:
-        """Fails the incident's pages that are waiting (pending or retrying) because it was resolved;
-        a page already being sent is left to finish. Returns how many were cancelled."""
+    async def cancel_pending_for_incident(self, incident_id: int, now: datetime, reason: str) -> int:
+        """Fails the incident's pages that are waiting (pending or retrying), with `reason` as their
+        error (someone acknowledged, snoozed or resolved it); a page already being sent is left to
+        finish. Returns how many were cancelled."""
         ...
 
 
@@ -217,11 +230,13 @@ class IntegrationRepository(Protocol):
 
 
 class PasswordResetTokenRepository(Protocol):
-    """Reset tokens, stored only as hashes; a token row is updated once, when it is used."""
+    """Reset tokens, stored only as hashes; each can be used once, before it expires."""
 
     async def add(self, token: PasswordResetToken) -> PasswordResetToken: ...
-    async def get_by_hash(self, token_hash: str) -> PasswordResetToken | None: ...
-    async def update(self, token: PasswordResetToken) -> None: ...
+    async def use(self, token_hash: str, now: datetime) -> int | None:
+        """Marks the token used and returns its user's id when it exists, is unused and `now` is
+        before its expiry; otherwise None. Atomic: of concurrent uses of one token, one gets the id."""
+        ...
 
 
 class UnitOfWork(Protocol):
@@ -313,14 +328,23 @@ class Notifier(Protocol):
 
 
 class LoginThrottle(Protocol):
-    """Counts failed logins per key (an account, a client address) in a sliding window."""
+    """Counts attempts (logins, password-recovery requests) per key (an account, a client address,
+    an email address) in a sliding window; the limit may depend on the kind of key (its prefix).
 
-    def retry_after(self, keys: Sequence[str], now: datetime) -> int | None:
-        """Seconds until any of `keys` may try again, or None when none is blocked."""
+    An attempt counts from the moment it begins, so parallel attempts cannot all slip in before the
+    first of them fails."""
+
+    def begin_attempt(self, keys: Sequence[str], now: datetime) -> int | None:
+        """Seconds until any of `keys` may try again (nothing is recorded), or None: the attempt is
+        then recorded on every key, pending, and counts toward the limit until it leaves the window."""
         ...
 
-    def record_failure(self, keys: Sequence[str], now: datetime) -> None: ...
-    def reset(self, key: str) -> None: ...
+    def end_attempt(
+        self, keys: Sequence[str], now: datetime, succeeded: bool, *, clear: Sequence[str] = ()
+    ) -> None:
+        """Ends the attempt `begin_attempt(keys, now)` began. A failure stays counted. A success does
+        not count: it leaves every key, and the keys in `clear` (an account) forget all they counted."""
+        ...
 
 
 class SchedulerNudge(Protocol):
@@ -330,6 +354,11 @@ class SchedulerNudge(Protocol):
 
 
 class RetryPolicy(Protocol):
-    """When to try a failed send again; None means give up. May add jitter."""
+    """When to try a failed send again; None means give up. May add jitter.
+
+    `max_attempts` bounds the attempts of one page, also those that never reported back (a worker
+    died mid-send and the lease ran out)."""
+
+    max_attempts: int
 
     def next_attempt(self, attempts: int, now: datetime) -> datetime | None: ...

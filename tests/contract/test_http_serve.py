@@ -98,3 +98,32 @@ def test_production_refuses_to_start_without_a_strong_secret_key(tmp_path: Path)
     )
     assert result.returncode == 2
     assert "SECRET_KEY" in result.stderr
+
+
+def test_behind_a_local_proxy_clients_are_told_apart_by_x_forwarded_for(tmp_path: Path):
+    env = environment(tmp_path)
+    env.pop("FORWARDED_ALLOW_IPS", None)  # the default trusts a proxy on this machine (127.0.0.1)
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port)],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+    def wrong_login(account: int, client: str) -> int:
+        return httpx.post(
+            f"{base_url}/v1/auth/login/access-token",
+            data={"username": f"user{account}@example.com", "password": "wrong password"},
+            headers={"X-Forwarded-For": client},
+            timeout=10,
+        ).status_code
+
+    try:
+        wait_until_healthy(base_url, server)
+        for account in range(30):  # one client, many accounts: its per-client limit of 30
+            assert wrong_login(account, "203.0.113.1") == 401
+        assert wrong_login(30, "203.0.113.1") == 429
+        assert wrong_login(31, "203.0.113.2") == 401  # another client behind the same proxy
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)

@@ -169,7 +169,7 @@ async def test_delete_takes_preferences_and_reset_tokens_along(uow_factory: UowF
     async with uow_factory() as uow:
         assert await uow.users.get(user.id) is None
         assert await uow.preferences.list_for_users([user.id]) == []
-        assert await uow.reset_tokens.get_by_hash(token.token_hash) is None
+        assert await uow.reset_tokens.use(token.token_hash, T0) is None
 
 
 async def test_delete_of_an_unknown_user_is_not_found(uow_factory: UowFactory) -> None:
@@ -233,3 +233,24 @@ async def test_resolve_targets_by_id_team_and_role_once_each_in_id_order(uow_fac
     assert [u.id for u in resolved] == [direct.id, member.id, payments_lead.id, teamless_manager.id]
     assert [u.id for u in lead_anywhere] == [payments_lead.id, search_lead.id]
     assert nothing == []
+
+
+async def test_get_for_update_reads_the_user_and_the_lock_ends_with_the_unit_of_work(
+    uow_factory: UowFactory,
+) -> None:
+    async with uow_factory() as uow:
+        user = await stored_user(uow)
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert await uow.users.get(user.id, for_update=True) == user
+        assert await uow.users.get(999, for_update=True) is None
+        await uow.commit()
+    async with uow_factory() as uow:  # released: a later unit of work locks it again
+        locked = await uow.users.get(user.id, for_update=True)
+        assert locked is not None
+        locked.full_name = "Ann Changed"
+        await uow.users.update(locked)
+        await uow.commit()
+    async with uow_factory() as uow:
+        stored = await uow.users.get(user.id)
+    assert stored is not None and stored.full_name == "Ann Changed"

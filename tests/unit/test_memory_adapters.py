@@ -375,7 +375,7 @@ async def test_cancel_fails_unsent_pages_of_the_incident() -> None:
         [claimed] = await uow.notifications.claim_due(T0, limit=1, lease=LEASE)
         claimed.mark_sent(T0)
         assert await uow.notifications.record(claimed)
-        assert await uow.notifications.cancel_pending_for_incident(1, T0) == 1
+        assert await uow.notifications.cancel_pending_for_incident(1, T0, "incident resolved") == 1
         rows = {n.id: n for n in (await uow.notifications.list_for_incident(1, Page())).items}
         assert rows[sent.id].status is NotificationStatus.SENT
         assert (rows[pending.id].status, rows[pending.id].last_error) == (
@@ -446,16 +446,18 @@ async def test_recording_notifier() -> None:
 
 
 def test_login_throttle_sliding_window() -> None:
-    throttle = MemoryLoginThrottle(max_failures=3, window=timedelta(minutes=15))
+    throttle = MemoryLoginThrottle(max_failures=3, window=timedelta(minutes=15), limits={"slow": 1})
     for minute in (0, 5, 10):
-        assert throttle.retry_after(["ann", "1.2.3.4"], T0 + timedelta(minutes=minute)) is None
-        throttle.record_failure(["ann", "1.2.3.4"], T0 + timedelta(minutes=minute))
+        assert throttle.begin_attempt(["ann", "1.2.3.4"], T0 + timedelta(minutes=minute)) is None
+        throttle.end_attempt(["ann", "1.2.3.4"], T0 + timedelta(minutes=minute), False)
     now = T0 + timedelta(minutes=12)
-    assert throttle.retry_after(["ann"], now) == 3 * 60  # the 00:00 failure leaves the window at 00:15
-    assert throttle.retry_after(["ann"], T0 + timedelta(minutes=15)) is None
-    throttle.reset("ann")
-    assert throttle.retry_after(["ann"], now) is None
-    assert throttle.retry_after(["ann", "1.2.3.4"], now) == 180
+    assert throttle.begin_attempt(["ann"], now) == 3 * 60  # the 00:00 failure leaves the window at 00:15
+    assert throttle.begin_attempt(["ann", "1.2.3.4"], now) == 180
+    assert throttle.begin_attempt(["slow:x"], now) is None
+    assert throttle.begin_attempt(["slow:x"], now) == 15 * 60  # its prefix allows one
+    assert throttle.begin_attempt(["ann"], T0 + timedelta(minutes=15)) is None
+    throttle.end_attempt(["ann"], T0 + timedelta(minutes=15), True, clear=["ann"])
+    assert throttle.begin_attempt(["ann"], now) is None
 
 
 def test_nudge_and_retry_policy() -> None:

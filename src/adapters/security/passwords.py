@@ -28,7 +28,8 @@ class BcryptPasswordHasher(PasswordHasher):
         if not 4 <= rounds <= 31:
             raise ValueError("bcrypt rounds must be between 4 and 31")
         self.rounds = rounds
-        self._dummy_hash: bytes | None = None
+        # Made now, once: an unknown email then costs one bcrypt check, exactly like a wrong password.
+        self._dummy_hash = bcrypt.hashpw(prehash("not-a-real-password"), bcrypt.gensalt(rounds))
 
     async def hash(self, password: str) -> str:
         hashed = await asyncio.to_thread(bcrypt.hashpw, prehash(password), bcrypt.gensalt(self.rounds))
@@ -37,15 +38,10 @@ class BcryptPasswordHasher(PasswordHasher):
     async def verify(self, password: str, password_hash: str | None) -> bool:
         if password_hash is None:
             # Unknown account: spend the same time on a real check, so timing does not tell.
-            await asyncio.to_thread(bcrypt.checkpw, prehash(password), await self._dummy())
+            await asyncio.to_thread(bcrypt.checkpw, prehash(password), self._dummy_hash)
             return False
         try:
             stored = password_hash.encode("ascii")
             return await asyncio.to_thread(bcrypt.checkpw, prehash(password), stored)
         except ValueError:  # not a bcrypt hash: never matches
             return False
-
-    async def _dummy(self) -> bytes:
-        if self._dummy_hash is None:
-            self._dummy_hash = (await self.hash("not-a-real-password")).encode("ascii")
-        return self._dummy_hash

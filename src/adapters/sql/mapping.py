@@ -408,13 +408,3 @@ def reset_token_values(token: PasswordResetToken) -> Values:
         "expires_at": token.expires_at,
         "used_at": token.used_at,
     }
-
-
-def reset_token_from_row(row: Row[Any]) -> PasswordResetToken:
-    return PasswordResetToken(
-        user_id=row.user_id,
-        token_hash=row.token_hash,
-        expires_at=row.expires_at,
-        used_at=row.used_at,
-        id=row.id,
-    )

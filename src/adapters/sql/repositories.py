@@ -183,8 +183,11 @@ class SqlUserRepository(_SqlRepository, UserRepository):
             user.id = await self._insert(users, mapping.user_values(user))
         return user
 
-    async def get(self, user_id: int) -> User | None:
-        row = await self._one(select(users).where(users.c.id == user_id))
+    async def get(self, user_id: int, *, for_update: bool = False) -> User | None:
+        query = select(users).where(users.c.id == user_id)
+        if for_update and self._on_postgres:
+            query = self._locking(query)
+        row = await self._one(query)
         return mapping.user_from_row(row) if row else None
 
     async def get_by_email(self, email: str) -> User | None:
@@ -268,6 +271,12 @@ class SqlTeamRepository(_SqlRepository, TeamRepository):
     async def get(self, team_id: int) -> Team | None:
         row = await self._one(select(teams).where(teams.c.id == team_id))
         return mapping.team_from_row(row) if row else None
+
+    async def get_many(self, team_ids: Sequence[int]) -> builtins.list[Team]:
+        if not team_ids:
+            return []
+        rows = await self._all(select(teams).where(teams.c.id.in_(set(team_ids))).order_by(teams.c.id))
+        return [mapping.team_from_row(row) for row in rows]
 
     async def list(self, page: Page) -> Paged[Team]:
         return await self._page(teams, [], [teams.c.id], page, mapping.team_from_row)
@@ -431,6 +440,10 @@ class SqlPolicyRepository(_SqlRepository, PolicyRepository):
         )
         return [mapping.policy_from_row(row) for row in await self._all(query)]
 
+    async def list_all(self) -> builtins.list[EscalationPolicy]:
+        query = select(escalation_policies).order_by(escalation_policies.c.id)
+        return [mapping.policy_from_row(row) for row in await self._all(query)]
+
     async def update(self, policy: EscalationPolicy) -> None:
         statement = (
             update(escalation_policies)
@@ -541,7 +554,7 @@ class SqlNotificationRepository(_SqlRepository, NotificationRepository):
         notification.version += 1
         return True
 
-    async def cancel_pending_for_incident(self, incident_id: int, now: datetime) -> int:
+    async def cancel_pending_for_incident(self, incident_id: int, now: datetime, reason: str) -> int:
         query = select(notifications).where(
             notifications.c.incident_id == incident_id, notifications.c.status.in_(_WAITING_STATUSES)
         )
@@ -549,7 +562,7 @@ class SqlNotificationRepository(_SqlRepository, NotificationRepository):
             query = self._locking(query)
         waiting = [mapping.notification_from_row(row) for row in await self._all(query)]
         for notification in waiting:
-            notification.mark_failed("incident resolved", now, retry_at=None)
+            notification.mark_failed(reason, now, retry_at=None)
             notification.version += 1
         await self._save_locked(waiting)
         return len(waiting)
@@ -604,17 +617,14 @@ class SqlPasswordResetTokenRepository(_SqlRepository, PasswordResetTokenReposito
             token.id = await self._insert(password_reset_tokens, mapping.reset_token_values(token))
         return token
 
-    async def get_by_hash(self, token_hash: str) -> PasswordResetToken | None:
-        row = await self._one(
-            select(password_reset_tokens).where(password_reset_tokens.c.token_hash == token_hash)
-        )
-        return mapping.reset_token_from_row(row) if row else None
-
-    async def update(self, token: PasswordResetToken) -> None:
+    async def use(self, token_hash: str, now: datetime) -> int | None:
+        """One statement: a concurrent use of the same token waits for this one, then finds it used."""
+        tokens = password_reset_tokens.c
         statement = (
             update(password_reset_tokens)
-            .where(password_reset_tokens.c.id == token.id)
-            .values(mapping.reset_token_values(token))
+            .where(tokens.token_hash == token_hash, tokens.used_at.is_(None), tokens.expires_at > now)
+            .values(used_at=now)
+            .returning(tokens.user_id)
         )
-        if not await self._changed(statement):
-            raise NotFound(f"reset token {token.id} does not exist")
+        user_id = (await self._session.execute(statement)).scalar_one_or_none()
+        return None if user_id is None else int(user_id)

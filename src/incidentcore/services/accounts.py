@@ -87,18 +87,24 @@ class Accounts:
     async def login(self, email: str, password: str, client: str) -> AccessToken:
         """Same answer, and about the same time, for an unknown email and a wrong password."""
         now = self.clock.now()
-        account_key = f"account:{email.strip().lower()}"
+        email = email.strip().lower()
+        account_key = f"account:{email}"
         keys = [account_key, f"client:{client}"]
-        retry_after = self.throttle.retry_after(keys, now)
+        # The attempt counts from here, before the slow check: parallel guesses cannot all get in.
+        retry_after = self.throttle.begin_attempt(keys, now)
         if retry_after is not None:
             raise RateLimited("too many failed login attempts", retry_after)
-        async with self.uow:
-            user = await self.uow.users.get_by_email(email.strip().lower())
-        verified = await self.hasher.verify(password, user.password_hash if user else None)
-        if user is None or not verified or not user.is_active:
-            self.throttle.record_failure(keys, now)
+        user: User | None = None
+        succeeded = False
+        try:
+            async with self.uow:
+                user = await self.uow.users.get_by_email(email)
+            verified = await self.hasher.verify(password, user.password_hash if user else None)
+            succeeded = user is not None and verified and user.is_active
+        finally:
+            self.throttle.end_attempt(keys, now, succeeded, clear=[account_key])
+        if user is None or not succeeded:
             raise AuthenticationFailed(INVALID_CREDENTIALS)
-        self.throttle.reset(account_key)
         return self.tokens.issue(user)
 
     async def authenticate(self, token: str) -> User:
@@ -111,16 +117,22 @@ class Accounts:
         return user
 
     async def request_password_reset(self, email: str) -> None:
-        """Sends a single-use reset token to a known active user; says nothing either way."""
+        """Sends a single-use reset token to a known active user; says nothing either way.
+
+        At most a few emails per address in a while (the throttle's `recovery:` limit): more requests
+        are answered the same and send nothing, so nobody can flood a mailbox through this."""
         try:
             email = normalise_email(email)
         except ValidationFailed:
+            return
+        now = self.clock.now()
+        # Every request counts against the address, sent or not; it is never ended as a success.
+        if self.throttle.begin_attempt([f"recovery:{email}"], now) is not None:
             return
         async with self.uow:
             user = await self.uow.users.get_by_email(email)
             if user is None or not user.is_active:
                 return
-            now = self.clock.now()
             token = self.secrets.new_secret()
             await self.uow.reset_tokens.add(
                 PasswordResetToken(user.id, hash_reset_token(token), expires_at=now + RESET_TOKEN_TTL)
@@ -149,15 +161,14 @@ class Accounts:
 
     async def reset_password(self, token: str, new_password: str) -> None:
         check_password(new_password, "new_password")
+        password_hash = await self.hasher.hash(new_password)  # slow: before the transaction, not in it
         async with self.uow:
-            stored = await self.uow.reset_tokens.get_by_hash(hash_reset_token(token))
-            now = self.clock.now()
-            user = await self.uow.users.get(stored.user_id) if stored else None
-            if stored is None or not stored.usable(now) or user is None or not user.is_active:
+            # Marking the token used is what claims it: of concurrent resets with one token, one wins.
+            user_id = await self.uow.reset_tokens.use(hash_reset_token(token), self.clock.now())
+            user = await self.uow.users.get(user_id, for_update=True) if user_id is not None else None
+            if user is None or not user.is_active:
                 raise ValidationFailed(FieldError("token", "is invalid, expired or already used"))
-            stored.used_at = now
-            await self.uow.reset_tokens.update(stored)
-            user.change_password(await self.hasher.hash(new_password))
+            user.change_password(password_hash)
             await self.uow.users.update(user)
             await self.uow.commit()
 
@@ -197,6 +208,9 @@ class Accounts:
             raise Conflict("an admin cannot delete themselves")
         async with self.uow:
             await self._load(user_id)
+            for policy in await self.uow.policies.list_all():
+                if policy.pages_user(user_id):
+                    raise Conflict(f"escalation policy {policy.id} ({policy.name}) pages this user")
             try:
                 await self.uow.users.delete(user_id)
                 await self.uow.commit()
@@ -207,9 +221,11 @@ class Accounts:
         """Creates an admin, or promotes (and re-passwords, re-activates) an existing user."""
         email = normalise_email(email)
         check_password(password)
+        password_hash = await self.hasher.hash(password)
         async with self.uow:
             user = await self.uow.users.get_by_email(email)
-            password_hash = await self.hasher.hash(password)
+            if user is not None:
+                user = await self.uow.users.get(user.id, for_update=True)
             if user is None:
                 user = await self.uow.users.add(
                     User(email, full_name, password_hash, Role.ADMIN, created_at=self.clock.now())
@@ -248,7 +264,7 @@ class Accounts:
             check_password(changes["password"])
             new_hash = await self.hasher.hash(changes["password"])
         async with self.uow:
-            user = await self._load(user_id)
+            user = await self._load(user_id, for_update=True)
             for name, value in changes.items():
                 if name == "email":
                     user.email = normalise_email(value)
@@ -270,8 +286,8 @@ class Accounts:
             await self.uow.commit()
         return user
 
-    async def _load(self, user_id: int) -> User:
-        user = await self.uow.users.get(user_id)
+    async def _load(self, user_id: int, *, for_update: bool = False) -> User:
+        user = await self.uow.users.get(user_id, for_update=for_update)
         if user is None:
             raise NotFound(f"user {user_id} does not exist")
         return user

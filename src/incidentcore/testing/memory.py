@@ -14,7 +14,7 @@ import builtins  # `list` names a method in several repositories, so annotations
 import copy
 import json
 import math
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Generic, Self, TypeVar
@@ -227,8 +227,11 @@ class MemoryUserRepository(_InTransaction, UserRepository):
         self._tx.users.put(user.id, user)
         return user
 
-    async def get(self, user_id: int) -> User | None:
-        return self._tx.users.get(user_id)
+    async def get(self, user_id: int, *, for_update: bool = False) -> User | None:
+        users = self._tx.users
+        if for_update and users.peek(user_id) is not None:
+            users.lock_or_fail(user_id)
+        return users.get(user_id)
 
     async def get_by_email(self, email: str) -> User | None:
         wanted = email.lower()
@@ -315,6 +318,9 @@ class MemoryTeamRepository(_InTransaction, TeamRepository):
 
     async def get(self, team_id: int) -> Team | None:
         return self._tx.teams.get(team_id)
+
+    async def get_many(self, team_ids: Sequence[int]) -> builtins.list[Team]:
+        return [team for team_id in sorted(set(team_ids)) if (team := self._tx.teams.get(team_id))]
 
     async def list(self, page: Page) -> Paged[Team]:
         return _paged(sorted(self._tx.teams.rows(), key=lambda t: t.id), page)
@@ -482,6 +488,9 @@ class MemoryPolicyRepository(_InTransaction, PolicyRepository):
         active = [p for p in self._tx.policies.rows() if p.is_active]
         return copy.deepcopy(sorted(active, key=lambda p: p.id))
 
+    async def list_all(self) -> builtins.list[EscalationPolicy]:
+        return copy.deepcopy(sorted(self._tx.policies.rows(), key=lambda p: p.id))
+
     async def update(self, policy: EscalationPolicy) -> None:
         if self._tx.policies.peek(policy.id) is None:
             raise NotFound(f"escalation policy {policy.id} does not exist")
@@ -556,13 +565,13 @@ class MemoryNotificationRepository(_InTransaction, NotificationRepository):
         notifications.put(notification.id, notification)
         return True
 
-    async def cancel_pending_for_incident(self, incident_id: int, now: datetime) -> int:
+    async def cancel_pending_for_incident(self, incident_id: int, now: datetime, reason: str) -> int:
         notifications = self._tx.notifications
         unsent = [n for n in notifications.rows() if n.incident_id == incident_id and n.status in WAITING]
         for stored in unsent:
             notifications.lock_or_fail(stored.id)
             notification = copy.deepcopy(stored)
-            notification.mark_failed("incident resolved", now, retry_at=None)
+            notification.mark_failed(reason, now, retry_at=None)
             notification.version += 1
             notifications.put(notification.id, notification)
         return len(unsent)
@@ -617,14 +626,18 @@ class MemoryPasswordResetTokenRepository(_InTransaction, PasswordResetTokenRepos
         self._tx.reset_tokens.put(token.id, token)
         return token
 
-    async def get_by_hash(self, token_hash: str) -> PasswordResetToken | None:
-        found = next((t for t in self._tx.reset_tokens.rows() if t.token_hash == token_hash), None)
-        return copy.deepcopy(found)
-
-    async def update(self, token: PasswordResetToken) -> None:
-        if self._tx.reset_tokens.peek(token.id) is None:
-            raise NotFound(f"reset token {token.id} does not exist")
-        self._tx.reset_tokens.put(token.id, token)
+    async def use(self, token_hash: str, now: datetime) -> int | None:
+        tokens = self._tx.reset_tokens
+        found = next((t for t in tokens.rows() if t.token_hash == token_hash), None)
+        if found is None:
+            return None
+        tokens.lock_or_fail(found.id)  # a use in another transaction: the one-statement UPDATE would wait
+        token = copy.deepcopy(found)
+        if not token.usable(now):
+            return None
+        token.used_at = now
+        tokens.put(token.id, token)
+        return token.user_id
 
 
 class MemoryUnitOfWork(UnitOfWork):
@@ -769,36 +782,53 @@ class RecordingNotifier(Notifier):
 
 
 class MemoryLoginThrottle(LoginThrottle):
-    """Blocks a key once it has `max_failures` failures within the sliding `window`."""
+    """Blocks a key once it has `max_failures` attempts (pending or failed) within the sliding
+    `window`. `limits` sets other maxima by key prefix: by default 3 for `recovery:...` keys."""
 
-    def __init__(self, max_failures: int = 5, window: timedelta = timedelta(minutes=15)) -> None:
+    def __init__(
+        self,
+        max_failures: int = 5,
+        window: timedelta = timedelta(minutes=15),
+        limits: Mapping[str, int] | None = None,
+    ) -> None:
         self.max_failures = max_failures
         self.window = window
-        self._failures: dict[str, list[datetime]] = {}
+        self.limits = dict({"recovery": 3} if limits is None else limits)
+        self._attempts: dict[str, list[datetime]] = {}
 
-    def retry_after(self, keys: Sequence[str], now: datetime) -> int | None:
+    def begin_attempt(self, keys: Sequence[str], now: datetime) -> int | None:
         waits: list[int] = []
         for key in keys:
+            limit = self.limits.get(key.partition(":")[0], self.max_failures)
             recent = self._recent(key, now)
-            if len(recent) >= self.max_failures:
-                # Free again once enough of the oldest failures leave the window to drop below the limit.
-                frees_at = recent[len(recent) - self.max_failures] + self.window
+            if len(recent) >= limit:
+                # Free again once enough of the oldest attempts leave the window to drop below the limit.
+                frees_at = recent[len(recent) - limit] + self.window
                 waits.append(math.ceil((frees_at - now).total_seconds()))
-        return max(waits) if waits else None
-
-    def record_failure(self, keys: Sequence[str], now: datetime) -> None:
+        if waits:
+            return max(waits)
         for key in dict.fromkeys(keys):
-            self._failures[key] = [*self._recent(key, now), now]
+            self._attempts[key] = [*self._recent(key, now), now]
+        return None
 
-    def reset(self, key: str) -> None:
-        self._failures.pop(key, None)
+    def end_attempt(
+        self, keys: Sequence[str], now: datetime, succeeded: bool, *, clear: Sequence[str] = ()
+    ) -> None:
+        if not succeeded:
+            return  # the pending attempt stays, now a failure
+        for key in dict.fromkeys(keys):
+            attempts = self._attempts.get(key, [])
+            if now in attempts:
+                attempts.remove(now)
+        for key in clear:
+            self._attempts.pop(key, None)
 
     def _recent(self, key: str, now: datetime) -> list[datetime]:
-        recent = sorted(t for t in self._failures.get(key, []) if t + self.window > now)
+        recent = sorted(t for t in self._attempts.get(key, []) if t + self.window > now)
         if recent:
-            self._failures[key] = recent
+            self._attempts[key] = recent
         else:
-            self._failures.pop(key, None)
+            self._attempts.pop(key, None)
         return recent
 
 
@@ -815,6 +845,7 @@ class FixedRetryPolicy(RetryPolicy):
 
     def __init__(self, delays: Sequence[timedelta]) -> None:
         self.delays = tuple(delays)
+        self.max_attempts = len(self.delays) + 1
 
     def next_attempt(self, attempts: int, now: datetime) -> datetime | None:
         if attempts < 1:
