@@ -27,7 +27,8 @@ class Target:
     """Who a step pages, resolved to users only when the step fires.
 
     user: `user_id`. team: every active member of `team_id`. role: users holding `role` in `team_id`,
-    or in the incident's team when `team_id` is None, or anywhere when neither names a team.
+    or in the incident's team when `team_id` is None; nobody when neither names a team (the
+    escalated timeline event then says the step reached no one).
     """
 
     type: TargetType

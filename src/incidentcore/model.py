@@ -387,6 +387,15 @@ class EscalationPolicy:
             return False
         return not self.severities or severity in self.severities
 
+    def pages_team(self, team_id: int) -> bool:
+        """Whether a step targets the team (its members, or a role in it)."""
+        return any(t.team_id == team_id for step in self.steps for t in step.targets)
+
+    def pages_user(self, user_id: int) -> bool:
+        return any(
+            t.type is TargetType.USER and t.user_id == user_id for step in self.steps for t in step.targets
+        )
+
     def snapshot(self) -> PolicySnapshot:
         return PolicySnapshot(self.id, self.steps, self.repeat, self.ack_timeout_minutes)
 

@@ -203,7 +203,7 @@ async def test_cancel_fails_the_waiting_pages_of_an_incident(uow_factory: UowFac
     assert sending.idempotency_key == "sending"
 
     async with uow_factory() as uow:
-        assert await uow.notifications.cancel_pending_for_incident(incident, T0 + timedelta(minutes=1)) == 2
+        assert await uow.notifications.cancel_pending_for_incident(incident, T0 + timedelta(minutes=1), "incident resolved") == 2
         await uow.commit()
 
     stored = await outbox(uow_factory, incident)

@@ -45,6 +45,8 @@ async def test_list_and_list_active(uow_factory: UowFactory) -> None:
     assert listed.items == [first, inactive]
     assert listed.total == 3
     assert active == [first, last]
+    async with uow_factory() as uow:
+        assert await uow.policies.list_all() == [first, inactive, last]
 
 
 async def test_delete(uow_factory: UowFactory) -> None:

@@ -124,7 +124,7 @@ async def test_batch_reads_and_writes_do_not_grow_with_rows(sql_engine: AsyncEng
             await uow.preferences.list_for_users([u.id for u in users])
             timeline = await uow.timeline.list_for_incident(incident.id, Page(limit=500))
             claimed = await uow.notifications.claim_due(T0, 500, LEASE)
-            cancelled = await uow.notifications.cancel_pending_for_incident(incident.id, T0)
+            cancelled = await uow.notifications.cancel_pending_for_incident(incident.id, T0, "incident resolved")
         await uow.commit()
 
     assert len(targets) == 50

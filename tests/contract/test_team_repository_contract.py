@@ -90,3 +90,13 @@ async def test_delete_is_refused_while_referenced(uow_factory: UowFactory, refer
             await uow.teams.delete(team.id)
     async with uow_factory() as uow:
         assert await uow.teams.get(team.id) == team
+
+
+async def test_get_many_returns_the_teams_that_exist_by_id(uow_factory: UowFactory) -> None:
+    async with uow_factory() as uow:
+        first = await uow.teams.add(new_team("payments"))
+        second = await uow.teams.add(new_team("search"))
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert await uow.teams.get_many([second.id, 999, first.id, second.id]) == [first, second]
+        assert await uow.teams.get_many([]) == []

@@ -637,3 +637,133 @@ async def test_resolve_cancels_pages_not_yet_sent(world: InMemoryServices) -> No
     assert world.notifier.sent == []
     (row,) = (await world.incidents.notifications(admin, incident.id, PAGE)).items
     assert row.status is NotificationStatus.FAILED and row.last_error
+
+
+# --- review fixes: references, reach, cancellation, moves ------------------------------------------------------
+
+
+async def test_teams_and_users_a_policy_pages_cannot_be_deleted(world: InMemoryServices) -> None:
+    admin = await world.admin()
+    team = await world.teams.create(admin, "payments", None)
+    target = await world.user("oncall@example.com")
+    created = await world.policies.create(
+        admin, policy((5, [Target(TargetType.TEAM, team_id=team.id), user_target(target.id)]))
+    )
+    with pytest.raises(Conflict, match="pages this team"):
+        await world.teams.delete(admin, team.id)
+    with pytest.raises(Conflict, match="pages this user"):
+        await world.accounts.delete_user(admin, target.id)
+    await world.policies.delete(admin, created.id)
+    await world.teams.delete(admin, team.id)
+    await world.accounts.delete_user(admin, target.id)
+
+
+async def test_escalation_records_only_the_users_it_could_page(world: InMemoryServices) -> None:
+    admin = await world.admin()
+    quiet = await world.user("quiet@example.com")
+    loud = await world.user("loud@example.com")
+    await world.preferences.set_for(
+        quiet, quiet.id, Channel.EMAIL, enabled=False, address=None, min_severity=None
+    )
+    await world.policies.create(admin, policy((5, [user_target(quiet.id), user_target(loud.id)])))
+    incident = await world.incidents.open(admin, NewIncident("x"))
+    (event,) = (await world.incidents.escalation_events(admin, incident.id, PAGE)).items
+    assert event.notified_user_ids == [loud.id]
+    escalated = next(
+        e
+        for e in (await world.incidents.timeline(admin, incident.id, PAGE)).items
+        if e.kind is TimelineKind.ESCALATED
+    )
+    assert (escalated.data["user_ids"], escalated.data["unreachable_user_ids"]) == ([loud.id], [quiet.id])
+    assert escalated.actor_id is None  # the schedule fired it, not the person who opened the incident
+
+
+async def test_a_role_target_with_no_team_to_hold_it_pages_no_one(world: InMemoryServices) -> None:
+    admin = await world.admin()
+    await world.user("lead@example.com", Role.TEAM_LEAD)
+    await world.policies.create(admin, policy((5, [Target(TargetType.ROLE, role="team_lead")])))
+    incident = await world.incidents.open(admin, NewIncident("no team"))
+    (event,) = (await world.incidents.escalation_events(admin, incident.id, PAGE)).items
+    assert event.notified_user_ids == []
+    assert not world.store.notifications
+    escalated = [
+        e for e in (await world.incidents.timeline(admin, incident.id, PAGE)).items if e.data.get("warning")
+    ]
+    assert len(escalated) == 1
+
+
+async def test_acknowledging_cancels_pages_still_waiting_to_go_out(world: InMemoryServices) -> None:
+    admin = await world.admin()
+    await world.policies.create(admin, policy((5, [user_target(admin.id)]), (5, [user_target(admin.id)])))
+    incident = await world.incidents.open(admin, NewIncident("x"))
+    await world.incidents.acknowledge(admin, incident.id)
+    await world.run_worker()
+    assert world.notifier.sent == []
+    (row,) = (await world.incidents.notifications(admin, incident.id, PAGE)).items
+    assert (row.status, row.last_error) == (NotificationStatus.FAILED, "incident acknowledged")
+
+
+async def test_manual_escalation_is_attributed_to_who_escalated(world: InMemoryServices) -> None:
+    admin = await world.admin()
+    responder = await world.user("r@example.com")
+    await world.policies.create(admin, policy((5, [user_target(admin.id)]), (5, [user_target(responder.id)])))
+    incident = await world.incidents.open(admin, NewIncident("x"))
+    await world.incidents.escalate(responder, incident.id)
+    escalated = [
+        e
+        for e in (await world.incidents.timeline(admin, incident.id, PAGE)).items
+        if e.kind is TimelineKind.ESCALATED
+    ]
+    assert [(e.data["manual"], e.actor_id) for e in escalated] == [(False, None), (True, responder.id)]
+
+
+async def test_an_incident_moves_only_to_a_team_the_actor_may_own_it_in(world: InMemoryServices) -> None:
+    admin = await world.admin()
+    payments = await world.teams.create(admin, "payments", None)
+    search = await world.teams.create(admin, "search", None)
+    member = await world.user("m@example.com", Role.ONCALL_ENGINEER, payments.id)
+    incident = await world.incidents.open(admin, NewIncident("x", team_id=payments.id))
+    teamless = await world.incidents.open(admin, NewIncident("y"))
+    with pytest.raises(PermissionDenied):
+        await world.incidents.update(member, incident.id, {"team_id": search.id})
+    with pytest.raises(PermissionDenied):
+        await world.incidents.update(await world.user("u@example.com"), teamless.id, {"team_id": payments.id})
+    assert (await world.incidents.get(admin, incident.id)).team_id == payments.id
+    assert (
+        await world.incidents.update(member, teamless.id, {"team_id": payments.id})
+    ).team_id == payments.id
+
+
+async def test_alert_titles_fall_back_and_large_alerts_are_not_stored_whole(world: InMemoryServices) -> None:
+    admin = await world.admin()
+    team = await world.teams.create(admin, "payments", None)
+    integration = await world.integrations.create(admin, "kibana", team.id)
+    blank = Alert("elastic", "r-9", "   ", "a", recovered=False, data={"blob": "x" * 20_000})
+    receipt = await world.alerts.receive(integration.key, blank)
+    assert receipt.incident_id is not None
+    assert (await world.incidents.get(admin, receipt.incident_id)).title == "elastic alert r-9:a"
+    (alert,) = [
+        e
+        for e in (await world.incidents.timeline(admin, receipt.incident_id, PAGE)).items
+        if e.kind is TimelineKind.ALERT
+    ]
+    assert alert.data["alert"]["truncated"] is True and alert.data["alert"]["keys"] == ["blob"]
+
+
+async def test_a_page_whose_sends_never_report_back_is_given_up_after_max_attempts(world: InMemoryServices) -> None:
+    admin = await world.admin()
+    await world.policies.create(admin, policy((5, [user_target(admin.id)])))
+    incident = await world.incidents.open(admin, NewIncident("x"))
+    lease = timedelta(seconds=60)
+    for _ in range(world.retry.max_attempts):  # each claim's worker dies before recording a result
+        async with world.uow() as uow:
+            assert len(await uow.notifications.claim_due(world.clock.now(), 10, lease)) == 1
+            await uow.commit()
+        world.clock.advance(seconds=61)
+    await world.run_worker()
+    assert world.notifier.sent == []
+    (row,) = (await world.incidents.notifications(admin, incident.id, PAGE)).items
+    assert row.status is NotificationStatus.FAILED
+    assert row.last_error is not None and "did not report back" in row.last_error
+    kinds = [e.kind for e in (await world.incidents.timeline(admin, incident.id, PAGE)).items]
+    assert TimelineKind.NOTIFICATION_FAILED in kinds

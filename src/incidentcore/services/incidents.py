@@ -121,9 +121,15 @@ class Incidents:
             actor,
             incident_id,
             Action.INCIDENT_UPDATE,
-            lambda i, now: i.update(actor.id, changes, now),
+            lambda i, now: self._move_checked(actor, i, i.update(actor.id, changes, now)),
             check=lambda: self._check_references(team_id=changes.get("team_id")),
         )
+
+    @staticmethod
+    def _move_checked(actor: User, incident: Incident, outcome: Outcome) -> Outcome:
+        """An edit that moves the incident to another team must be one the actor may make there too."""
+        require(actor, Action.INCIDENT_UPDATE, incident)
+        return outcome
 
     async def acknowledge(self, actor: User, incident_id: int) -> Incident:
         return await self._act(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -64,6 +65,15 @@ class Alert:
 
 
 AlertAction = Literal["created", "updated", "resolved", "ignored"]
+ALERT_DATA_MAX_BYTES = 16_384
+
+
+def bounded(data: dict[str, Any]) -> dict[str, Any]:
+    """The alert as received, unless it is large: every repeat adds a timeline event."""
+    size = len(json.dumps(data, default=str))
+    if size <= ALERT_DATA_MAX_BYTES:
+        return data
+    return {"truncated": True, "bytes": size, "keys": sorted(data)[:50]}
 
 
 @dataclass(frozen=True)
@@ -96,7 +106,7 @@ class AlertIngestion:
                 raise AuthenticationFailed("unknown integration key")
             open_incident = await self.uow.incidents.find_open_by_dedup_key(integration.id, alert.dedup_key)
             now = self.clock.now()
-            data = {"source": alert.source, "dedup_key": alert.dedup_key, "alert": alert.data}
+            data = {"source": alert.source, "dedup_key": alert.dedup_key, "alert": bounded(alert.data)}
             if open_incident is not None:
                 incident = await self.uow.incidents.get(open_incident.id, for_update=True)
                 assert incident is not None
@@ -113,7 +123,7 @@ class AlertIngestion:
                 incident = await self.incidents.open_within(
                     None,
                     NewIncident(
-                        title=alert.rule_name[:300] or f"{alert.source} alert {alert.dedup_key}",
+                        title=alert.rule_name.strip()[:300] or f"{alert.source} alert {alert.dedup_key}",
                         description=alert.reason,
                         severity=alert.severity,
                         team_id=integration.team_id,

@@ -21,6 +21,13 @@ from incidentcore.model import (
 )
 from incidentcore.ports import UnitOfWork
 
+# Once someone has the incident in hand, pages still waiting to go out are no longer wanted.
+CANCELS_WAITING_PAGES = {
+    EffectKind.ACKNOWLEDGED: "incident acknowledged",
+    EffectKind.SNOOZED: "incident snoozed",
+    EffectKind.STOPPED: "incident resolved",
+}
+
 
 @dataclass(frozen=True)
 class PagingConfig:
@@ -50,30 +57,32 @@ def choose_channels(
 
 @dataclass(frozen=True)
 class Audience:
-    """Whom a step pages: its targets, with role targets bound to a team (None: anywhere)."""
+    """Whom a step pages: its targets, with each role target bound to a team."""
 
     user_ids: frozenset[int]
     team_ids: frozenset[int]
-    roles: frozenset[tuple[Role, int | None]]
+    roles: frozenset[tuple[Role, int]]
 
     @classmethod
     def of_step(cls, incident: Incident, step_index: int) -> Audience:
         targets = incident.policy.steps[step_index].targets
+        roles = {
+            (Role(t.role), t.team_id or incident.team_id)
+            for t in targets
+            if t.type is TargetType.ROLE and t.role is not None
+        }
         return cls(
             frozenset(t.user_id for t in targets if t.type is TargetType.USER and t.user_id is not None),
             frozenset(t.team_id for t in targets if t.type is TargetType.TEAM and t.team_id is not None),
-            frozenset(
-                (Role(t.role), t.team_id or incident.team_id)
-                for t in targets
-                if t.type is TargetType.ROLE and t.role is not None
-            ),
+            # a role with no team to hold it in (no named team, incident without team) reaches no one
+            frozenset((role, team_id) for role, team_id in roles if team_id is not None),
         )
 
     def includes(self, user: User) -> bool:
         return (
             user.id in self.user_ids
             or user.team_id in self.team_ids
-            or any(user.role is role and team in (None, user.team_id) for role, team in self.roles)
+            or any(user.role is role and team_id == user.team_id for role, team_id in self.roles)
         )
 
 
@@ -99,13 +108,15 @@ class Pager:
         for incident, _ in outcomes:
             await self.uow.incidents.update(incident)
         fires = [(incident, e) for incident, outcome in outcomes for e in outcome.effects if e.is_fire]
-        paged = await self._page(fires, now)
+        reach = await self._page(fires, now)
         events: list[EscalationEvent] = []
         timeline: list[TimelineEvent] = []
         for incident, outcome in outcomes:
+            for item in outcome.timeline:
+                item.incident_id = incident.id
             timeline += outcome.timeline
             for effect in outcome.effects:
-                notified = paged.get((incident.id, effect), [])
+                paged, unreachable = reach.get((incident.id, effect), ([], []))
                 events.append(
                     EscalationEvent(
                         incident_id=incident.id,
@@ -116,61 +127,60 @@ class Pager:
                         created_at=now,
                         step_index=effect.step_index,
                         loop=effect.loop,
-                        notified_user_ids=[u.id for u in notified],
+                        notified_user_ids=[u.id for u in paged],
                     )
                 )
                 if effect.is_fire:
-                    timeline.append(self._escalated(incident, effect, notified, actor_id))
-                elif effect.kind is EffectKind.STOPPED:
-                    await self.uow.notifications.cancel_pending_for_incident(incident.id, now)
-            for item in outcome.timeline:
-                item.incident_id = incident.id
+                    by = actor_id if effect.kind is EffectKind.MANUAL else None  # the schedule fires the rest
+                    timeline.append(self._escalated(incident, effect, paged, unreachable, by))
+                elif effect.kind in CANCELS_WAITING_PAGES:
+                    reason = CANCELS_WAITING_PAGES[effect.kind]
+                    await self.uow.notifications.cancel_pending_for_incident(incident.id, now, reason)
         await self.uow.escalation_events.add_many(events)
         await self.uow.timeline.add_many(timeline)
 
     async def _page(
         self, fires: list[tuple[Incident, Effect]], now: datetime
-    ) -> dict[tuple[int, Effect], list[User]]:
-        """Writes one outbox row per (user, channel) for every fire; returns who each fire paged."""
+    ) -> dict[tuple[int, Effect], tuple[list[User], list[User]]]:
+        """Writes one outbox row per (user, channel) for every fire. Returns, per fire, the users it
+        paged and the targeted users it could not page (no enabled channel takes the severity)."""
         if not fires:
             return {}
         audiences = {(i.id, e): Audience.of_step(i, e.step_index or 0) for i, e in fires}
         candidates = await self.uow.users.resolve_targets(
             user_ids=sorted({u for a in audiences.values() for u in a.user_ids}),
             team_ids=sorted({t for a in audiences.values() for t in a.team_ids}),
-            roles=sorted(
-                {r for a in audiences.values() for r in a.roles}, key=lambda r: (r[0].rank, r[1] or 0)
-            ),
+            roles=sorted({r for a in audiences.values() for r in a.roles}, key=lambda r: (r[0].rank, r[1])),
         )
-        paged = {key: [u for u in candidates if audience.includes(u)] for key, audience in audiences.items()}
         preferences: dict[int, list[NotificationPreference]] = {}
         if candidates:
             for preference in await self.uow.preferences.list_for_users([u.id for u in candidates]):
                 preferences.setdefault(preference.user_id, []).append(preference)
-        team_names: dict[int, str] = {}
-        for team_id in sorted({i.team_id for i, _ in fires if i.team_id is not None}):
-            team = await self.uow.teams.get(team_id)
-            if team is not None:
-                team_names[team_id] = team.name
+        team_ids = sorted({i.team_id for i, _ in fires if i.team_id is not None})
+        team_names = {team.id: team.name for team in await self.uow.teams.get_many(team_ids)}
         rows: list[Notification] = []
+        reach: dict[tuple[int, Effect], tuple[list[User], list[User]]] = {}
         for incident, effect in fires:
             subject, body = self._message(incident, effect, team_names.get(incident.team_id or 0))
-            rows += [
-                Notification(
-                    user_id=user.id,
-                    channel=channel,
-                    address=address,
-                    subject=subject,
-                    body=body,
-                    idempotency_key=page_key(incident.id, effect, user.id, channel),
-                    created_at=now,
-                    incident_id=incident.id,
-                )
-                for user in paged[(incident.id, effect)]
-                for channel, address in choose_channels(user, preferences.get(user.id, []), incident)
-            ]
+            paged, unreachable = reach.setdefault((incident.id, effect), ([], []))
+            for user in (u for u in candidates if audiences[(incident.id, effect)].includes(u)):
+                channels = choose_channels(user, preferences.get(user.id, []), incident)
+                (paged if channels else unreachable).append(user)
+                rows += [
+                    Notification(
+                        user_id=user.id,
+                        channel=channel,
+                        address=address,
+                        subject=subject,
+                        body=body,
+                        idempotency_key=page_key(incident.id, effect, user.id, channel),
+                        created_at=now,
+                        incident_id=incident.id,
+                    )
+                    for channel, address in channels
+                ]
         await self.uow.notifications.add_new(rows)
-        return paged
+        return reach
 
     def _message(self, incident: Incident, effect: Effect, team_name: str | None) -> tuple[str, str]:
         severity = incident.severity.value.upper()
@@ -192,9 +202,14 @@ class Pager:
         return subject, "\n".join(lines)
 
     def _escalated(
-        self, incident: Incident, effect: Effect, paged: list[User], actor_id: int | None
+        self,
+        incident: Incident,
+        effect: Effect,
+        paged: list[User],
+        unreachable: list[User],
+        actor_id: int | None,
     ) -> TimelineEvent:
-        data = {
+        data: dict[str, object] = {
             "step_index": effect.step_index,
             "loop": effect.loop,
             "cycle": effect.cycle,
@@ -202,6 +217,8 @@ class Pager:
             "scheduled_at": effect.scheduled_at.isoformat(),
             "user_ids": [u.id for u in paged],
         }
+        if unreachable:
+            data["unreachable_user_ids"] = [u.id for u in unreachable]
         if not paged:
-            data["warning"] = "the step's targets resolved to no active user"
+            data["warning"] = "no one was paged: no active target has a channel for this severity"
         return TimelineEvent(incident.id, TimelineKind.ESCALATED, effect.scheduled_at, actor_id, data)

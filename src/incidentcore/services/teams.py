@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from incidentcore.errors import NotFound
+from incidentcore.errors import Conflict, NotFound
 from incidentcore.model import Team, User
 from incidentcore.permissions import Action, require
 from incidentcore.ports import Clock, Page, Paged, UnitOfWork
@@ -58,6 +58,9 @@ class Teams:
         require(actor, Action.TEAM_MANAGE)
         async with self.uow:
             await self._load(team_id)
+            for policy in await self.uow.policies.list_all():
+                if policy.pages_team(team_id):
+                    raise Conflict(f"escalation policy {policy.id} ({policy.name}) pages this team")
             await self.uow.teams.delete(team_id)
             await self.uow.commit()
 

@@ -59,8 +59,10 @@ class NotificationDispatch:
         self.lease = lease
         self.concurrency = concurrency
 
-    async def run(self, batch_size: int = 50) -> int:
-        """Processes at most one batch; returns how many sends it attempted."""
+    async def run(self, batch_size: int | None = None) -> int:
+        """Processes at most one batch (by default as many as it sends at once, so no claimed page
+        waits behind others while its lease runs); returns how many sends it attempted."""
+        batch_size = batch_size or self.concurrency
         async with self.uow:
             claimed = await self.uow.notifications.claim_due(self.clock.now(), batch_size, self.lease)
             await self.uow.commit()
@@ -89,6 +91,10 @@ class NotificationDispatch:
         await self.uow.commit()
 
     async def _deliver(self, notification: Notification) -> None:
+        if notification.attempts > self.retry.max_attempts:  # earlier sends never reported back
+            reason = f"gave up after {self.retry.max_attempts} attempts that did not report back"
+            notification.mark_failed(reason, self.clock.now(), retry_at=None)
+            return
         message = OutgoingMessage(
             notification.channel, notification.address, notification.subject, notification.body
         )
