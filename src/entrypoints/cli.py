@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TypeAlias
 
-from entrypoints.serve import add_create_admin_command, add_serve_command
+from entrypoints.serve import add_create_admin_command, add_serve_command, load_settings
 from entrypoints.worker import add_worker_command
 
 if TYPE_CHECKING:
@@ -24,7 +24,8 @@ def add_migrate_command(commands: Subcommands) -> None:
     )
     migrate.add_argument(
         "--database-url",
-        help="the database to migrate (default: $DATABASE_URL, else sqlite:///./incidentcore.db)",
+        help="the database to migrate (default: DATABASE_URL from the environment or .env, "
+        "else sqlite:///./incidentcore.db)",
     )
     migrate.add_argument("--revision", default="head", help="target revision (default: head)")
     migrate.set_defaults(run=run_migrate)
@@ -32,10 +33,15 @@ def add_migrate_command(commands: Subcommands) -> None:
 
 def run_migrate(args: argparse.Namespace) -> int:
     # Imported here so that `incidentcore --help` stays fast and works without a database driver.
-    from adapters.sql.engine import database_url_from_env, redacted
+    from adapters.sql.engine import redacted
     from adapters.sql.migrate import upgrade
 
-    url = args.database_url or database_url_from_env()
+    url = args.database_url
+    if not url:  # the database serve, worker and create-admin use: the environment, then .env
+        settings = load_settings()
+        if settings is None:
+            return 2
+        url = settings.database_url
     upgrade(url, args.revision)
     print(f"migrated {redacted(url)} to {args.revision}")
     return 0

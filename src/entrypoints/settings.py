@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from adapters.sql.engine import redacted
+from adapters.sql.engine import DEFAULT_DATABASE_URL, redacted
 
 logger = logging.getLogger("incidentcore.settings")
 
 EXAMPLE_SECRET_KEY = "change-me-to-a-long-random-string-of-at-least-32-characters"
 SECRET_KEY_MIN_LENGTH = 32
-DEFAULT_DATABASE_URL = "sqlite:///./incidentcore.db"
+PRODUCTION_MIN_BCRYPT_ROUNDS = 12
 
 
 class Environment(StrEnum):
@@ -143,17 +143,31 @@ class Settings:
         if log_level not in ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"):
             problems.append("LOG_LEVEL must be one of CRITICAL, ERROR, WARNING, INFO, DEBUG")
 
+        bcrypt_rounds = number("BCRYPT_ROUNDS", 12, 4, 31)
+        if environment is Environment.PRODUCTION and bcrypt_rounds < PRODUCTION_MIN_BCRYPT_ROUNDS:
+            problems.append(f"BCRYPT_ROUNDS must be at least {PRODUCTION_MIN_BCRYPT_ROUNDS} in production")
+
+        lease_seconds = seconds("NOTIFICATION_LEASE_SECONDS", 60.0)
+        send_timeout = notifier_send_timeout_seconds()
+        if lease_seconds < 2 * send_timeout:
+            # A send still running when its lease runs out is claimed again by another worker: a
+            # duplicate page. Twice the notifier's timeout leaves room for the send and the commit.
+            problems.append(
+                f"NOTIFICATION_LEASE_SECONDS must be at least {2 * send_timeout:g} "
+                f"(twice the notifier's {send_timeout:g} s send timeout)"
+            )
+
         settings = cls(
             database_url=text("DATABASE_URL", DEFAULT_DATABASE_URL) or DEFAULT_DATABASE_URL,
             secret_key=secret_key,
             access_token_expire_minutes=number("ACCESS_TOKEN_EXPIRE_MINUTES", 60, 1, 60 * 24 * 30),
             environment=environment,
             log_level=log_level,
-            bcrypt_rounds=number("BCRYPT_ROUNDS", 12, 4, 31),
+            bcrypt_rounds=bcrypt_rounds,
             public_url=(text("PUBLIC_URL", "http://localhost:8000") or "").rstrip("/"),
             worker_enabled=flag("WORKER_ENABLED", True),
             worker_interval_seconds=seconds("WORKER_INTERVAL_SECONDS", 5.0),
-            notification_lease_seconds=seconds("NOTIFICATION_LEASE_SECONDS", 60.0),
+            notification_lease_seconds=lease_seconds,
             notification_max_attempts=number("NOTIFICATION_MAX_ATTEMPTS", 5, 1, 20),
             max_body_bytes=number("MAX_BODY_BYTES", 1_048_576, 1024, 100 * 1_048_576),
             smtp_host=text("SMTP_HOST", None),
@@ -173,6 +187,13 @@ class Settings:
                 "SECRET_KEY is not set: using a random key for this process; tokens stop working on restart"
             )
         return settings
+
+
+def notifier_send_timeout_seconds() -> float:
+    """How long the notifier may take over one send (imported here: Apprise is slow to import)."""
+    from adapters.notify.apprise_notifier import SEND_TIMEOUT_SECONDS
+
+    return SEND_TIMEOUT_SECONDS
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -198,5 +219,10 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def configure_logging(level: str) -> None:
+    """Every entrypoint calls this (each uvicorn worker through the app factory, after uvicorn's own
+    logging set-up): the root level and format, and no integration key in the access log."""
+    from entrypoints.access_log import install_access_log_redaction
+
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger().setLevel(level)
+    install_access_log_redaction()

@@ -64,6 +64,7 @@ API_ENDPOINTS = [
     ("POST", "/v1/incidents/{incident_id}/assign"),
     ("POST", "/v1/incidents/{incident_id}/escalate"),
     ("POST", "/v1/incidents/{incident_id}/comments"),
+    ("GET", "/v1/incidents/{incident_id}/comments"),
     ("GET", "/v1/incidents/{incident_id}/timeline"),
     ("GET", "/v1/incidents/{incident_id}/escalation-events"),
     ("GET", "/v1/incidents/{incident_id}/notifications"),

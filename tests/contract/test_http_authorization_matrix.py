@@ -113,6 +113,10 @@ MATRIX: dict[tuple[str, str], tuple[Action, Prepare]] = {
         Action.INCIDENT_COMMENT,
         lambda a, w: (f"/v1/incidents/{w.incident(a)}/comments", body({"body": "hello"})),
     ),
+    ("GET", "/v1/incidents/{incident_id}/comments"): (
+        Action.INCIDENT_READ,
+        lambda a, w: (f"/v1/incidents/{w.incident(a)}/comments", {}),
+    ),
     ("GET", "/v1/incidents/{incident_id}/timeline"): (
         Action.INCIDENT_READ,
         lambda a, w: (f"/v1/incidents/{w.incident(a)}/timeline", {}),

@@ -198,7 +198,25 @@ def test_comments_and_the_timeline(api):
     assert first["actor_id"] == api.admin_id and isinstance(first["data"], dict)
 
 
-@pytest.mark.parametrize("listing", ["timeline", "escalation-events", "notifications"])
+def test_comments_are_listed_in_full_oldest_first(api):
+    incident = api.create_incident()
+    path = f"/v1/incidents/{incident['id']}/comments"
+    long_body = "A long post-mortem note. " * 40  # well past what the timeline keeps of a comment
+    posted = [
+        api.client.post(path, json={"body": text}, headers=api.admin_headers).json()
+        for text in ("first", long_body, "third")
+    ]
+    _, reader_headers = api.create_user()  # any authenticated user may read them
+    listed = api.client.get(path, headers=reader_headers)
+    assert listed.status_code == 200
+    assert listed.json() == {"items": posted, "total": 3, "limit": 50, "offset": 0}
+    assert listed.json()["items"][1]["body"] == long_body
+    second = api.client.get(path, params={"limit": 1, "offset": 1}, headers=reader_headers).json()
+    assert second == {"items": posted[1:2], "total": 3, "limit": 1, "offset": 1}
+    assert api.client.get(path).status_code == 401
+
+
+@pytest.mark.parametrize("listing", ["comments", "timeline", "escalation-events", "notifications"])
 def test_lists_of_an_unknown_incident_are_404(api, listing):
     assert api.client.get(f"/v1/incidents/4242/{listing}", headers=api.admin_headers).status_code == 404
 

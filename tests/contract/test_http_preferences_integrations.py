@@ -8,7 +8,8 @@ from http_harness import *  # noqa: F403
 
 def test_my_preferences(api):
     user, headers = api.create_user()
-    assert api.client.get("/v1/notification-preferences/me", headers=headers).json() == []
+    empty = {"items": [], "total": 0, "limit": 50, "offset": 0}
+    assert api.client.get("/v1/notification-preferences/me", headers=headers).json() == empty
     body = {"enabled": True, "address": "https://hooks.example.com/page", "min_severity": "high"}
     response = api.client.put("/v1/notification-preferences/me/webhook", json=body, headers=headers)
     assert response.status_code == 200
@@ -16,7 +17,28 @@ def test_my_preferences(api):
     email = api.client.put("/v1/notification-preferences/me/email", json={"enabled": False}, headers=headers).json()
     assert email == {"user_id": user["id"], "channel": "email", "enabled": False, "address": None, "min_severity": None}
     listed = api.client.get("/v1/notification-preferences/me", headers=headers).json()
-    assert {p["channel"] for p in listed} == {"webhook", "email"}
+    assert {p["channel"] for p in listed["items"]} == {"webhook", "email"}
+    assert (listed["total"], listed["limit"], listed["offset"]) == (2, 50, 0)
+
+
+def test_preference_lists_are_paged_like_every_list(api):
+    user, headers = api.create_user()
+    for channel in ("email", "sms", "slack"):
+        body = {"enabled": True, "address": "+15551234567"} if channel == "sms" else {"enabled": True}
+        if channel == "slack":
+            body["address"] = "https://hooks.slack.com/services/T000/B000/XXXX"
+        response = api.client.put(f"/v1/notification-preferences/me/{channel}", json=body, headers=headers)
+        assert response.status_code == 200, response.text
+    everything = api.client.get("/v1/notification-preferences/me", headers=headers).json()["items"]
+    for path, caller in (
+        ("/v1/notification-preferences/me", headers),
+        (f"/v1/notification-preferences/{user['id']}", api.admin_headers),
+    ):
+        second = api.client.get(path, params={"limit": 1, "offset": 1}, headers=caller).json()
+        assert second == {"items": everything[1:2], "total": 3, "limit": 1, "offset": 1}
+        beyond = api.client.get(path, params={"offset": 5}, headers=caller).json()
+        assert beyond == {"items": [], "total": 3, "limit": 50, "offset": 5}
+        assert api.client.get(path, params={"limit": 0}, headers=caller).status_code == 400
 
 
 @pytest.mark.parametrize(
@@ -43,7 +65,7 @@ def test_admin_manages_other_users_preferences(api):
     response = api.client.put(f"{path}/sms", json={"enabled": True, "address": "+15551234567"}, headers=api.admin_headers)
     assert response.status_code == 200
     assert response.json()["user_id"] == user["id"]
-    assert [p["channel"] for p in api.client.get(path, headers=api.admin_headers).json()] == ["sms"]
+    assert [p["channel"] for p in api.client.get(path, headers=api.admin_headers).json()["items"]] == ["sms"]
     assert api.client.get("/v1/notification-preferences/4242", headers=api.admin_headers).status_code == 404
     missing = api.client.put("/v1/notification-preferences/4242/email", json={"enabled": True}, headers=api.admin_headers)
     assert missing.status_code == 404

@@ -116,6 +116,64 @@ def test_malformed_json_is_a_400_problem(api):
     assert_problem(response, 400)
 
 
+@pytest.mark.parametrize(
+    ("content_type", "content"),
+    [
+        ("text/plain", b'{"title":"x","assignee_id":"2"}'),  # JSON in disguise: was coerced and created
+        ("application/x-www-form-urlencoded", b"title=x&assignee_id=2"),
+        ("multipart/form-data; boundary=b", b'--b\r\nContent-Disposition: form-data; name="title"\r\n\r\nx\r\n--b--\r\n'),
+        (None, b'{"title":"x"}'),
+    ],
+)
+def test_json_routes_refuse_other_content_types_with_a_415(api, content_type, content):
+    headers = dict(api.admin_headers)
+    if content_type is not None:
+        headers["content-type"] = content_type
+    response = api.client.post("/v1/incidents/", content=content, headers=headers)
+    body = assert_problem(response, 415)
+    assert body["type"].endswith("unsupported-media-type")
+    assert "application/json" in body["detail"]
+    assert api.client.get("/v1/incidents/", headers=api.admin_headers).json()["total"] == 0
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "application/merge-patch+json"])
+def test_json_content_types_with_parameters_or_a_json_suffix_are_accepted(api, content_type):
+    headers = {**api.admin_headers, "content-type": content_type}
+    response = api.client.post("/v1/incidents/", content=b'{"title":"x"}', headers=headers)
+    assert response.status_code == 201, response.text
+
+
+def test_a_form_body_on_the_login_form_is_still_accepted_and_nul_checked(api):
+    form = {"username": ADMIN_EMAIL, "password": PASSWORD}  # noqa: F405
+    assert api.client.post("/v1/auth/login/access-token", data=form).status_code == 200
+    response = api.client.post("/v1/auth/login/access-token", data={**form, "username": "a\x00@example.com"})
+    assert assert_problem(response, 400)["errors"][0]["field"] == "body"
+
+
+def test_the_spec_documents_the_415_of_every_json_body(api):
+    spec = api.client.get("/v1/openapi.json").json()
+    json_bodies = 0
+    for item in spec["paths"].values():
+        for operation in item.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" in content:
+                json_bodies += 1
+                assert "415" in operation["responses"], operation["summary"]
+            elif content:  # the login form
+                assert "415" not in operation["responses"], operation["summary"]
+    assert json_bodies > 10
+
+
+def test_a_json_body_is_decoded_once_by_the_body_check(api, monkeypatch):
+    def decoded_again(*_args, **_kwargs):
+        raise AssertionError("Litestar decoded the body a second time")
+
+    monkeypatch.setattr("litestar.connection.request.decode_json", decoded_again)
+    response = api.client.post("/v1/incidents/", json={"title": "once"}, headers=api.admin_headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["title"] == "once"
+
+
 def test_wrong_types_are_not_coerced(api):
     response = api.client.post("/v1/incidents/", json={"title": "x", "team_id": "1"}, headers=api.admin_headers)
     body = assert_problem(response, 400)

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy
 from entity_builders import T0, stored_team
 from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql import SqlUnitOfWork, create_session_factory
@@ -153,3 +153,21 @@ async def test_the_database_itself_keeps_one_open_incident_per_dedup_key(sql_eng
         await connection.execute(insert(incidents).values(raw_incident(**dedup)))
         with pytest.raises(IntegrityError):
             await connection.execute(insert(incidents).values(raw_incident(status="acknowledged", **dedup)))
+
+
+async def test_database_errors_never_show_the_bound_values(sql_engine: AsyncEngine) -> None:
+    """A 500 logs its exception: the text of a database error must not carry password hashes or keys."""
+    secret_hash = "$2b$12$secret-hash-that-must-not-be-logged"
+    user = {"full_name": "A", "password_hash": secret_hash, "role": "user", "is_active": True}
+    async with sql_engine.connect() as connection:
+        await connection.execute(insert(users).values(email="ann@example.com", **user))
+        with pytest.raises(IntegrityError) as duplicate:
+            await connection.execute(insert(users).values(email="ANN@example.com", **user))
+        with pytest.raises(DBAPIError) as invalid:
+            await connection.execute(insert(integrations).values(name="k", team_id=424242, key="integration-key-secret"))
+    for error in (duplicate.value, invalid.value):
+        assert error.hide_parameters
+        text = f"{error}\n{error!r}"
+        assert "hidden due to hide_parameters" in text
+        assert secret_hash not in text and "integration-key-secret" not in text
+

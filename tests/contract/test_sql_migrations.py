@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -195,6 +197,58 @@ def test_the_migrate_command_reads_database_url(
     assert main(["migrate"]) == 0
     assert (tmp_path / "from-env.db").exists()
     assert "from-env.db to head" in capsys.readouterr().out
+
+
+def test_the_migrate_command_reads_database_url_from_the_env_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Like serve, worker and create-admin: the environment first, then `.env` in the working directory."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    (tmp_path / ".env").write_text(f"DATABASE_URL=sqlite:///{tmp_path / 'from-dotenv.db'}\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["migrate"]) == 0
+    assert (tmp_path / "from-dotenv.db").exists()
+    assert not (tmp_path / "incidentcore.db").exists()
+    assert "from-dotenv.db to head" in capsys.readouterr().out
+
+
+def test_the_migrate_command_reports_a_bad_configuration(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ENVIRONMENT", "staging")
+    assert main(["migrate"]) == 2
+    assert "ENVIRONMENT" in capsys.readouterr().err
+    assert not (tmp_path / "incidentcore.db").exists()
+
+
+@pytest.mark.postgres
+def test_concurrent_upgrades_of_a_fresh_postgres_schema_all_succeed(
+    postgres_schema: PostgresSchema, sync_engine_for_schema: sqlalchemy.Engine
+) -> None:
+    """Several processes starting at once (`serve` replicas, a `migrate` job): one migrates, the others wait
+    on the advisory lock and then find the schema at head. Without the lock one of them hits a
+    UniqueViolation creating the same table or alembic_version row."""
+    command = [sys.executable, "-m", "entrypoints.cli", "migrate", "--database-url", postgres_schema.url]
+    processes = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)
+    ]
+    results = [(process.wait(timeout=120), process.communicate()) for process in processes]
+    failures = [err for status, (_, err) in results if status != 0]
+    assert not failures, failures[0][-2000:]
+    assert application_tables(sync_engine_for_schema) == set(metadata.tables)
+    with sync_engine_for_schema.connect() as connection:
+        versions = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
+    assert versions == [revisions_oldest_first()[-1][0]]
+
+
+@pytest.fixture
+def sync_engine_for_schema(postgres_schema: PostgresSchema) -> Iterator[sqlalchemy.Engine]:
+    engine = sqlalchemy.create_engine(normalise_database_url(postgres_schema.url))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def test_migrations_are_found_from_the_checkout_or_an_override(

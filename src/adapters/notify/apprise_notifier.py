@@ -23,6 +23,10 @@ logger = logging.getLogger("incidentcore.notify")
 
 SmtpSecurity = Literal["ssl", "starttls", "none"]
 
+# The longest one send may take. The dispatcher's lease (NOTIFICATION_LEASE_SECONDS) must be at least
+# twice this, so that a slow send is not claimed and sent again by another worker.
+SEND_TIMEOUT_SECONDS = 30.0
+
 
 @dataclass(frozen=True)
 class AppriseConfig:
@@ -37,7 +41,7 @@ class AppriseConfig:
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = field(default=None, repr=False)
     twilio_phone_number: str | None = None
-    timeout_seconds: float = 30.0  # stays under the dispatcher's lease, so a slow send is not resent
+    timeout_seconds: float = SEND_TIMEOUT_SECONDS  # under the dispatcher's lease: a slow send is not resent
 
     @classmethod
     def from_settings(cls, settings: object) -> AppriseConfig:

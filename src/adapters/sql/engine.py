@@ -33,6 +33,8 @@ def normalise_database_url(url: str | URL) -> str:
 
 
 def database_url_from_env() -> str:
+    """DATABASE_URL from the process environment only: for alembic's own command line (migrations/env.py)
+    and code handed no URL. The entrypoints read it through `Settings`, which also reads `.env`."""
     return os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
 
 
@@ -53,6 +55,9 @@ def create_engine(
     migrations, which may rebuild tables (SQLite cannot toggle the pragma inside a transaction).
     """
     normalised = make_url(normalise_database_url(url if url is not None else database_url_from_env()))
+    # Bound parameters (password hashes, integration keys, reset tokens) never appear in the text of
+    # a database error, so logging one (a 500 logs its exception) cannot leak them.
+    options.setdefault("hide_parameters", True)
     if normalised.get_backend_name() == "postgresql":
         options.setdefault("pool_pre_ping", True)
     engine = create_async_engine(normalised, **options)

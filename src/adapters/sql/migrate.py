@@ -14,6 +14,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from adapters.sql.engine import create_engine, database_url_from_env, normalise_database_url
@@ -21,6 +22,10 @@ from adapters.sql.engine import create_engine, database_url_from_env, normalise_
 Migration = Callable[[Config], None]
 
 MIGRATIONS_ENV = "INCIDENTCORE_MIGRATIONS"
+# Postgres advisory lock key taken for the length of a migration ("incident" in ASCII): processes that
+# migrate at once (several `serve`/`migrate` starting together) run one after the other, and those
+# that come later find the schema up to date. SQLite needs none: BEGIN IMMEDIATE serializes them.
+MIGRATION_LOCK_KEY = 0x696E636964656E74
 _PACKAGED = Path(__file__).resolve().parent / "migrations"
 _CHECKOUT = Path(__file__).resolve().parents[3] / "migrations"  # src/adapters/sql/migrate.py -> repo root
 
@@ -69,6 +74,9 @@ async def _run(url: str | None, migrate: Migration) -> None:
     engine = create_engine(config.get_main_option("sqlalchemy.url"), enforce_foreign_keys=False)
     try:
         async with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Transaction-scoped: released by the commit or rollback that ends the migration.
+                await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             await connection.run_sync(_with_connection, config, migrate)
     finally:
         await engine.dispose()

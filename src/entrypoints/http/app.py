@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-import msgspec
 from dishka import AsyncContainer
 from dishka.integrations.litestar import setup_dishka
 from litestar import Litestar, Request
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
-from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme, Tag
+from litestar.openapi.spec import (
+    Components,
+    OAuthFlow,
+    OAuthFlows,
+    OpenAPIResponse,
+    RequestBody,
+    SecurityScheme,
+    Tag,
+)
 
 from entrypoints.di import build_container
 from entrypoints.http.auth import SECURITY_SCHEME, TOKEN_URL
 from entrypoints.http.controllers import API_CONTROLLERS, ServiceController
 from entrypoints.http.controllers.service import service_version
-from entrypoints.http.problems import EXCEPTION_HANDLERS, check_json_body_strictly
+from entrypoints.http.problems import EXCEPTION_HANDLERS, PROBLEM_DESCRIPTIONS, check_body
 from entrypoints.settings import Settings, configure_logging
 from entrypoints.worker import run_worker_alongside
 from incidentcore.errors import FieldError, ValidationFailed
@@ -73,35 +81,25 @@ def openapi_config() -> OpenAPIConfig:
 
 
 async def check_request(request: Request[Any, Any, Any]) -> None:
-    """Before every handler: no NUL characters anywhere (no database stores them), strict JSON bodies."""
+    """Before every handler: no NUL characters in parameters (no database stores them); then the body
+    check (a JSON content type on JSON routes, no NUL characters, strictly typed)."""
     for source, values in (("query", request.query_params), ("path", request.path_params)):
         for name, value in values.items():
             if "\x00" in str(value):
                 raise ValidationFailed(FieldError(name, f"the {source} parameter contains a NUL character"))
-    body = await request.body()
-    if (b"\\u0000" in body or b"%00" in body) and contains_nul(await decoded_body(request, body)):
-        raise ValidationFailed(FieldError("body", "strings must not contain NUL characters"))
-    await check_json_body_strictly(request)
+    await check_body(request)
 
 
-async def decoded_body(request: Request[Any, Any, Any], body: bytes) -> Any:
-    content_type = request.headers.get("content-type") or ""
-    if "form" in content_type:
-        return dict(await request.form())
-    try:
-        return msgspec.json.decode(body)
-    except msgspec.DecodeError:  # malformed JSON is reported by the body check that follows
-        return None
-
-
-def contains_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(contains_nul(v) for v in value)
-    return False
+def document_json_only_bodies(app: Litestar) -> None:
+    """Every operation with a JSON body also answers 415 (another content type): say so in the spec."""
+    for item in (app.openapi_schema.paths or {}).values():
+        for operation in (item.get, item.put, item.post, item.patch, item.delete):
+            body = operation.request_body if operation is not None else None
+            if operation is None or operation.responses is None or not isinstance(body, RequestBody):
+                continue
+            invalid = operation.responses.get("400")  # the same problem+json shape, another description
+            if "application/json" in body.content and isinstance(invalid, OpenAPIResponse):
+                operation.responses.setdefault("415", replace(invalid, description=PROBLEM_DESCRIPTIONS[415]))
 
 
 def spell_paths_as_contract(app: Litestar) -> None:
@@ -127,7 +125,7 @@ def create_app(settings: Settings, container: AsyncContainer | None = None) -> L
         before_request=check_request,
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
-        on_startup=[spell_paths_as_contract],
+        on_startup=[spell_paths_as_contract, document_json_only_bodies],
         on_shutdown=[close_container] if owns_container else [],
         # Lifespans end before the shutdown hooks: the worker stops before the container closes.
         lifespan=[run_worker_alongside(di_container, settings)] if settings.worker_enabled else [],

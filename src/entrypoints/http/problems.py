@@ -1,8 +1,8 @@
 """Every error as RFC 9457 problem details: domain errors, framework errors and the unexpected.
 
-Also the strict body check: Litestar converts request bodies leniently ("5" becomes 5), so JSON
-bodies are first decoded strictly against the handler's Struct, and a mismatch is a 400 that names
-the field.
+Also the body check: Litestar converts request bodies leniently ("5" becomes 5) and decodes any
+content type as JSON, so JSON routes refuse other content types (415) and JSON bodies are first
+converted strictly to the handler's Struct; a mismatch is a 400 that names the field.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.utils.scope.state import ScopeState
 
 from entrypoints.http.schemas import FieldProblem, Problem
 from incidentcore.errors import (
@@ -137,24 +139,62 @@ EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
 }
 
 
-async def check_json_body_strictly(request: Request[Any, Any, Any]) -> None:
-    """A `before_request` hook: decodes a JSON body strictly against the handler's Struct."""
+async def check_body(request: Request[Any, Any, Any]) -> None:
+    """A `before_request` hook: the body a handler takes, decoded once and checked before Litestar sees it.
+
+    JSON routes answer 415 to any other content type (Litestar would decode text/plain or a form as
+    JSON, leniently). The JSON is decoded once, scanned for NUL characters (no database stores them)
+    and converted strictly to the handler's Struct; Litestar then takes the decoded value from the
+    connection state instead of decoding the body again. The OAuth2 login form is only scanned for NUL.
+    """
     data_field = request.route_handler.parsed_data_field
-    if data_field is None or "json" not in (request.headers.get("content-type") or "json"):
-        return
-    body_type = data_field.annotation
-    if not (isinstance(body_type, type) and issubclass(body_type, msgspec.Struct)):
+    if data_field is None:
         return
     body = await request.body()
+    media_type = getattr(data_field.kwarg_definition, "media_type", RequestEncodingType.JSON)
+    if media_type is not RequestEncodingType.JSON:
+        if (b"%00" in body or b"\x00" in body) and contains_nul(dict(await request.form())):
+            raise ValidationFailed(FieldError("body", "strings must not contain NUL characters"))
+        return
+    content_type = request.headers.get("content-type")
+    if (content_type is not None or body) and not is_json_media_type(content_type):
+        given = (content_type or "").split(";", 1)[0].strip() or "a body without a Content-Type"
+        raise HTTPException(
+            status_code=415, detail=f"This endpoint takes a JSON body (Content-Type: application/json), not {given}."
+        )
     if not body:
         return
     try:
-        msgspec.json.decode(body, type=body_type, strict=True)
-    except msgspec.ValidationError as error:
-        field, message = field_of(str(error))
-        raise ValidationFailed(FieldError(field, message)) from None
+        value = msgspec.json.decode(body)
     except msgspec.DecodeError as error:
         raise ValidationFailed(FieldError("body", f"is not valid JSON ({error})")) from None
+    if b"\\u0000" in body and contains_nul(value):  # JSON can only spell a NUL as \u0000
+        raise ValidationFailed(FieldError("body", "strings must not contain NUL characters"))
+    body_type = data_field.annotation
+    if isinstance(body_type, type) and issubclass(body_type, msgspec.Struct):
+        try:
+            msgspec.convert(value, type=body_type, strict=True)
+        except msgspec.ValidationError as error:
+            field, message = field_of(str(error))
+            raise ValidationFailed(FieldError(field, message)) from None
+    # Where `Request.json()` (and so the data extractor) looks before decoding the body itself.
+    ScopeState.from_scope(request.scope).json = value
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """`application/json` or a structured `application/...+json` type, whatever its parameters."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
+def contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(contains_nul(v) for v in value)
+    return False
 
 
 _AT_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
@@ -193,24 +233,28 @@ def _http_detail(error: HTTPException) -> str:
         404: "No resource at this address.",
         405: "This address does not accept that method.",
         413: "The request body is too large.",
+        415: "This endpoint does not accept that content type.",
     }.get(error.status_code, phrase)
+
+
+PROBLEM_DESCRIPTIONS = {
+    400: "Malformed or invalid input",
+    401: "Missing, invalid or expired token",
+    403: "Authenticated but not allowed",
+    404: "No such resource",
+    409: "Conflicts with the current state",
+    413: "Request body too large",
+    415: "The body is not JSON (Content-Type must be application/json)",
+    429: "Too many attempts",
+}
 
 
 def responses(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the problem responses an operation can answer."""
-    descriptions = {
-        400: "Malformed or invalid input",
-        401: "Missing, invalid or expired token",
-        403: "Authenticated but not allowed",
-        404: "No such resource",
-        409: "Conflicts with the current state",
-        413: "Request body too large",
-        429: "Too many attempts",
-    }
     return {
         status: ResponseSpec(
             data_container=Problem,
-            description=descriptions.get(status, HTTPStatus(status).phrase),
+            description=PROBLEM_DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
             media_type=PROBLEM_MEDIA_TYPE,
             generate_examples=False,
         )

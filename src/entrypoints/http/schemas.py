@@ -631,3 +631,11 @@ class PolicyPage(Page[PolicyResponse]):
 
 class IntegrationPage(Page[IntegrationResponse]):
     """A page of integrations."""
+
+
+class CommentPage(Page[CommentResponse]):
+    """A page of an incident's comments, oldest first."""
+
+
+class PreferencePage(Page[PreferenceResponse]):
+    """A page of a user's notification preferences."""

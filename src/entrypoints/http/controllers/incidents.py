@@ -9,6 +9,7 @@ from entrypoints.http.parameters import FilterId, Limit, Offset, PathId, page
 from entrypoints.http.problems import responses
 from entrypoints.http.schemas import (
     AssignRequest,
+    CommentPage,
     CommentRequest,
     CommentResponse,
     CreateIncidentRequest,
@@ -178,6 +179,20 @@ class IncidentsController(Controller):
         self, actor: Actor, incident_id: PathId, data: JSONBody[CommentRequest], incidents: FromDishka[Incidents]
     ) -> CommentResponse:
         return comment_response(await incidents.comment(actor, incident_id, data.body))
+
+    @get(
+        "/{incident_id:int}/comments",
+        summary="An incident's comments",
+        guards=[permits(Action.INCIDENT_READ)],
+        responses=responses(400, 401, 404),
+    )
+    @inject
+    async def comments(
+        self, actor: Actor, incident_id: PathId, incidents: FromDishka[Incidents], limit: Limit = 50, offset: Offset = 0
+    ) -> CommentPage:
+        """Oldest first, each in full (the timeline's `commented` events keep only the start)."""
+        paged = await incidents.comments(actor, incident_id, page(limit, offset))
+        return page_of(CommentPage, paged, [comment_response(c) for c in paged.items])
 
     @get(
         "/{incident_id:int}/timeline",

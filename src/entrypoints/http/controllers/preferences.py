@@ -5,15 +5,28 @@ from litestar import Controller, get, put
 from litestar.params import FromPath, JSONBody
 
 from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, Actor, permits
-from entrypoints.http.parameters import PathId
+from entrypoints.http.parameters import Limit, Offset, PathId, page
 from entrypoints.http.problems import responses
-from entrypoints.http.schemas import PreferenceRequest, PreferenceResponse, preference_response
-from incidentcore.model import Channel
+from entrypoints.http.schemas import (
+    PreferencePage,
+    PreferenceRequest,
+    PreferenceResponse,
+    page_of,
+    preference_response,
+)
+from incidentcore.model import Channel, NotificationPreference
 from incidentcore.permissions import Action
+from incidentcore.ports import Paged
 from incidentcore.services import Preferences
 
 SELF = [permits(Action.SELF_MANAGE)]
 OTHERS = [permits(Action.PREFERENCE_MANAGE_OTHERS)]
+
+
+def paged_preferences(found: list[NotificationPreference], limit: int, offset: int) -> PreferencePage:
+    """A user has at most one preference per channel: the use case returns them all, paged here."""
+    paged = Paged(found[offset : offset + limit], len(found), page(limit, offset))
+    return page_of(PreferencePage, paged, [preference_response(p) for p in paged.items])
 
 
 class PreferencesController(Controller):
@@ -22,11 +35,13 @@ class PreferencesController(Controller):
     security = BEARER
     dependencies = ACTOR_DEPENDENCY
 
-    @get("/me", summary="My notification preferences", guards=SELF, responses=responses(401))
+    @get("/me", summary="My notification preferences", guards=SELF, responses=responses(400, 401))
     @inject
-    async def list_mine(self, actor: Actor, preferences: FromDishka[Preferences]) -> list[PreferenceResponse]:
+    async def list_mine(
+        self, actor: Actor, preferences: FromDishka[Preferences], limit: Limit = 50, offset: Offset = 0
+    ) -> PreferencePage:
         """A user with no preferences is paged by email."""
-        return [preference_response(p) for p in await preferences.list_for(actor, actor.id)]
+        return paged_preferences(await preferences.list_for(actor, actor.id), limit, offset)
 
     @put(
         "/me/{channel:str}",
@@ -51,9 +66,14 @@ class PreferencesController(Controller):
     )
     @inject
     async def list_for_user(
-        self, actor: Actor, user_id: PathId, preferences: FromDishka[Preferences]
-    ) -> list[PreferenceResponse]:
-        return [preference_response(p) for p in await preferences.list_for(actor, user_id)]
+        self,
+        actor: Actor,
+        user_id: PathId,
+        preferences: FromDishka[Preferences],
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> PreferencePage:
+        return paged_preferences(await preferences.list_for(actor, user_id), limit, offset)
 
     @put(
         "/{user_id:int}/{channel:str}",
