@@ -149,7 +149,6 @@ def copy_notifications(url: str, template_incident: int, copies: int) -> None:
         "status": "'pending'",
         "attempts": "0",
         "next_attempt_at": "now()",
-        "lease_until": "NULL",
         "sent_at": "NULL",
         "last_error": "NULL",
         "version": "0",

@@ -282,7 +282,6 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("version", sa.Integer(), server_default="0", nullable=False),
         sa.CheckConstraint(
             "channel IN ('email', 'sms', 'slack', 'webhook', 'apprise')",

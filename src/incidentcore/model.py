@@ -442,8 +442,9 @@ class Notification:
     attempts: int = 0
     last_error: str | None = None
     sent_at: datetime | None = None
+    # When a worker may take the row: the next try (pending, retrying) or, while it is being sent,
+    # the end of the sender's lease, after which the sender is presumed dead and the page re-sent.
     next_attempt_at: datetime | None = None
-    lease_until: datetime | None = None
     version: int = 0
     id: int = 0
 
@@ -454,19 +455,17 @@ class Notification:
     def claim(self, now: datetime, lease: timedelta) -> None:
         self.status = NotificationStatus.SENDING
         self.attempts += 1
-        self.lease_until = now + lease
-        self.next_attempt_at = now + lease  # a send that outlives its lease is claimable again
+        self.next_attempt_at = now + lease
 
     def mark_sent(self, now: datetime) -> None:
         self.status = NotificationStatus.SENT
         self.sent_at = now
         self.last_error = None
-        self.lease_until = self.next_attempt_at = None
+        self.next_attempt_at = None
 
     def mark_failed(self, error: str, now: datetime, retry_at: datetime | None) -> None:
         """`retry_at` None means give up."""
         self.last_error = error[:1000]
-        self.lease_until = None
         self.status = NotificationStatus.RETRYING if retry_at else NotificationStatus.FAILED
         self.next_attempt_at = retry_at
 

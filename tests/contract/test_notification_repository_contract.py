@@ -89,7 +89,7 @@ async def test_claim_due_marks_sending_with_a_lease_and_bumps_the_version(uow_fa
         await uow.commit()
     assert claimed.status is NotificationStatus.SENDING
     assert claimed.attempts == 1
-    assert claimed.lease_until == now + LEASE
+    assert claimed.next_attempt_at == now + LEASE  # the lease ends when it may be taken again
     assert claimed.version == 1
     assert (await outbox(uow_factory, incident))["a"] == claimed
 
@@ -169,7 +169,7 @@ async def test_record_saves_a_result_for_the_current_claim(uow_factory: UowFacto
     stored = await outbox(uow_factory, incident)
     assert stored["sent"] == sent
     assert stored["sent"].status is NotificationStatus.SENT
-    assert stored["sent"].lease_until is None
+    assert stored["sent"].next_attempt_at is None
     assert stored["retry"] == retry
     assert stored["retry"].status is NotificationStatus.RETRYING
     assert stored["retry"].last_error is not None

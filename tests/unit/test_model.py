@@ -250,12 +250,7 @@ def notification(**overrides: object) -> Notification:
 
 def test_a_new_pending_notification_is_due_at_once() -> None:
     n = notification()
-    assert (n.status, n.attempts, n.next_attempt_at, n.lease_until) == (
-        NotificationStatus.PENDING,
-        0,
-        T0,
-        None,
-    )
+    assert (n.status, n.attempts, n.next_attempt_at) == (NotificationStatus.PENDING, 0, T0)
     later = T0 + MINUTE
     assert notification(next_attempt_at=later).next_attempt_at == later
     assert notification(status=NotificationStatus.SENT).next_attempt_at is None
@@ -265,12 +260,7 @@ def test_claim_leases_the_row_and_counts_the_attempt() -> None:
     n = notification()
     n.claim(T0 + MINUTE, timedelta(seconds=30))
     lease_end = T0 + MINUTE + timedelta(seconds=30)
-    assert (n.status, n.attempts, n.lease_until, n.next_attempt_at) == (
-        NotificationStatus.SENDING,
-        1,
-        lease_end,
-        lease_end,
-    )
+    assert (n.status, n.attempts, n.next_attempt_at) == (NotificationStatus.SENDING, 1, lease_end)
     n.claim(lease_end, timedelta(seconds=30))  # the lease ran out: claimable again
     assert n.attempts == 2
 
@@ -279,10 +269,9 @@ def test_mark_sent_clears_the_lease_and_the_error() -> None:
     n = notification(last_error="timeout")
     n.claim(T0, timedelta(seconds=30))
     n.mark_sent(T0 + timedelta(seconds=2))
-    assert (n.status, n.sent_at, n.last_error, n.lease_until, n.next_attempt_at) == (
+    assert (n.status, n.sent_at, n.last_error, n.next_attempt_at) == (
         NotificationStatus.SENT,
         T0 + timedelta(seconds=2),
-        None,
         None,
         None,
     )
@@ -293,7 +282,7 @@ def test_mark_failed_retries_or_gives_up() -> None:
     n.claim(T0, timedelta(seconds=30))
     retry_at = T0 + 5 * MINUTE
     n.mark_failed("x" * 5000, T0 + timedelta(seconds=3), retry_at)
-    assert (n.status, n.next_attempt_at, n.lease_until) == (NotificationStatus.RETRYING, retry_at, None)
+    assert (n.status, n.next_attempt_at) == (NotificationStatus.RETRYING, retry_at)
     assert n.last_error == "x" * 1000
     n.claim(retry_at, timedelta(seconds=30))
     n.mark_failed("503 from provider", retry_at, None)

@@ -335,7 +335,6 @@ NOTIFICATION_DELIVERY_COLUMNS = (
     "last_error",
     "sent_at",
     "next_attempt_at",
-    "lease_until",
 )
 
 
@@ -354,7 +353,6 @@ def notification_values(notification: Notification) -> Values:
         "created_at": notification.created_at,
         "sent_at": notification.sent_at,
         "next_attempt_at": notification.next_attempt_at,
-        "lease_until": notification.lease_until,
         "version": notification.version,
     }
 
@@ -379,7 +377,6 @@ def notification_from_row(row: Row[Any]) -> Notification:
         last_error=row.last_error,
         sent_at=row.sent_at,
         next_attempt_at=row.next_attempt_at,
-        lease_until=row.lease_until,
         version=row.version,
         id=row.id,
     )

@@ -518,17 +518,10 @@ class SqlNotificationRepository(_SqlRepository, NotificationRepository):
     async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Notification]:
         if limit <= 0:
             return []
-        status = notifications.c.status
-        due = and_(
-            notifications.c.next_attempt_at <= now,
-            or_(
-                status.in_(_WAITING_STATUSES),
-                and_(status == NotificationStatus.SENDING.value, notifications.c.lease_until <= now),
-            ),
-        )
+        # a sending row is due when its sender's lease (its next_attempt_at) ran out
         query = (
             select(notifications)
-            .where(notification_is_unsent, due)
+            .where(notification_is_unsent, notifications.c.next_attempt_at <= now)
             .order_by(notifications.c.next_attempt_at, notifications.c.id)
             .limit(limit)
         )

@@ -293,7 +293,6 @@ notifications = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("sent_at", UtcDateTime),
     Column("next_attempt_at", UtcDateTime),
-    Column("lease_until", UtcDateTime),
     Column("version", Integer, nullable=False, server_default="0"),
     one_of("channel", Channel),
     one_of("status", NotificationStatus),
@@ -306,8 +305,8 @@ UNSENT_STATUSES = (NotificationStatus.PENDING, NotificationStatus.RETRYING, Noti
 notification_is_unsent = notifications.c.status.in_(
     [literal_column(f"'{status.value}'") for status in UNSENT_STATUSES]
 )
-# Rows being sent keep `next_attempt_at == lease_until` (see Notification.claim), so one index on
-# `next_attempt_at` finds both due retries and expired leases.
+# A row being sent holds its lease's end in `next_attempt_at` (see Notification.claim), so one index
+# finds both due retries and expired leases.
 Index(
     "ix_notifications_due",
     notifications.c.next_attempt_at,

@@ -533,12 +533,13 @@ class MemoryNotificationRepository(_InTransaction, NotificationRepository):
     async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Notification]:
         notifications = self._tx.notifications
 
-        def due(n: Notification) -> bool:
-            if n.status in (NotificationStatus.PENDING, NotificationStatus.RETRYING):
-                return n.next_attempt_at is not None and n.next_attempt_at <= now
-            if n.status is NotificationStatus.SENDING:  # its sender's lease ran out: presumed dead
-                return n.lease_until is not None and n.lease_until <= now
-            return False
+        def due(n: Notification) -> bool:  # a sending row is due when its sender's lease ran out
+            unsent = n.status in (
+                NotificationStatus.PENDING,
+                NotificationStatus.RETRYING,
+                NotificationStatus.SENDING,
+            )
+            return unsent and n.next_attempt_at is not None and n.next_attempt_at <= now
 
         candidates = sorted(
             (n for n in notifications.rows() if due(n) and not notifications.held_by_other(n.id)),
