@@ -126,7 +126,9 @@ class IncidentRepository(Protocol):
         """Saves and bumps `version`; raises StaleState if the stored version is not the one read."""
         ...
 
-    async def find_open_by_dedup_key(self, integration_id: int, dedup_key: str) -> Incident | None: ...
+    async def find_open_by_dedup_key(self, integration_id: int, dedup_key: str) -> Incident | None:
+        """The open incident holding the key, locked like `get(for_update=True)`: the caller acts on it."""
+        ...
 
     async def claim_due(self, now: datetime, limit: int) -> builtins.list[Incident]:
         """Open incidents whose `next_escalation_at <= now`, earliest first, at most `limit`.

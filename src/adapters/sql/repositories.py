@@ -355,6 +355,8 @@ class SqlIncidentRepository(_SqlRepository, IncidentRepository):
         query = select(incidents).where(
             incidents.c.integration_id == integration_id, incidents.c.dedup_key == dedup_key, incident_is_open
         )
+        if self._on_postgres:
+            query = self._locking(query)
         row = await self._one(query)
         return mapping.incident_from_row(row) if row else None
 

@@ -104,12 +104,10 @@ class AlertIngestion:
             integration = await self.uow.integrations.get_by_key(key) if key else None
             if integration is None:
                 raise AuthenticationFailed("unknown integration key")
-            open_incident = await self.uow.incidents.find_open_by_dedup_key(integration.id, alert.dedup_key)
+            incident = await self.uow.incidents.find_open_by_dedup_key(integration.id, alert.dedup_key)
             now = self.clock.now()
             data = {"source": alert.source, "dedup_key": alert.dedup_key, "alert": bounded(alert.data)}
-            if open_incident is not None:
-                incident = await self.uow.incidents.get(open_incident.id, for_update=True)
-                assert incident is not None
+            if incident is not None:
                 if alert.recovered:
                     outcome = incident.resolve(None, now, reason=f"{alert.source} alert recovered")
                     action: AlertAction = "resolved"

@@ -404,6 +404,8 @@ class MemoryIncidentRepository(_InTransaction, IncidentRepository):
             ),
             None,
         )
+        if found is not None:
+            self._tx.incidents.lock_or_fail(found.id)
         return copy.deepcopy(found)
 
     async def claim_due(self, now: datetime, limit: int) -> builtins.list[Incident]:
