@@ -102,7 +102,12 @@ class MessagingProvider(Provider):
 
     @provide
     def paging_config(self, settings: Settings) -> PagingConfig:
-        return PagingConfig(public_url=settings.public_url)
+        return PagingConfig(
+            public_url=settings.public_url,
+            manual_escalations_per_incident=settings.manual_escalations_per_incident,
+            manual_pages_per_user=settings.manual_pages_per_user,
+            manual_page_window=timedelta(minutes=settings.manual_page_window_minutes),
+        )
 
 
 class SqlPersistenceProvider(Provider):

@@ -48,6 +48,9 @@ class Settings:
     notification_lease_seconds: float = 60.0
     notification_max_attempts: int = 5
     max_body_bytes: int = 1_048_576
+    manual_escalations_per_incident: int = 6
+    manual_pages_per_user: int = 30
+    manual_page_window_minutes: int = 10
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_user: str | None = None
@@ -170,6 +173,9 @@ class Settings:
             notification_lease_seconds=lease_seconds,
             notification_max_attempts=number("NOTIFICATION_MAX_ATTEMPTS", 5, 1, 20),
             max_body_bytes=number("MAX_BODY_BYTES", 1_048_576, 1024, 100 * 1_048_576),
+            manual_escalations_per_incident=number("MANUAL_ESCALATIONS_PER_INCIDENT", 6, 1, 1_000_000),
+            manual_pages_per_user=number("MANUAL_PAGES_PER_USER", 30, 1, 1_000_000),
+            manual_page_window_minutes=number("MANUAL_PAGE_WINDOW_MINUTES", 10, 1, 24 * 60),
             smtp_host=text("SMTP_HOST", None),
             smtp_port=number("SMTP_PORT", 587, 1, 65535),
             smtp_user=text("SMTP_USER", None),

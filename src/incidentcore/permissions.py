@@ -1,12 +1,17 @@
 """Who may do what: one table, one question (`can`).
 
-Three kinds of rule:
-- ANYONE: any active user (reading and raising incidents, acknowledging a page, commenting, one's
-  own profile and preferences). Whoever is paged must be able to acknowledge, whatever their team.
+Four kinds of rule:
+- ANYONE: any active user (reading and raising incidents, commenting, one's own profile and
+  preferences).
 - ADMIN: administration (teams, users, policies, integrations, other people's preferences).
 - INCIDENT_OWNERS: actions that change who owns an incident or end it (edit, resolve, snooze, assign,
   escalate). Allowed on an incident without a team to anyone; on a team's incident to that team's
   members, the incident's assignee and creator, and managers and above.
+- INCIDENT_RESPONDERS: acknowledging, which stops the paging. The owners, and whoever was paged for
+  the incident, whatever their team: a page must always be answerable by the person it woke up.
+
+Moving an incident to another team (`can_move`) needs the right in both teams, judged without the
+actor's part in the incident (assignee, creator), which would otherwise carry over to any team.
 """
 
 from __future__ import annotations
@@ -39,13 +44,18 @@ class Rule(Enum):
     ANYONE = "any active user"
     ADMIN = "admin only"
     INCIDENT_OWNERS = "team members, assignee, creator, manager and above; anyone if no team"
+    INCIDENT_RESPONDERS = "incident owners, and anyone paged for the incident"
+
+    @property
+    def depends_on_incident(self) -> bool:
+        return self in (Rule.INCIDENT_OWNERS, Rule.INCIDENT_RESPONDERS)
 
 
 PERMISSIONS: dict[Action, Rule] = {
     Action.INCIDENT_READ: Rule.ANYONE,
     Action.INCIDENT_CREATE: Rule.ANYONE,
     Action.INCIDENT_COMMENT: Rule.ANYONE,
-    Action.INCIDENT_ACKNOWLEDGE: Rule.ANYONE,
+    Action.INCIDENT_ACKNOWLEDGE: Rule.INCIDENT_RESPONDERS,
     Action.INCIDENT_UPDATE: Rule.INCIDENT_OWNERS,
     Action.INCIDENT_RESOLVE: Rule.INCIDENT_OWNERS,
     Action.INCIDENT_SNOOZE: Rule.INCIDENT_OWNERS,
@@ -62,7 +72,8 @@ PERMISSIONS: dict[Action, Rule] = {
 CROSS_TEAM_ROLE = Role.MANAGER
 
 
-def can(actor: User, action: Action, resource: Incident | None = None) -> bool:
+def can(actor: User, action: Action, resource: Incident | None = None, *, was_paged: bool = False) -> bool:
+    """`was_paged`: a page for `resource` was written for `actor` (only INCIDENT_RESPONDERS asks)."""
     if not actor.is_active:
         return False
     if actor.role is Role.ADMIN:
@@ -74,6 +85,8 @@ def can(actor: User, action: Action, resource: Incident | None = None) -> bool:
         return False
     if resource is None:  # no incident to scope by: judged as for a team incident not one's own
         return actor.role.at_least(CROSS_TEAM_ROLE)
+    if rule is Rule.INCIDENT_RESPONDERS and was_paged:
+        return True
     return (
         resource.team_id is None
         or resource.team_id == actor.team_id
@@ -82,6 +95,25 @@ def can(actor: User, action: Action, resource: Incident | None = None) -> bool:
     )
 
 
-def require(actor: User, action: Action, resource: Incident | None = None) -> None:
-    if not can(actor, action, resource):
+def can_move(actor: User, incident: Incident, team_id: int | None) -> bool:
+    """Whether `actor` may move `incident` to `team_id`: they may edit it where it is, and the new team
+    is theirs (manager and above: any team); out of every team only manager and above."""
+    if not actor.is_active:
+        return False
+    if actor.role.at_least(CROSS_TEAM_ROLE):
+        return True
+    return team_id is not None and team_id == actor.team_id and can(actor, Action.INCIDENT_UPDATE, incident)
+
+
+def require(actor: User, action: Action, resource: Incident | None = None, *, was_paged: bool = False) -> None:
+    if not can(actor, action, resource, was_paged=was_paged):
         raise PermissionDenied(f"{actor.role.value} may not {action.value.replace('.', ' ')} here")
+
+
+def require_move(actor: User, incident: Incident, team_id: int | None) -> None:
+    if not can_move(actor, incident, team_id):
+        where = f"team {team_id}" if team_id is not None else "no team"
+        raise PermissionDenied(
+            f"{actor.role.value} may not move the incident to {where}: moving needs the right in both "
+            "teams (a member of the new team, or manager and above; to no team, manager and above)"
+        )

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Generic, Protocol, Self, TypeVar
 
+from incidentcore.escalation import EffectKind
 from incidentcore.model import (
     Channel,
     Comment,
@@ -28,6 +29,7 @@ from incidentcore.model import (
     Severity,
     Team,
     TimelineEvent,
+    TimelineKind,
     User,
 )
 
@@ -154,6 +156,12 @@ class TimelineRepository(Protocol):
         """Oldest first (by time, then id)."""
         ...
 
+    async def recent_by_actor(
+        self, actor_id: int, kinds: Sequence[TimelineKind], since: datetime, limit: int
+    ) -> builtins.list[datetime]:
+        """When `actor_id` caused events of `kinds` at or after `since`: the newest `limit`, newest first."""
+        ...
+
 
 class EscalationEventRepository(Protocol):
     """What the escalation did for an incident (fires with who was paged, acks, snoozes...), append-only."""
@@ -164,6 +172,13 @@ class EscalationEventRepository(Protocol):
 
     async def list_for_incident(self, incident_id: int, page: Page) -> Paged[EscalationEvent]:
         """Oldest first."""
+        ...
+
+    async def recent(
+        self, incident_id: int, kind: EffectKind, since: datetime, limit: int
+    ) -> builtins.list[datetime]:
+        """When the incident's events of `kind` were recorded at or after `since`: the newest `limit`,
+        newest first."""
         ...
 
 
@@ -198,6 +213,10 @@ class NotificationRepository(Protocol):
 
     async def list_for_incident(self, incident_id: int, page: Page) -> Paged[Notification]:
         """Oldest first."""
+        ...
+
+    async def was_paged(self, incident_id: int, user_id: int) -> bool:
+        """Whether any page (whatever became of it) was written for `user_id` about the incident."""
         ...
 
     async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Notification]:

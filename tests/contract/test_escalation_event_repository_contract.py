@@ -40,3 +40,31 @@ async def test_events_round_trip_oldest_first(uow_factory: UowFactory) -> None:
     assert page.items == [fired, manual, stopped]
     assert page.total == 3
     assert page.items[0].notified_user_ids == [3, 1]
+
+
+async def test_recent_lists_one_kind_of_one_incident_newest_first(uow_factory: UowFactory) -> None:
+    minute = timedelta(minutes=1)
+    async with uow_factory() as uow:
+        incident = await stored_incident(uow)
+        other = await stored_incident(uow)
+
+        def manual(incident_id: int, at: timedelta) -> EscalationEvent:
+            return EscalationEvent(incident_id, None, EffectKind.MANUAL, 0, T0 + at, T0 + at, 0, 0)
+
+        await uow.escalation_events.add_many(
+            [
+                manual(incident.id, -minute),  # before the window
+                manual(incident.id, minute),
+                manual(incident.id, 3 * minute),
+                manual(other.id, 2 * minute),
+                EscalationEvent(incident.id, 7, EffectKind.FIRED, 0, T0 + 4 * minute, T0 + 4 * minute, 0, 0),
+                manual(incident.id, 0 * minute),
+            ]
+        )
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        recent = await uow.escalation_events.recent(incident.id, EffectKind.MANUAL, T0, 10)
+        newest = await uow.escalation_events.recent(incident.id, EffectKind.MANUAL, T0, 1)
+    assert recent == [T0 + 3 * minute, T0 + minute, T0]
+    assert newest == [T0 + 3 * minute]

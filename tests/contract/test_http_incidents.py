@@ -228,14 +228,91 @@ def test_owner_actions_on_a_team_incident(api):
     member, member_headers = api.create_user("oncall_engineer", team_id=team["id"])
     _, outsider_headers = api.create_user("team_lead", team_id=other_team["id"])
     _, manager_headers = api.create_user("manager", team_id=other_team["id"])
+    responder, responder_headers = api.create_user("oncall_engineer", team_id=other_team["id"])
+    api.create_policy(
+        team_id=team["id"],
+        repeat=1,
+        steps=[{"delay_minutes": 5, "targets": [{"type": "user", "id": responder["id"]}]}],
+    )
     incident = api.create_incident(team_id=team["id"])
     path = f"/v1/incidents/{incident['id']}"
 
     assert api.client.put(path, json={"title": "t"}, headers=outsider_headers).status_code == 403
     assert api.client.post(f"{path}/resolve", headers=outsider_headers).status_code == 403
-    # Anyone paged may acknowledge and comment, whatever their team.
+    # A stranger cannot stop another team's escalation; anyone may comment.
     assert api.client.post(f"{path}/comments", json={"body": "seen"}, headers=outsider_headers).status_code == 201
-    assert api.client.post(f"{path}/acknowledge", headers=outsider_headers).status_code == 200
+    refused = api.client.post(f"{path}/acknowledge", headers=outsider_headers)
+    assert refused.status_code == 403
+    assert api.client.get(path, headers=outsider_headers).json()["next_escalation_at"] is not None
+    # Whoever was paged may acknowledge, whatever their team.
+    assert api.client.post(f"{path}/acknowledge", headers=responder_headers).status_code == 200
     assert api.client.put(path, json={"title": "t"}, headers=member_headers).status_code == 200
     assert api.client.post(f"{path}/assign", json={"user_id": member["id"]}, headers=manager_headers).status_code == 200
     assert api.client.post(f"{path}/resolve", headers=member_headers).status_code == 200
+
+
+def test_a_self_registered_stranger_cannot_acknowledge_a_team_incident(api):
+    team = api.create_team()
+    api.create_policy(team_id=team["id"], repeat=1)  # pages the admin
+    incident = api.create_incident(team_id=team["id"], severity="critical")
+    assert incident["next_escalation_at"] is not None
+    email = api.new_email("stranger")
+    signup = {"email": email, "password": PASSWORD, "full_name": "Stranger"}  # noqa: F405
+    assert api.client.post("/v1/auth/signup", json=signup).status_code == 201
+    stranger = api.login(email)
+    path = f"/v1/incidents/{incident['id']}"
+    response = api.client.post(f"{path}/acknowledge", headers=stranger)
+    assert response.status_code == 403
+    assert response.headers["content-type"].startswith("application/problem+json")
+    after = api.client.get(path, headers=stranger).json()
+    assert (after["status"], after["next_escalation_at"]) == ("triggered", incident["next_escalation_at"])
+
+
+def test_an_incident_moves_only_where_the_mover_may_act(api):
+    team = api.create_team()
+    other_team = api.create_team()
+    third_team = api.create_team()
+    assignee, assignee_headers = api.create_user("team_lead", team_id=other_team["id"])
+    _, manager_headers = api.create_user("manager", team_id=other_team["id"])
+    incident = api.create_incident(team_id=team["id"], assignee_id=assignee["id"])
+    path = f"/v1/incidents/{incident['id']}"
+    for where in (None, third_team["id"]):
+        response = api.client.put(path, json={"team_id": where}, headers=assignee_headers)
+        assert response.status_code == 403, response.text
+        assert "move" in response.json()["detail"]
+    assert api.client.get(path, headers=assignee_headers).json()["team_id"] == team["id"]
+    assert api.client.post(f"{path}/resolve", headers=api.create_user()[1]).status_code == 403
+    moved = api.client.put(path, json={"team_id": other_team["id"]}, headers=assignee_headers)
+    assert moved.status_code == 200 and moved.json()["team_id"] == other_team["id"]
+    assert api.client.put(path, json={"team_id": None}, headers=manager_headers).json()["team_id"] is None
+
+
+@pytest.fixture
+def limited_api(http_backend, request, tmp_path):
+    overrides = {"MANUAL_ESCALATIONS_PER_INCIDENT": "6", "MANUAL_PAGES_PER_USER": "8"}
+    yield from make_api(http_backend, request, tmp_path, settings_overrides=overrides)  # noqa: F405
+
+
+def test_repeated_manual_escalation_is_refused_with_retry_after(limited_api):
+    api = limited_api
+    team = api.create_team()
+    lead, lead_headers = api.create_user("team_lead", team_id=team["id"])
+    api.create_policy(
+        team_id=team["id"], repeat=1, steps=[{"delay_minutes": 5, "targets": [{"type": "user", "id": lead["id"]}]}]
+    )
+    incident = api.create_incident(lead_headers, team_id=team["id"])
+    path = f"/v1/incidents/{incident['id']}"
+    statuses = [api.client.post(f"{path}/escalate", headers=lead_headers).status_code for _ in range(6)]
+    assert statuses == [200] * 6
+    pages = api.client.get(f"{path}/notifications", headers=lead_headers).json()["total"]
+    for headers in (lead_headers, api.admin_headers):  # the incident's limit holds for everyone
+        refused = api.client.post(f"{path}/escalate", headers=headers)
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["retry-after"]) <= 600
+        assert refused.json()["type"].endswith("rate-limited")
+    assert api.client.get(f"{path}/notifications", headers=lead_headers).json()["total"] == pages
+    # opening incidents counts toward the same person's limit: 1 + 6 made, one more allowed
+    assert api.client.post("/v1/incidents/", json={"title": "b"}, headers=lead_headers).status_code == 201
+    refused = api.client.post("/v1/incidents/", json={"title": "c"}, headers=lead_headers)
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+    assert api.client.get("/v1/incidents/", headers=lead_headers).json()["total"] == 2

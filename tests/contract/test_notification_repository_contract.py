@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from entity_builders import LEASE, T0, UowFactory, page_for, stored_incident
+from entity_builders import LEASE, T0, UowFactory, page_for, stored_incident, stored_user
 
 from incidentcore.model import Notification, NotificationStatus
 from incidentcore.ports import Page
@@ -218,3 +218,19 @@ async def test_cancel_fails_the_waiting_pages_of_an_incident(uow_factory: UowFac
     async with uow_factory() as uow:
         claimable = await uow.notifications.claim_due(T0 + timedelta(hours=1), 10, LEASE)
     assert [n.idempotency_key for n in claimable] == ["sending", "other"]  # the cancelled stay put
+
+
+async def test_was_paged_asks_for_one_user_on_one_incident(uow_factory: UowFactory) -> None:
+    async with uow_factory() as uow:
+        ann = await stored_user(uow)
+        bob = await stored_user(uow, "bob@example.com")
+        incident = await stored_incident(uow)
+        other = await stored_incident(uow)
+        await uow.notifications.add_new([page_for("a", incident_id=incident.id, user_id=ann.id)])
+        await uow.notifications.add_new([page_for("b", incident_id=other.id, user_id=bob.id)])
+        await uow.commit()
+
+    async with uow_factory() as uow:
+        assert await uow.notifications.was_paged(incident.id, ann.id)
+        assert not await uow.notifications.was_paged(incident.id, bob.id)
+        assert not await uow.notifications.was_paged(other.id, ann.id)

@@ -58,3 +58,29 @@ async def test_oldest_first_by_time_then_id(uow_factory: UowFactory) -> None:
         page = await uow.timeline.list_for_incident(incident.id, Page(limit=2))
     assert page.items == [early, same_time]
     assert page.total == 3
+
+
+async def test_recent_by_actor_is_newest_first_within_the_window(uow_factory: UowFactory) -> None:
+    async with uow_factory() as uow:
+        ann = await stored_user(uow)
+        bob = await stored_user(uow, "bob@example.com")
+        incident = await stored_incident(uow)
+        minute = timedelta(minutes=1)
+        await uow.timeline.add_many(
+            [
+                TimelineEvent(incident.id, TimelineKind.CREATED, T0 - 5 * minute, ann.id),  # before the window
+                TimelineEvent(incident.id, TimelineKind.CREATED, T0, ann.id),
+                TimelineEvent(incident.id, TimelineKind.ESCALATED, T0 + 2 * minute, ann.id),
+                TimelineEvent(incident.id, TimelineKind.COMMENTED, T0 + 3 * minute, ann.id),  # another kind
+                TimelineEvent(incident.id, TimelineKind.ESCALATED, T0 + 4 * minute, bob.id),  # another actor
+                TimelineEvent(incident.id, TimelineKind.ESCALATED, T0 + 5 * minute, None),  # the schedule
+                TimelineEvent(incident.id, TimelineKind.ESCALATED, T0 + minute, ann.id),
+            ]
+        )
+        await uow.commit()
+
+    kinds = [TimelineKind.CREATED, TimelineKind.ESCALATED]
+    async with uow_factory() as uow:
+        assert await uow.timeline.recent_by_actor(ann.id, kinds, T0, 10) == [T0 + 2 * minute, T0 + minute, T0]
+        assert await uow.timeline.recent_by_actor(ann.id, kinds, T0, 2) == [T0 + 2 * minute, T0 + minute]
+        assert await uow.timeline.recent_by_actor(bob.id, kinds[:1], T0, 10) == []

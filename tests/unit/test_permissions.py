@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from incidentcore.errors import PermissionDenied
 from incidentcore.model import Incident, Role, User
-from incidentcore.permissions import Action, can, require
+from incidentcore.permissions import Action, can, can_move, require, require_move
 
 T0 = datetime.fromisoformat("2024-01-01T00:00:00+00:00")
 ACTOR_ID = 10
@@ -32,7 +32,8 @@ MY_TEAMS = "incident of the actor's team"
 OTHER_TEAMS = "incident of another team"
 ASSIGNEE = "another team's incident, actor is the assignee"
 CREATOR = "another team's incident, actor created it"
-SITUATIONS = [NO_RESOURCE, NO_TEAM, MY_TEAMS, OTHER_TEAMS, ASSIGNEE, CREATOR]
+PAGED = "another team's incident, actor was paged for it"
+SITUATIONS = [NO_RESOURCE, NO_TEAM, MY_TEAMS, OTHER_TEAMS, ASSIGNEE, CREATOR, PAGED]
 
 ANYONE = {situation: EVERY_ROLE for situation in SITUATIONS}
 ADMIN_ONLY = {situation: {"admin"} for situation in SITUATIONS}
@@ -43,14 +44,16 @@ OWNERS = {
     OTHER_TEAMS: CROSS_TEAM,
     ASSIGNEE: EVERY_ROLE,
     CREATOR: EVERY_ROLE,
+    PAGED: CROSS_TEAM,  # being paged lets one answer the page, not own the incident
 }
+RESPONDERS = {**OWNERS, PAGED: EVERY_ROLE}
 
 # action value -> situation -> the roles allowed
 EXPECTED: dict[str, dict[str, set[str]]] = {
     "incident.read": ANYONE,
     "incident.create": ANYONE,
     "incident.comment": ANYONE,
-    "incident.acknowledge": ANYONE,  # whoever is paged must be able to acknowledge
+    "incident.acknowledge": RESPONDERS,  # whoever is paged must be able to acknowledge
     "incident.update": OWNERS,
     "incident.resolve": OWNERS,
     "incident.snooze": OWNERS,
@@ -89,6 +92,7 @@ def resource(situation: str) -> Incident | None:
         OTHER_TEAMS: incident(OTHER_TEAM),
         ASSIGNEE: incident(OTHER_TEAM, assignee_id=ACTOR_ID),
         CREATOR: incident(OTHER_TEAM, created_by_id=ACTOR_ID),
+        PAGED: incident(OTHER_TEAM),
     }[situation]
 
 
@@ -98,21 +102,22 @@ def resource(situation: str) -> Incident | None:
 def test_every_role_action_and_resource(role: Role, action: Action, situation: str) -> None:
     allowed = role.value in EXPECTED[action.value][situation]
     target = resource(situation)
-    assert can(actor(role), action, target) is allowed
+    paged = situation == PAGED
+    assert can(actor(role), action, target, was_paged=paged) is allowed
     if allowed:
-        require(actor(role), action, target)
+        require(actor(role), action, target, was_paged=paged)
     else:
         with pytest.raises(PermissionDenied, match=role.value):
-            require(actor(role), action, target)
+            require(actor(role), action, target, was_paged=paged)
 
 
 @pytest.mark.parametrize("situation", SITUATIONS)
 @pytest.mark.parametrize("action", list(Action))
 @pytest.mark.parametrize("role", list(Role))
 def test_inactive_users_can_do_nothing(role: Role, action: Action, situation: str) -> None:
-    assert can(actor(role, active=False), action, resource(situation)) is False
+    assert can(actor(role, active=False), action, resource(situation), was_paged=True) is False
     with pytest.raises(PermissionDenied):
-        require(actor(role, active=False), action, resource(situation))
+        require(actor(role, active=False), action, resource(situation), was_paged=True)
 
 
 @pytest.mark.parametrize("action", list(Action))
@@ -155,3 +160,81 @@ def test_can_is_monotonic_in_role_rank(
         for r in ROLES_BY_RANK
     ]
     assert verdicts == sorted(verdicts)  # False ... False True ... True
+
+
+@given(
+    action=st.sampled_from(Action),
+    role=st.sampled_from(Role),
+    actor_team=st.none() | st.integers(1, 3),
+    incident_team=st.none() | st.integers(1, 3),
+    assignee_id=st.none() | st.integers(1, 4),
+)
+def test_being_paged_widens_only_acknowledge(
+    action: Action, role: Role, actor_team: int | None, incident_team: int | None, assignee_id: int | None
+) -> None:
+    """Whoever could act without the page still can; the page adds acknowledging and nothing else."""
+    who = User("a@example.com", "A", "h", role=role, team_id=actor_team, id=1)
+    incident = Incident("x", T0, team_id=incident_team, assignee_id=assignee_id)
+    unpaged, paged = can(who, action, incident), can(who, action, incident, was_paged=True)
+    assert paged >= unpaged
+    if action is Action.INCIDENT_ACKNOWLEDGE:
+        assert paged
+    else:
+        assert paged == unpaged
+
+
+# Moves: (actor role, actor's team, new team) -> allowed, for an incident of OTHER_TEAM the actor is
+# assigned to (so the edit itself is allowed where the incident is).
+MOVES = [
+    ("user", MY_TEAM, MY_TEAM, True),  # into one's own team
+    ("team_lead", MY_TEAM, 3, False),  # into a third team: the assignee's part does not carry over
+    ("team_lead", MY_TEAM, None, False),  # out of every team: anyone could then resolve it
+    ("oncall_engineer", None, None, False),
+    ("manager", MY_TEAM, 3, True),
+    ("manager", MY_TEAM, None, True),
+    ("cto", None, None, True),
+    ("admin", MY_TEAM, None, True),
+]
+
+
+@pytest.mark.parametrize(("role", "actor_team", "new_team", "allowed"), MOVES)
+def test_moving_an_incident_needs_the_right_in_both_teams(
+    role: str, actor_team: int | None, new_team: int | None, allowed: bool
+) -> None:
+    incident = Incident("x", T0, team_id=OTHER_TEAM, assignee_id=ACTOR_ID)
+    mover = actor(Role(role), team_id=actor_team)
+    assert can(mover, Action.INCIDENT_UPDATE, incident)
+    assert can_move(mover, incident, new_team) is allowed
+    if allowed:
+        require_move(mover, incident, new_team)
+    else:
+        with pytest.raises(PermissionDenied, match="move"):
+            require_move(mover, incident, new_team)
+
+
+@given(
+    role=st.sampled_from(Role),
+    active=st.booleans(),
+    actor_team=st.none() | st.integers(1, 3),
+    incident_team=st.none() | st.integers(1, 3),
+    new_team=st.none() | st.integers(1, 3),
+    assignee_id=st.none() | st.integers(1, 4),
+)
+def test_a_move_is_allowed_only_where_the_edit_is_allowed_on_both_sides(
+    role: Role,
+    active: bool,
+    actor_team: int | None,
+    incident_team: int | None,
+    new_team: int | None,
+    assignee_id: int | None,
+) -> None:
+    who = User("a@example.com", "A", "h", role=role, team_id=actor_team, is_active=active, id=1)
+    incident = Incident("x", T0, team_id=incident_team, assignee_id=assignee_id)
+    moved = Incident("x", T0, team_id=new_team)  # where it lands, with nobody's part in it yet
+    if can_move(who, incident, new_team):
+        assert can(who, Action.INCIDENT_UPDATE, incident)
+        assert can(who, Action.INCIDENT_UPDATE, moved)
+        if new_team is None:
+            assert role.at_least(Role.MANAGER)
+    if role.at_least(Role.MANAGER) and active:
+        assert can_move(who, incident, new_team)

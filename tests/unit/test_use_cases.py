@@ -26,7 +26,7 @@ from incidentcore.model import (
     TimelineKind,
 )
 from incidentcore.ports import DeliveryFailed, IncidentFilter, Page, UserFilter
-from incidentcore.services import Alert, NewIncident, NewUser
+from incidentcore.services import Alert, NewIncident, NewUser, PagingConfig
 from incidentcore.testing.world import InMemoryServices
 
 pytestmark = pytest.mark.anyio
@@ -353,13 +353,75 @@ async def test_team_incidents_are_owned_by_their_team(world: InMemoryServices) -
     member = await world.user("m@example.com", Role.ONCALL_ENGINEER, payments.id)
     outsider = await world.user("o@example.com", Role.TEAM_LEAD, search.id)
     manager = await world.user("boss@example.com", Role.MANAGER, search.id)
+    responder = await world.user("r@example.com", Role.ONCALL_ENGINEER, search.id)
+    await world.policies.create(admin, policy((5, [user_target(responder.id)]), team_id=payments.id))
     incident = await world.incidents.open(admin, NewIncident("x", team_id=payments.id))
     with pytest.raises(PermissionDenied):
         await world.incidents.resolve(outsider, incident.id)
-    assert (await world.incidents.acknowledge(outsider, incident.id)).status is IncidentStatus.ACKNOWLEDGED
+    with pytest.raises(PermissionDenied):  # a stranger cannot silence another team's pager
+        await world.incidents.acknowledge(outsider, incident.id)
+    # Whoever was paged may answer the page, whatever their team; owning the incident is another matter.
+    assert (await world.incidents.acknowledge(responder, incident.id)).status is IncidentStatus.ACKNOWLEDGED
+    with pytest.raises(PermissionDenied):
+        await world.incidents.resolve(responder, incident.id)
     await world.incidents.comment(outsider, incident.id, "anyone may comment")
     await world.incidents.snooze(member, incident.id, 10)
     assert (await world.incidents.resolve(manager, incident.id)).status is IncidentStatus.RESOLVED
+
+
+async def test_moving_an_incident_needs_the_right_in_the_new_team(world: InMemoryServices) -> None:
+    admin = await world.admin()
+    payments = await world.teams.create(admin, "payments", None)
+    search = await world.teams.create(admin, "search", None)
+    assignee = await world.user("a@example.com", Role.TEAM_LEAD, search.id)
+    manager = await world.user("boss@example.com", Role.MANAGER, search.id)
+    incident = await world.incidents.open(admin, NewIncident("x", team_id=payments.id, assignee_id=assignee.id))
+    for where in (None, payments.id + search.id + 1):
+        with pytest.raises((PermissionDenied, ValidationFailed)):
+            await world.incidents.update(assignee, incident.id, {"team_id": where})
+    with pytest.raises(PermissionDenied, match="move"):
+        await world.incidents.update(assignee, incident.id, {"team_id": None})
+    unchanged = await world.incidents.get(assignee, incident.id)
+    assert unchanged.team_id == payments.id
+    assert [e.kind for e in (await world.incidents.timeline(admin, incident.id, PAGE)).items].count(
+        TimelineKind.UPDATED
+    ) == 0
+    # into the assignee's own team is a move they may make; a manager may move it anywhere
+    assert (await world.incidents.update(assignee, incident.id, {"team_id": search.id})).team_id == search.id
+    assert (await world.incidents.update(manager, incident.id, {"team_id": None})).team_id is None
+    # an edit that keeps the team is no move
+    assert (await world.incidents.update(assignee, incident.id, {"title": "y", "team_id": None})).title == "y"
+
+
+async def test_manual_pages_are_limited_per_incident_and_per_person(world: InMemoryServices) -> None:
+    world.paging = PagingConfig(
+        manual_escalations_per_incident=3, manual_pages_per_user=5, manual_page_window=timedelta(minutes=10)
+    )
+    admin = await world.admin()
+    team = await world.teams.create(admin, "payments", None)
+    lead = await world.user("lead@example.com", Role.TEAM_LEAD, team.id)
+    other = await world.user("other@example.com", Role.TEAM_LEAD, team.id)
+    await world.policies.create(admin, policy((5, [user_target(lead.id)]), team_id=team.id, repeat=9))
+    incident = await world.incidents.open(lead, NewIncident("x", team_id=team.id))  # 1 of lead's 5
+    for _ in range(3):
+        await world.incidents.escalate(lead, incident.id)  # 4 of 5
+        world.clock.advance(timedelta(seconds=30))
+    with pytest.raises(RateLimited) as refused:  # the incident's limit holds for anyone
+        await world.incidents.escalate(other, incident.id)
+    # the first manual escalation, 90 s ago, leaves the window 10 minutes after it was made
+    assert refused.value.retry_after == 10 * 60 - 90
+    pages_before = len((await world.incidents.notifications(admin, incident.id, PAGE)).items)
+    await world.incidents.open(lead, NewIncident("y", team_id=team.id))  # 5 of 5
+    with pytest.raises(RateLimited):
+        await world.incidents.open(lead, NewIncident("z", team_id=team.id))
+    assert (await world.incidents.list(admin, IncidentFilter(), PAGE)).total == 2  # nothing half-made
+    assert len((await world.incidents.notifications(admin, incident.id, PAGE)).items) == pages_before
+    await world.incidents.open(other, NewIncident("z", team_id=team.id))  # another person is not held
+    # the schedule's own escalation is never limited
+    world.clock.advance(timedelta(minutes=5))
+    assert await world.escalation_tick.run() >= 1
+    world.clock.advance(timedelta(minutes=10))
+    await world.incidents.escalate(lead, incident.id)  # the window moved on
 
 
 # --- escalation policies -------------------------------------------------------------------------------

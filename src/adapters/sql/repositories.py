@@ -51,6 +51,7 @@ from adapters.sql.tables import (
     users,
 )
 from incidentcore.errors import NotFound, StaleState
+from incidentcore.escalation import EffectKind
 from incidentcore.model import (
     Comment,
     EscalationEvent,
@@ -64,6 +65,7 @@ from incidentcore.model import (
     Role,
     Team,
     TimelineEvent,
+    TimelineKind,
     User,
 )
 from incidentcore.ports import (
@@ -402,6 +404,21 @@ class SqlTimelineRepository(_SqlRepository, TimelineRepository):
         where = [timeline_events.c.incident_id == incident_id]
         return await self._page(timeline_events, where, oldest_first, page, mapping.timeline_event_from_row)
 
+    async def recent_by_actor(
+        self, actor_id: int, kinds: Sequence[TimelineKind], since: datetime, limit: int
+    ) -> builtins.list[datetime]:
+        query = (
+            select(timeline_events.c.created_at)
+            .where(
+                timeline_events.c.actor_id == actor_id,
+                timeline_events.c.kind.in_([k.value for k in kinds]),
+                timeline_events.c.created_at >= since,
+            )
+            .order_by(timeline_events.c.created_at.desc())
+            .limit(max(limit, 0))
+        )
+        return builtins.list((await self._session.scalars(query)).all())
+
 
 class SqlEscalationEventRepository(_SqlRepository, EscalationEventRepository):
     async def add_many(self, events: Sequence[EscalationEvent]) -> None:
@@ -418,6 +435,21 @@ class SqlEscalationEventRepository(_SqlRepository, EscalationEventRepository):
         return await self._page(
             escalation_events, where, oldest_first, page, mapping.escalation_event_from_row
         )
+
+    async def recent(
+        self, incident_id: int, kind: EffectKind, since: datetime, limit: int
+    ) -> builtins.list[datetime]:
+        query = (
+            select(escalation_events.c.created_at)
+            .where(
+                escalation_events.c.incident_id == incident_id,
+                escalation_events.c.kind == kind.value,
+                escalation_events.c.created_at >= since,
+            )
+            .order_by(escalation_events.c.created_at.desc())
+            .limit(max(limit, 0))
+        )
+        return builtins.list((await self._session.scalars(query)).all())
 
 
 class SqlPolicyRepository(_SqlRepository, PolicyRepository):
@@ -516,6 +548,12 @@ class SqlNotificationRepository(_SqlRepository, NotificationRepository):
         oldest_first = [notifications.c.created_at, notifications.c.id]
         where = [notifications.c.incident_id == incident_id]
         return await self._page(notifications, where, oldest_first, page, mapping.notification_from_row)
+
+    async def was_paged(self, incident_id: int, user_id: int) -> bool:
+        query = select(notifications.c.id).where(
+            notifications.c.incident_id == incident_id, notifications.c.user_id == user_id
+        )
+        return await self._one(query.limit(1)) is not None
 
     async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Notification]:
         if limit <= 0:

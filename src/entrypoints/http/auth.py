@@ -17,7 +17,7 @@ from litestar.types import Guard
 
 from incidentcore.errors import AuthenticationFailed, PermissionDenied
 from incidentcore.model import User
-from incidentcore.permissions import PERMISSIONS, Action, Rule, can
+from incidentcore.permissions import PERMISSIONS, Action, can
 from incidentcore.services import Accounts
 
 SECURITY_SCHEME = "OAuth2PasswordBearer"
@@ -52,13 +52,13 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> User:
 def permits(action: Action) -> Guard:
     """A guard: authenticated, and allowed `action` by the permission table.
 
-    Actions whose rule depends on the incident (INCIDENT_OWNERS) are judged by the use case once it
+    Actions whose rule depends on the incident (INCIDENT_OWNERS, INCIDENT_RESPONDERS) are judged by the use case once it
     has loaded the incident; this guard only authenticates for them.
     """
 
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         actor = await authenticate(connection)
-        if PERMISSIONS[action] is not Rule.INCIDENT_OWNERS and not can(actor, action):
+        if not PERMISSIONS[action].depends_on_incident and not can(actor, action):
             raise PermissionDenied(f"{action.value} is not allowed for the role {actor.role.value}")
 
     guard.__name__ = f"permits_{action.name.lower()}"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from incidentcore.errors import FieldError, NotFound, ValidationFailed
-from incidentcore.escalation import PolicySnapshot
+from incidentcore.errors import FieldError, NotFound, RateLimited, ValidationFailed
+from incidentcore.escalation import EffectKind, PolicySnapshot
 from incidentcore.model import (
     Comment,
     EscalationEvent,
@@ -17,10 +18,11 @@ from incidentcore.model import (
     Outcome,
     Severity,
     TimelineEvent,
+    TimelineKind,
     User,
     choose_policy,
 )
-from incidentcore.permissions import Action, require
+from incidentcore.permissions import PERMISSIONS, Action, Rule, can, require, require_move
 from incidentcore.ports import Clock, IncidentFilter, Page, Paged, SchedulerNudge, UnitOfWork
 from incidentcore.services.paging import Pager, PagingConfig
 
@@ -61,6 +63,7 @@ class Incidents:
         self.uow = uow
         self.clock = clock
         self.nudge = nudge
+        self.paging = paging
         self.pager = Pager(uow, paging)
 
     async def open(self, actor: User | None, new: NewIncident) -> Incident:
@@ -68,6 +71,8 @@ class Incidents:
         if actor is not None:
             require(actor, Action.INCIDENT_CREATE)
         async with self.uow:
+            if actor is not None:
+                await self._check_manual_pages(actor, None)
             incident = await self.open_within(actor, new)
             await self.uow.commit()
         self.nudge.nudge()
@@ -121,15 +126,16 @@ class Incidents:
             actor,
             incident_id,
             Action.INCIDENT_UPDATE,
-            lambda i, now: self._move_checked(actor, i, i.update(actor.id, changes, now)),
+            lambda i, now: self._move_checked(actor, i, changes, now),
             check=lambda: self._check_references(team_id=changes.get("team_id")),
         )
 
     @staticmethod
-    def _move_checked(actor: User, incident: Incident, outcome: Outcome) -> Outcome:
+    def _move_checked(actor: User, incident: Incident, changes: dict[str, Any], now: datetime) -> Outcome:
         """An edit that moves the incident to another team must be one the actor may make there too."""
-        require(actor, Action.INCIDENT_UPDATE, incident)
-        return outcome
+        if "team_id" in changes and changes["team_id"] != incident.team_id:
+            require_move(actor, incident, changes["team_id"])
+        return incident.update(actor.id, changes, now)
 
     async def acknowledge(self, actor: User, incident_id: int) -> Incident:
         return await self._act(
@@ -150,7 +156,11 @@ class Incidents:
 
     async def escalate(self, actor: User, incident_id: int) -> Incident:
         incident = await self._act(
-            actor, incident_id, Action.INCIDENT_ESCALATE, lambda i, now: i.escalate(actor.id, now)
+            actor,
+            incident_id,
+            Action.INCIDENT_ESCALATE,
+            lambda i, now: i.escalate(actor.id, now),
+            check=lambda: self._check_manual_pages(actor, incident_id),
         )
         self.nudge.nudge()
         return incident
@@ -209,7 +219,7 @@ class Incidents:
         """Loads the incident locked, checks permission, applies `change`, records its outcome, commits."""
         async with self.uow:
             incident = await self._load(incident_id, for_update=True)
-            require(actor, action, incident)
+            await self._require(actor, action, incident)
             if check is not None:
                 await check()
             now = self.clock.now()
@@ -217,6 +227,42 @@ class Incidents:
             await self.pager.record(incident, outcome, now, actor.id)
             await self.uow.commit()
         return incident
+
+    async def _require(self, actor: User, action: Action, incident: Incident) -> None:
+        """`require`, asking whether the actor was paged only when the rule needs it and nothing else allows."""
+        if can(actor, action, incident):
+            return
+        was_paged = PERMISSIONS[action] is Rule.INCIDENT_RESPONDERS and await self.uow.notifications.was_paged(
+            incident.id, actor.id
+        )
+        require(actor, action, incident, was_paged=was_paged)
+
+    async def _check_manual_pages(self, actor: User, incident_id: int | None) -> None:
+        """Refuses a page by hand (opening an incident, escalating one) beyond the limits; counted from
+        what is stored, so every API process sees the same count."""
+        limits = self.paging
+        now = self.clock.now()
+        since = now - limits.manual_page_window
+        frees_at: list[datetime] = []
+        if incident_id is not None:
+            limit = limits.manual_escalations_per_incident
+            times = await self.uow.escalation_events.recent(incident_id, EffectKind.MANUAL, since, limit)
+            if len(times) >= limit:
+                frees_at.append(times[-1] + limits.manual_page_window)
+        limit = limits.manual_pages_per_user
+        kinds = (TimelineKind.CREATED, TimelineKind.ESCALATED)
+        times = await self.uow.timeline.recent_by_actor(actor.id, kinds, since, limit)
+        if len(times) >= limit:
+            frees_at.append(times[-1] + limits.manual_page_window)
+        if frees_at:
+            retry_after = max(1, math.ceil((max(frees_at) - now).total_seconds()))
+            window = int(limits.manual_page_window.total_seconds() // 60)
+            raise RateLimited(
+                f"too many pages by hand: at most {limits.manual_escalations_per_incident} manual escalations "
+                f"of an incident and {limits.manual_pages_per_user} incidents opened or escalated by one "
+                f"person in {window} minutes",
+                retry_after,
+            )
 
     async def _load(self, incident_id: int, *, for_update: bool = False) -> Incident:
         incident = await self.uow.incidents.get(incident_id, for_update=for_update)

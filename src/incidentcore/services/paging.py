@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from incidentcore.escalation import Effect, EffectKind, TargetType
 from incidentcore.model import (
@@ -31,7 +31,14 @@ CANCELS_WAITING_PAGES = {
 
 @dataclass(frozen=True)
 class PagingConfig:
+    """`manual_*`: how many pages people may cause by hand in `manual_page_window` (a stolen or
+    careless account must not flood the pager): manual escalations of one incident, and incidents
+    opened plus manual escalations by one user. The schedule's own escalations are never limited."""
+
     public_url: str = "http://localhost:8000"
+    manual_escalations_per_incident: int = 6
+    manual_pages_per_user: int = 30
+    manual_page_window: timedelta = timedelta(minutes=10)
 
 
 def page_key(incident_id: int, effect: Effect, user_id: int, channel: Channel) -> str:

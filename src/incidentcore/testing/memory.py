@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Generic, Self, TypeVar
 
 from incidentcore.errors import AuthenticationFailed, Conflict, NotFound, StaleState
+from incidentcore.escalation import EffectKind
 from incidentcore.model import (
     Channel,
     Comment,
@@ -34,6 +35,7 @@ from incidentcore.model import (
     Role,
     Team,
     TimelineEvent,
+    TimelineKind,
     User,
 )
 from incidentcore.ports import (
@@ -462,6 +464,16 @@ class MemoryTimelineRepository(_InTransaction, TimelineRepository):
         rows = [e for e in self._tx.timeline.rows() if e.incident_id == incident_id]
         return _paged(sorted(rows, key=lambda e: (e.created_at, e.id)), page)
 
+    async def recent_by_actor(
+        self, actor_id: int, kinds: Sequence[TimelineKind], since: datetime, limit: int
+    ) -> builtins.list[datetime]:
+        times = [
+            e.created_at
+            for e in self._tx.timeline.rows()
+            if e.actor_id == actor_id and e.kind in kinds and e.created_at >= since
+        ]
+        return sorted(times, reverse=True)[: max(limit, 0)]
+
 
 class MemoryEscalationEventRepository(_InTransaction, EscalationEventRepository):
     async def add_many(self, events: Sequence[EscalationEvent]) -> None:
@@ -472,6 +484,16 @@ class MemoryEscalationEventRepository(_InTransaction, EscalationEventRepository)
     async def list_for_incident(self, incident_id: int, page: Page) -> Paged[EscalationEvent]:
         rows = [e for e in self._tx.escalation_events.rows() if e.incident_id == incident_id]
         return _paged(sorted(rows, key=lambda e: (e.created_at, e.id)), page)
+
+    async def recent(
+        self, incident_id: int, kind: EffectKind, since: datetime, limit: int
+    ) -> builtins.list[datetime]:
+        times = [
+            e.created_at
+            for e in self._tx.escalation_events.rows()
+            if e.incident_id == incident_id and e.kind is kind and e.created_at >= since
+        ]
+        return sorted(times, reverse=True)[: max(limit, 0)]
 
 
 class MemoryPolicyRepository(_InTransaction, PolicyRepository):
@@ -531,6 +553,9 @@ class MemoryNotificationRepository(_InTransaction, NotificationRepository):
     async def list_for_incident(self, incident_id: int, page: Page) -> Paged[Notification]:
         rows = [n for n in self._tx.notifications.rows() if n.incident_id == incident_id]
         return _paged(sorted(rows, key=lambda n: (n.created_at, n.id)), page)
+
+    async def was_paged(self, incident_id: int, user_id: int) -> bool:
+        return any(n.incident_id == incident_id and n.user_id == user_id for n in self._tx.notifications.rows())
 
     async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Notification]:
         notifications = self._tx.notifications
