@@ -84,6 +84,7 @@ def run_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level.lower(),
+        server_header=False,  # no "Server: uvicorn" banner for scanners
         # Behind a reverse proxy, the client address (throttling counts per client) comes from its
         # X-Forwarded-For, believed only from the addresses in FORWARDED_ALLOW_IPS.
         proxy_headers=True,

@@ -226,9 +226,11 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 def configure_logging(level: str) -> None:
     """Every entrypoint calls this (each uvicorn worker through the app factory, after uvicorn's own
-    logging set-up): the root level and format, and no integration key in the access log."""
-    from entrypoints.access_log import install_access_log_redaction
+    logging set-up): the root level and format, no integration key in the access log, and no control
+    character from user data in any line."""
+    from entrypoints.log_hygiene import install_access_log_redaction, install_log_argument_escaping
 
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger().setLevel(level)
     install_access_log_redaction()
+    install_log_argument_escaping()

@@ -25,6 +25,7 @@ from incidentcore.escalation import (
     Trigger,
     apply,
 )
+from incidentcore.validation import check_text
 
 
 class Role(StrEnum):
@@ -341,14 +342,22 @@ class EscalationPolicy:
     created_at: datetime | None = None
     id: int = 0
 
+    NAME_MAX = 200
+    DESCRIPTION_MAX = 2000
     MAX_REPEAT = 9
     MAX_STEPS = 20
     MAX_DELAY_MINUTES = 7 * 24 * 60
 
     def validate(self) -> None:
         errors: list[FieldError] = []
-        if not self.name.strip():
-            errors.append(FieldError("name", "must not be empty"))
+        for name, value, maximum, multiline in (
+            ("name", self.name, self.NAME_MAX, False),
+            ("description", self.description, self.DESCRIPTION_MAX, True),
+        ):
+            try:
+                check_text(name, value, maximum, required=name == "name", multiline=multiline)
+            except ValidationFailed as invalid:
+                errors += invalid.errors
         if not self.steps:
             errors.append(FieldError("steps", "a policy needs at least one step"))
         if len(self.steps) > self.MAX_STEPS:

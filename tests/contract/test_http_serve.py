@@ -83,7 +83,10 @@ def test_serve_applies_migrations_and_a_created_admin_logs_in(tmp_path: Path, wo
         path = f"{base_url}/v1/incidents/{incident.json()['id']}"
         assert httpx.post(f"{path}/acknowledge", headers=headers, timeout=10).json()["status"] == "acknowledged"
         assert httpx.post(f"{path}/resolve", headers=headers, timeout=10).json()["status"] == "resolved"
-        assert httpx.get(f"{base_url}/docs", timeout=10).status_code == 200
+        docs = httpx.get(f"{base_url}/docs", timeout=10)
+        assert docs.status_code == 200
+        assert "server" not in docs.headers  # no banner for scanners
+        assert docs.headers["x-content-type-options"] == "nosniff"
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=30)

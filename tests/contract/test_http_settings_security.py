@@ -15,7 +15,7 @@ import pytest
 
 from adapters.notify.apprise_notifier import SEND_TIMEOUT_SECONDS, AppriseConfig
 from adapters.security import BcryptPasswordHasher, InMemoryLoginThrottle, JwtTokenService, UrlSafeSecrets
-from entrypoints.access_log import ACCESS_LOGGER, RedactQuerySecrets, redact_query_secrets
+from entrypoints.log_hygiene import ACCESS_LOGGER, RedactQuerySecrets, redact_query_secrets
 from entrypoints.settings import (
     EXAMPLE_SECRET_KEY,
     ConfigurationError,
@@ -112,6 +112,7 @@ def test_the_notification_lease_outlasts_two_send_timeouts():
         ('GET /v1/alerts/elastic?key=s3cret HTTP/1.1"', 'GET /v1/alerts/elastic?key=[redacted] HTTP/1.1"'),
         ("/v1/incidents/?monkey=1&keys=2&key", "/v1/incidents/?monkey=1&keys=2&key"),
         ("/v1/incidents/", "/v1/incidents/"),
+        ("/v1/users/me?access_token=eyJ.x.y&a=1", "/v1/users/me?access_token=[redacted]&a=1"),
     ],
 )
 def test_secret_query_parameters_are_redacted(line, redacted):

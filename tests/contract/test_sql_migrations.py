@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -170,6 +171,49 @@ async def test_migrated_and_freshly_created_schemas_are_identical(
         assert migrated == postgres_schema_of(fresh.admin, fresh.name)
     finally:
         fresh.drop()
+
+
+async def test_elastic_dedup_keys_become_injective_and_back(
+    empty_database_url: str, sync_engine_for: sqlalchemy.Engine
+) -> None:
+    """0002 re-keys only the keys that could be ambiguous, from the incident's first alert."""
+    await upgrade_async(empty_database_url, "0001")
+    alerts = {
+        "a:b:c": {"alert": {"rule": {"id": "a:b"}, "alert": {"id": "c"}}},  # ambiguous: re-keyed
+        "r:x": {"alert": {"rule": {"id": "r"}, "alert": {"id": "x"}}},  # plain: unchanged
+        "t:u:v": {"alert": {"truncated": True, "bytes": 99999, "keys": []}},  # unrecoverable: unchanged
+        "w\\:z": {"alert": {"rule": {"id": "w\\"}, "alert": {"id": "z"}}},  # a backslash: re-keyed
+    }
+    with sync_engine_for.begin() as connection:
+        connection.execute(sqlalchemy.text("INSERT INTO teams (id, name) VALUES (1, 'ops')"))
+        connection.execute(
+            sqlalchemy.text("INSERT INTO integrations (id, name, team_id, key) VALUES (1, 'kibana', 1, 'k')")
+        )
+        for number, (key, data) in enumerate(alerts.items(), start=1):
+            connection.execute(
+                sqlalchemy.text(
+                    "INSERT INTO incidents (id, title, severity, status, source, integration_id, dedup_key,"
+                    " created_at, policy_snapshot) VALUES (:id, 't', 'high', 'triggered', 'elastic', 1, :key,"
+                    " :at, :policy)"
+                ),
+                {"id": number, "key": key, "at": "2026-11-01 00:00:00", "policy": "{}"},
+            )
+            connection.execute(
+                sqlalchemy.text(
+                    "INSERT INTO timeline_events (incident_id, kind, data, created_at)"
+                    " VALUES (:id, 'alert', :data, :at)"
+                ),
+                {"id": number, "data": json.dumps({"source": "elastic", **data}), "at": "2026-11-01 00:00:00"},
+            )
+
+    def keys() -> list[str]:
+        with sync_engine_for.connect() as connection:
+            return list(connection.execute(sqlalchemy.text("SELECT dedup_key FROM incidents ORDER BY id")).scalars())
+
+    await upgrade_async(empty_database_url, "0002")
+    assert keys() == ["a\\:b:c", "r:x", "t:u:v", "w\\\\:z"]
+    await downgrade_async(empty_database_url, "0001")
+    assert keys() == list(alerts)
 
 
 async def test_the_migrate_command_creates_a_working_database(empty_database_url: str) -> None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 from dishka import AsyncContainer
 from dishka.integrations.litestar import setup_dishka
-from litestar import Litestar, Request
+from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import (
@@ -23,11 +22,11 @@ from litestar.openapi.spec import (
 from entrypoints.di import build_container
 from entrypoints.http.auth import SECURITY_SCHEME, TOKEN_URL
 from entrypoints.http.controllers import API_CONTROLLERS, ServiceController
-from entrypoints.http.controllers.service import service_version
-from entrypoints.http.problems import EXCEPTION_HANDLERS, PROBLEM_DESCRIPTIONS, check_body
+from entrypoints.http.controllers.service import service_version, static_files
+from entrypoints.http.hardening import add_security_headers, check_request, index_allowed_methods
+from entrypoints.http.problems import EXCEPTION_HANDLERS, PROBLEM_DESCRIPTIONS
 from entrypoints.settings import Settings, configure_logging
 from entrypoints.worker import run_worker_alongside
-from incidentcore.errors import FieldError, ValidationFailed
 
 OPENAPI_PATH = "/v1/openapi.json"
 
@@ -80,16 +79,6 @@ def openapi_config() -> OpenAPIConfig:
     )
 
 
-async def check_request(request: Request[Any, Any, Any]) -> None:
-    """Before every handler: no NUL characters in parameters (no database stores them); then the body
-    check (a JSON content type on JSON routes, no NUL characters, strictly typed)."""
-    for source, values in (("query", request.query_params), ("path", request.path_params)):
-        for name, value in values.items():
-            if "\x00" in str(value):
-                raise ValidationFailed(FieldError(name, f"the {source} parameter contains a NUL character"))
-    await check_body(request)
-
-
 def document_json_only_bodies(app: Litestar) -> None:
     """Every operation with a JSON body also answers 415 (another content type): say so in the spec."""
     for item in (app.openapi_schema.paths or {}).values():
@@ -120,12 +109,13 @@ def create_app(settings: Settings, container: AsyncContainer | None = None) -> L
         await di_container.close()
 
     app = Litestar(
-        route_handlers=[ServiceController, *API_CONTROLLERS],
+        route_handlers=[ServiceController, static_files(), *API_CONTROLLERS],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=check_request,
+        before_send=[add_security_headers],
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
-        on_startup=[spell_paths_as_contract, document_json_only_bodies],
+        on_startup=[spell_paths_as_contract, document_json_only_bodies, index_allowed_methods],
         on_shutdown=[close_container] if owns_container else [],
         # Lifespans end before the shutdown hooks: the worker stops before the container closes.
         lifespan=[run_worker_alongside(di_container, settings)] if settings.worker_enabled else [],

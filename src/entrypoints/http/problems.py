@@ -163,11 +163,17 @@ async def check_body(request: Request[Any, Any, Any]) -> None:
             status_code=415, detail=f"This endpoint takes a JSON body (Content-Type: application/json), not {given}."
         )
     if not body:
+        if not data_field.is_optional:  # else Litestar says only "'data'"
+            raise ValidationFailed(FieldError("body", "is required: send a JSON object"))
         return
     try:
         value = msgspec.json.decode(body)
     except msgspec.DecodeError as error:
         raise ValidationFailed(FieldError("body", f"is not valid JSON ({error})")) from None
+    except RecursionError:  # msgspec's decoder recurses once per level
+        raise ValidationFailed(FieldError("body", TOO_DEEP)) from None
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise ValidationFailed(FieldError("body", TOO_DEEP))
     if b"\\u0000" in body and contains_nul(value):  # JSON can only spell a NUL as \u0000
         raise ValidationFailed(FieldError("body", "strings must not contain NUL characters"))
     body_type = data_field.annotation
@@ -187,13 +193,40 @@ def is_json_media_type(content_type: str | None) -> bool:
     return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
 
 
+# No body any client sends is deeper than a few levels; every deeper one is refused before anything
+# (the NUL scan, alert data kept as JSON, the database's JSON columns) walks it.
+MAX_JSON_DEPTH = 64
+TOO_DEEP = f"is nested more than {MAX_JSON_DEPTH} levels deep"
+
+
+def json_depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a decoded JSON value (a scalar is 0). Iterative: no input
+    can exhaust the stack."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth > MAX_JSON_DEPTH:
+                break
+            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def contains_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(contains_nul(v) for v in value)
+    """Whether any string (or object key) in a decoded JSON value holds a NUL. Iterative."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
     return False
 
 

@@ -30,7 +30,7 @@ from incidentcore.ports import (
     UnitOfWork,
     UserFilter,
 )
-from incidentcore.services.incidents import check_text
+from incidentcore.validation import check_text
 
 PASSWORD_MIN = 8
 PASSWORD_MAX = 4096

@@ -25,6 +25,7 @@ from incidentcore.model import (
 from incidentcore.permissions import PERMISSIONS, Action, Rule, can, require, require_move
 from incidentcore.ports import Clock, IncidentFilter, Page, Paged, SchedulerNudge, UnitOfWork
 from incidentcore.services.paging import Pager, PagingConfig
+from incidentcore.validation import check_text
 
 TITLE_MAX = 300
 DESCRIPTION_MAX = 20_000
@@ -45,17 +46,6 @@ class NewIncident:
     source: str | None = None
     integration_id: int | None = None
     dedup_key: str | None = None
-
-
-def check_text(field: str, value: str | None, maximum: int, *, required: bool) -> None:
-    if value is None:
-        if required:
-            raise ValidationFailed(FieldError(field, "is required"))
-        return
-    if required and not value.strip():
-        raise ValidationFailed(FieldError(field, "must not be empty"))
-    if len(value) > maximum:
-        raise ValidationFailed(FieldError(field, f"must be at most {maximum} characters"))
 
 
 class Incidents:
@@ -81,7 +71,7 @@ class Incidents:
     async def open_within(self, actor: User | None, new: NewIncident) -> Incident:
         """`open` inside a unit of work the caller already holds (alert ingestion)."""
         check_text("title", new.title, TITLE_MAX, required=True)
-        check_text("description", new.description, DESCRIPTION_MAX, required=False)
+        check_text("description", new.description, DESCRIPTION_MAX, required=False, multiline=True)
         await self._check_references(team_id=new.team_id, assignee_id=new.assignee_id)
         now = self.clock.now()
         actor_id = actor.id if actor else None
@@ -119,7 +109,7 @@ class Incidents:
         if "title" in changes:
             check_text("title", changes["title"], TITLE_MAX, required=True)
         if "description" in changes:
-            check_text("description", changes["description"], DESCRIPTION_MAX, required=False)
+            check_text("description", changes["description"], DESCRIPTION_MAX, required=False, multiline=True)
         if "severity" in changes and changes["severity"] is None:
             raise ValidationFailed(FieldError("severity", "must not be null"))
         return await self._act(
@@ -178,7 +168,7 @@ class Incidents:
 
     async def comment(self, actor: User, incident_id: int, body: str) -> Comment:
         require(actor, Action.INCIDENT_COMMENT)
-        check_text("body", body, COMMENT_MAX, required=True)
+        check_text("body", body, COMMENT_MAX, required=True, multiline=True)
         async with self.uow:
             incident = await self._load(incident_id, for_update=True)
             now = self.clock.now()

@@ -10,8 +10,9 @@ from incidentcore.errors import AuthenticationFailed, Conflict, FieldError, NotF
 from incidentcore.model import Integration, Severity, User
 from incidentcore.permissions import Action, require
 from incidentcore.ports import Clock, Page, Paged, SchedulerNudge, SecretGenerator, UnitOfWork
-from incidentcore.services.incidents import Incidents, NewIncident, check_text
+from incidentcore.services.incidents import TITLE_MAX, Incidents, NewIncident
 from incidentcore.services.paging import PagingConfig
+from incidentcore.validation import check_text, without_control_characters
 
 
 class Integrations:
@@ -61,7 +62,14 @@ class Alert:
 
     @property
     def dedup_key(self) -> str:
-        return f"{self.rule_id}:{self.alert_id}"
+        return elastic_dedup_key(self.rule_id, self.alert_id)
+
+
+def elastic_dedup_key(rule_id: str, alert_id: str) -> str:
+    """`<rule.id>:<alert.id>`, with `\\` and `:` escaped in the rule id, so that no two pairs share a key
+    (unescaped, rule "a:b" with alert "c" and rule "a" with alert "b:c" would be one incident). Ids
+    without those characters keep their plain key."""
+    return rule_id.replace("\\", "\\\\").replace(":", "\\:") + ":" + alert_id
 
 
 AlertAction = Literal["created", "updated", "resolved", "ignored"]
@@ -121,8 +129,11 @@ class AlertIngestion:
                 incident = await self.incidents.open_within(
                     None,
                     NewIncident(
-                        title=alert.rule_name.strip()[:300] or f"{alert.source} alert {alert.dedup_key}",
-                        description=alert.reason,
+                        title=without_control_characters(alert.rule_name).strip()[:TITLE_MAX]
+                        or f"{alert.source} alert {alert.dedup_key}",
+                        description=without_control_characters(alert.reason, multiline=True)
+                        if alert.reason
+                        else None,
                         severity=alert.severity,
                         team_id=integration.team_id,
                         source=alert.source,

@@ -8,7 +8,7 @@ from incidentcore.errors import Conflict, NotFound
 from incidentcore.model import Team, User
 from incidentcore.permissions import Action, require
 from incidentcore.ports import Clock, Page, Paged, UnitOfWork
-from incidentcore.services.incidents import check_text
+from incidentcore.validation import check_text
 
 NAME_MAX = 100
 DESCRIPTION_MAX = 2000
@@ -22,7 +22,7 @@ class Teams:
     async def create(self, actor: User, name: str, description: str | None) -> Team:
         require(actor, Action.TEAM_MANAGE)
         check_text("name", name, NAME_MAX, required=True)
-        check_text("description", description, DESCRIPTION_MAX, required=False)
+        check_text("description", description, DESCRIPTION_MAX, required=False, multiline=True)
         async with self.uow:
             team = await self.uow.teams.add(Team(name.strip(), description, self.clock.now()))
             await self.uow.commit()
@@ -43,7 +43,7 @@ class Teams:
         if "name" in changes:
             check_text("name", changes["name"], NAME_MAX, required=True)
         if "description" in changes:
-            check_text("description", changes["description"], DESCRIPTION_MAX, required=False)
+            check_text("description", changes["description"], DESCRIPTION_MAX, required=False, multiline=True)
         async with self.uow:
             team = await self._load(team_id)
             if "name" in changes:

@@ -40,9 +40,11 @@ __all__ = [
     "event_sequences",
     "incidents",
     "instants",
+    "multiline_text",
     "policy_snapshots",
     "runs",
     "severities",
+    "single_line_text",
     "steps",
     "targets",
 ]
@@ -125,6 +127,22 @@ def policy_snapshots(
     return build()
 
 
+# What `incidentcore.validation.check_text` accepts: no control characters (and no lone surrogates,
+# which no database stores); multi-line text may also hold newlines and tabs.
+_TEXT_EXCLUDED = ("Cc", "Cs", "Zl", "Zp")
+
+
+def single_line_text(*, min_size: int = 0, max_size: int | None = None) -> st.SearchStrategy[str]:
+    """Text a title or a name may hold."""
+    return st.text(st.characters(exclude_categories=_TEXT_EXCLUDED), min_size=min_size, max_size=max_size)
+
+
+def multiline_text(*, min_size: int = 0, max_size: int | None = None) -> st.SearchStrategy[str]:
+    """Text a description or a comment may hold."""
+    alphabet = st.characters(exclude_categories=_TEXT_EXCLUDED, include_characters="\n\t")
+    return st.text(alphabet, min_size=min_size, max_size=max_size)
+
+
 def escalation_policies(
     *,
     team_ids: st.SearchStrategy[int | None] | None = None,
@@ -136,9 +154,9 @@ def escalation_policies(
     """Policies that pass `EscalationPolicy.validate()`; active unless `active` says otherwise."""
     return st.builds(
         EscalationPolicy,
-        name=st.text(min_size=1, max_size=30).filter(lambda s: s.strip() != ""),
+        name=single_line_text(max_size=30).filter(lambda s: s.strip() != ""),
         steps=st.lists(steps(max_delay), min_size=1, max_size=max_steps).map(tuple),
-        description=st.none() | st.text(max_size=50),
+        description=st.none() | multiline_text(max_size=50),
         team_id=team_ids if team_ids is not None else st.none() | st.integers(1, 5),
         severities=st.frozensets(severities()),
         repeat=st.integers(min_value=0, max_value=max_repeat),
@@ -221,10 +239,10 @@ def incidents(
     def build(draw: st.DrawFn) -> Incident:
         created_at = draw(instants())
         incident = Incident(
-            title=draw(st.text(min_size=1, max_size=40)),
+            title=draw(single_line_text(min_size=1, max_size=40)),
             created_at=created_at,
             severity=draw(severities()),
-            description=draw(st.none() | st.text(max_size=80)),
+            description=draw(st.none() | multiline_text(max_size=80)),
             team_id=draw(team_ids if team_ids is not None else st.none() | st.integers(1, 5)),
             assignee_id=draw(st.none() | ids),
             created_by_id=draw(st.none() | ids),
