@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from hypothesis import strategies as st
 
@@ -129,7 +130,7 @@ def policy_snapshots(
 
 # What `incidentcore.validation.check_text` accepts: no control characters (and no lone surrogates,
 # which no database stores); multi-line text may also hold newlines and tabs.
-_TEXT_EXCLUDED = ("Cc", "Cs", "Zl", "Zp")
+_TEXT_EXCLUDED: tuple[Literal["Cc", "Cs", "Zl", "Zp"], ...] = ("Cc", "Cs", "Zl", "Zp")
 
 
 def single_line_text(*, min_size: int = 0, max_size: int | None = None) -> st.SearchStrategy[str]:
