@@ -104,7 +104,30 @@ def forged(claims: dict, key: str = SECRET, algorithm: str = "HS256") -> dict[st
 def test_bad_tokens_are_401_with_www_authenticate(api):
     now = datetime.now(UTC)
     valid = {"sub": str(api.admin_id), "iat": now, "exp": now + timedelta(minutes=5), "cv": 0}
+    assert api.client.get("/v1/users/me", headers=forged(valid)).status_code == 200
+    admin = str(api.admin_id)
     cases = {
+        # Validly signed, but claims `issue` never writes: each must be 401, never 500 or a match.
+        "sub 2**70": forged({**valid, "sub": str(2**70)}),
+        "sub 2**63": forged({**valid, "sub": str(2**63)}),
+        "sub 2**40": forged({**valid, "sub": str(2**40)}),
+        "sub 2**31": forged({**valid, "sub": str(2**31)}),
+        "sub 0": forged({**valid, "sub": "0"}),
+        "sub -1": forged({**valid, "sub": "-1"}),
+        "sub +id": forged({**valid, "sub": "+" + admin}),
+        "sub 0id": forged({**valid, "sub": "0" + admin}),
+        "sub spaced": forged({**valid, "sub": f" {admin} "}),
+        "sub underscored": forged({**valid, "sub": "1_0"}),
+        "sub other digits": forged({**valid, "sub": "\u0661"}),  # ARABIC-INDIC DIGIT ONE: int() takes it
+        "sub 5000 digits": forged({**valid, "sub": "1" * 5000}),
+        "sub number": forged({**valid, "sub": api.admin_id}),
+        "cv 0.5": forged({**valid, "cv": 0.5}),
+        "cv 0.0": forged({**valid, "cv": 0.0}),
+        "cv false": forged({**valid, "cv": False}),
+        "cv text": forged({**valid, "cv": "0"}),
+        "cv -1": forged({**valid, "cv": -1}),
+        "cv 2**70": forged({**valid, "cv": 2**70}),
+        "cv null": forged({**valid, "cv": None}),
         "missing": {},
         "not a jwt": {"Authorization": "Bearer not-a-token"},
         "wrong scheme": {"Authorization": api.admin_headers["Authorization"].replace("Bearer", "Basic")},

@@ -234,6 +234,41 @@ def test_tokens_are_refused_when_expired_forged_or_missing_claims():
             service.decode(jwt.encode(claims, STRONG_KEY, algorithm="HS256"))
 
 
+@pytest.mark.parametrize(
+    ("sub", "cv"),
+    [
+        (str(2**70), 0),
+        (str(2**31), 0),
+        ("0", 0),
+        ("07", 0),
+        ("7 ", 0),
+        ("+7", 0),
+        ("1_0", 0),
+        ("\u0667", 0),  # ARABIC-INDIC DIGIT SEVEN: int() reads it as 7
+        ("7", 0.5),
+        ("7", 0.0),
+        ("7", True),
+        ("7", "0"),
+        ("7", -1),
+        ("7", 2**70),
+    ],
+)
+def test_tokens_with_claims_it_never_issues_are_refused(sub: object, cv: object):
+    now = datetime.now(UTC)
+    service = JwtTokenService(STRONG_KEY, timedelta(minutes=30), FakeClock(now))
+    claims = {"sub": sub, "iat": now, "exp": now + timedelta(minutes=5), "cv": cv}
+    with pytest.raises(AuthenticationFailed, match="invalid"):
+        service.decode(jwt.encode(claims, STRONG_KEY, algorithm="HS256"))
+
+
+def test_the_largest_user_id_and_version_are_accepted():
+    now = datetime.now(UTC)
+    service = JwtTokenService(STRONG_KEY, timedelta(minutes=30), FakeClock(now))
+    largest = 2**31 - 1
+    claims = service.decode(service.issue(User("a@example.com", "A", "h", id=largest, credentials_version=largest)).token)
+    assert (claims.user_id, claims.credentials_version) == (largest, largest)
+
+
 def test_a_short_signing_key_is_refused():
     with pytest.raises(ValueError, match="32"):
         JwtTokenService("short", timedelta(minutes=5), FakeClock(datetime.now(UTC)))
