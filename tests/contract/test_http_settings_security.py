@@ -89,6 +89,25 @@ def test_production_accepts_bcrypt_cost_12_or_more():
         assert Settings.from_mapping(values).bcrypt_rounds == int(rounds)
 
 
+def test_sign_up_is_open_in_development_and_closed_in_production_unless_told():
+    assert Settings.from_mapping({}).signup_enabled
+    assert Settings.from_mapping({"ENVIRONMENT": "test"}).signup_enabled
+    production = {"ENVIRONMENT": "production", "SECRET_KEY": STRONG_KEY}
+    assert not Settings.from_mapping(production).signup_enabled
+    assert Settings.from_mapping({**production, "SIGNUP_ENABLED": "true"}).signup_enabled
+    assert not Settings.from_mapping({"SIGNUP_ENABLED": "false"}).signup_enabled
+
+
+def test_sign_up_domains_are_a_comma_separated_list():
+    assert Settings.from_mapping({}).signup_allowed_domains == frozenset()
+    settings = Settings.from_mapping({"SIGNUP_ALLOWED_DOMAINS": " Example.com, @example.org ,,"})
+    assert settings.signup_allowed_domains == {"example.com", "example.org"}
+    with pytest.raises(ConfigurationError, match="SIGNUP_ALLOWED_DOMAINS: 'localhost'"):
+        Settings.from_mapping({"SIGNUP_ALLOWED_DOMAINS": "example.com,localhost"})
+    with pytest.raises(ConfigurationError, match="SIGNUP_ALLOWED_DOMAINS"):
+        Settings.from_mapping({"SIGNUP_ALLOWED_DOMAINS": "a@example.com"})
+
+
 def test_the_notification_lease_outlasts_two_send_timeouts():
     assert SEND_TIMEOUT_SECONDS == AppriseConfig().timeout_seconds == 30
     assert Settings.from_mapping({}).notification_lease_seconds >= 2 * SEND_TIMEOUT_SECONDS
