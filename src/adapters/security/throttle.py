@@ -1,4 +1,4 @@
-"""Throttling of password checks, sign-ups and password recovery, held in process memory.
+"""Throttling of password checks, sign-ups, password recovery and resets, held in process memory.
 
 Each API process counts on its own: with N processes a client gets up to N times the limit. That
 bounds online guessing well enough for a login form; a shared store would be the next step.
