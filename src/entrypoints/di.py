@@ -43,6 +43,7 @@ from incidentcore.services import (
     PagingConfig,
     Policies,
     Preferences,
+    SignupPolicy,
     Teams,
 )
 
@@ -75,6 +76,10 @@ class SecurityProvider(Provider):
     @provide
     def login_throttle(self) -> LoginThrottle:
         return InMemoryLoginThrottle()
+
+    @provide
+    def signup_policy(self, settings: Settings) -> SignupPolicy:
+        return SignupPolicy(settings.signup_enabled, settings.signup_allowed_domains)
 
 
 class MessagingProvider(Provider):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ logger = logging.getLogger("incidentcore.settings")
 EXAMPLE_SECRET_KEY = "change-me-to-a-long-random-string-of-at-least-32-characters"
 SECRET_KEY_MIN_LENGTH = 32
 PRODUCTION_MIN_BCRYPT_ROUNDS = 12
+_DOMAIN = re.compile(r"[^\s@,]+\.[^\s@,]+")  # what the email check accepts after the @
 
 
 class Environment(StrEnum):
@@ -59,6 +61,8 @@ class Settings:
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = field(default=None, repr=False)
     twilio_phone_number: str | None = None
+    signup_enabled: bool = True
+    signup_allowed_domains: frozenset[str] = frozenset()
     secret_key_generated: bool = False
 
     def __repr__(self) -> str:
@@ -150,6 +154,15 @@ class Settings:
         if environment is Environment.PRODUCTION and bcrypt_rounds < PRODUCTION_MIN_BCRYPT_ROUNDS:
             problems.append(f"BCRYPT_ROUNDS must be at least {PRODUCTION_MIN_BCRYPT_ROUNDS} in production")
 
+        signup_allowed_domains = frozenset(
+            domain.strip().lower().removeprefix("@")
+            for domain in (text("SIGNUP_ALLOWED_DOMAINS", "") or "").split(",")
+            if domain.strip()
+        )
+        for domain in sorted(signup_allowed_domains):
+            if not _DOMAIN.fullmatch(domain):
+                problems.append(f"SIGNUP_ALLOWED_DOMAINS: {domain!r} is not a domain (e.g. example.com)")
+
         lease_seconds = seconds("NOTIFICATION_LEASE_SECONDS", 60.0)
         send_timeout = notifier_send_timeout_seconds()
         if lease_seconds < 2 * send_timeout:
@@ -184,6 +197,9 @@ class Settings:
             twilio_account_sid=text("TWILIO_ACCOUNT_SID", None),
             twilio_auth_token=text("TWILIO_AUTH_TOKEN", None),
             twilio_phone_number=text("TWILIO_PHONE_NUMBER", None),
+            # Production opens sign-up only when told to: anyone could otherwise join and act.
+            signup_enabled=flag("SIGNUP_ENABLED", environment is not Environment.PRODUCTION),
+            signup_allowed_domains=signup_allowed_domains,
             secret_key_generated=generated,
         )
         if problems:

@@ -119,13 +119,20 @@ class User:
     team_id: int | None = None
     is_active: bool = True
     created_at: datetime | None = None
-    # Bumped on every password change and deactivation; tokens carry it, so older tokens die.
+    # Bumped on every change of password or email and on deactivation; access and reset tokens
+    # carry it, so every older token dies.
     credentials_version: int = 0
     id: int = 0
 
     def change_password(self, password_hash: str) -> None:
         self.password_hash = password_hash
         self.credentials_version += 1
+
+    def change_email(self, email: str) -> None:
+        """The address reset tokens go to: a change ends the tokens issued for the old one."""
+        if email != self.email:
+            self.email = email
+            self.credentials_version += 1
 
     def set_active(self, active: bool) -> None:
         if self.is_active and not active:
@@ -509,8 +516,16 @@ class PasswordResetToken:
     user_id: int
     token_hash: str
     expires_at: datetime
+    # The user's credentials_version when the token was issued: any later credential change ends it.
+    credentials_version: int = 0
     used_at: datetime | None = None
     id: int = 0
 
     def usable(self, now: datetime) -> bool:
         return self.used_at is None and now < self.expires_at
+
+    def valid_for(self, user: User) -> bool:
+        """Issued to this user, who is active and has changed no credential since."""
+        return (
+            user.id == self.user_id and user.is_active and user.credentials_version == self.credentials_version
+        )

@@ -254,9 +254,13 @@ class PasswordResetTokenRepository(Protocol):
     """Reset tokens, stored only as hashes; each can be used once, before it expires."""
 
     async def add(self, token: PasswordResetToken) -> PasswordResetToken: ...
-    async def use(self, token_hash: str, now: datetime) -> int | None:
-        """Marks the token used and returns its user's id when it exists, is unused and `now` is
-        before its expiry; otherwise None. Atomic: of concurrent uses of one token, one gets the id."""
+    async def get(self, token_hash: str) -> PasswordResetToken | None:
+        """The token with this hash, used or not; reads, claims nothing."""
+        ...
+
+    async def use(self, token_hash: str, now: datetime) -> PasswordResetToken | None:
+        """Marks the token used and returns it when it exists, is unused and `now` is before its
+        expiry; otherwise None. Atomic: of concurrent uses of one token, one gets it."""
         ...
 
 
@@ -349,8 +353,9 @@ class Notifier(Protocol):
 
 
 class LoginThrottle(Protocol):
-    """Counts attempts (logins, password-recovery requests) per key (an account, a client address,
-    an email address) in a sliding window; the limit may depend on the kind of key (its prefix).
+    """Counts attempts (password checks, sign-ups, password recovery and reset requests) per key (an
+    account, a client address, both, an email address) in a sliding window; the limit depends on the
+    kind of key (its prefix).
 
     An attempt counts from the moment it begins, so parallel attempts cannot all slip in before the
     first of them fails."""
@@ -360,11 +365,22 @@ class LoginThrottle(Protocol):
         then recorded on every key, pending, and counts toward the limit until it leaves the window."""
         ...
 
+    async def slow_down(self, key: str, now: datetime) -> None:
+        """Records an attempt on `key` like `begin_attempt`, but never refuses it: waits instead,
+        without blocking the event loop, the longer the more attempts the key had in its window
+        before this one (no wait for the first few, then growing, capped at a few seconds).
+
+        For a key that strangers can fill and its owner must still pass (an account tried from many
+        addresses). The count is taken and the attempt recorded before the first wait, so parallel
+        attempts see each other. End it with `end_attempt` like any other."""
+        ...
+
     def end_attempt(
         self, keys: Sequence[str], now: datetime, succeeded: bool, *, clear: Sequence[str] = ()
     ) -> None:
-        """Ends the attempt `begin_attempt(keys, now)` began. A failure stays counted. A success does
-        not count: it leaves every key, and the keys in `clear` (an account) forget all they counted."""
+        """Ends the attempt `begin_attempt(keys, now)` (or `slow_down`) began. A failure stays
+        counted. A success does not count: it leaves every key, and the keys in `clear` forget all
+        they counted."""
         ...
 
 

@@ -28,7 +28,8 @@ LEASE = timedelta(seconds=30)
 
 def new_user(email: str = "ann@example.com", **fields: Any) -> User:
     fields.setdefault("created_at", T0)
-    return User(email=email, full_name=email.split("@")[0].title(), password_hash="hash", **fields)
+    fields.setdefault("password_hash", "hash")
+    return User(email=email, full_name=email.split("@")[0].title(), **fields)
 
 
 def new_team(name: str = "payments", **fields: Any) -> Team:

@@ -7,14 +7,16 @@ INCIDENTCORE_TEST_POSTGRES_URL is set, and the in-memory adapters when the SQL a
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from dishka import AsyncContainer, Provider, Scope, provide
 from litestar.testing import TestClient
@@ -188,6 +190,23 @@ class Api:
                 return await call(await scope.get(kind))
 
         return self.run(within_scope)
+
+    def send_all(self, requests: Sequence[tuple[str, str, str, dict[str, Any]]]) -> list[httpx.Response]:
+        """(client address, method, path, httpx arguments) requests, all at once on the app's event
+        loop, each as if from its address (the TestClient's own is "testclient")."""
+
+        async def send(address: str, method: str, path: str, arguments: dict[str, Any]) -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.client.app, client=(address, 50000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+                return await client.request(method, path, **arguments)
+
+        async def send_all() -> list[httpx.Response]:
+            return list(await asyncio.gather(*(send(*request) for request in requests)))
+
+        return list(self.run(send_all))
+
+    def send_from(self, address: str, method: str, path: str, **arguments: Any) -> httpx.Response:
+        return self.send_all([(address, method, path, arguments)])[0]
 
     def login(self, email: str, password: str = PASSWORD) -> dict[str, str]:
         response = self.client.post("/v1/auth/login/access-token", data={"username": email, "password": password})

@@ -1,4 +1,4 @@
-"""Sign-up, login, tokens, throttling and password recovery over HTTP."""
+"""Sign-up, login, tokens, profile credentials and password recovery over HTTP."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 from dishka import Provider, Scope, provide
 from http_harness import *  # noqa: F403
 
-from incidentcore.ports import Notifier
+from adapters.security import BcryptPasswordHasher
+from incidentcore.ports import Notifier, PasswordHasher
 from incidentcore.services import NotificationDispatch
 from incidentcore.testing import RecordingNotifier
 
@@ -80,7 +81,7 @@ def test_login_form_needs_username_and_password(api):
     assert response.status_code == 400
 
 
-def test_repeated_failed_logins_are_throttled_per_account(api):
+def test_repeated_failed_logins_are_throttled_per_account_and_client_address(api):
     signup(api)
     for _ in range(5):
         assert login_response(api, "new@example.com", "wrong password").status_code == 401
@@ -88,6 +89,8 @@ def test_repeated_failed_logins_are_throttled_per_account(api):
     assert blocked.status_code == 429
     assert int(blocked.headers["retry-after"]) > 0
     assert blocked.headers["content-type"].startswith("application/problem+json")
+    login = {"username": "new@example.com", "password": PASSWORD}  # noqa: F405
+    assert api.send_from("192.0.2.7", "POST", "/v1/auth/login/access-token", data=login).status_code == 200
 
 
 def test_test_token_returns_the_current_user(api):
@@ -104,7 +107,30 @@ def forged(claims: dict, key: str = SECRET, algorithm: str = "HS256") -> dict[st
 def test_bad_tokens_are_401_with_www_authenticate(api):
     now = datetime.now(UTC)
     valid = {"sub": str(api.admin_id), "iat": now, "exp": now + timedelta(minutes=5), "cv": 0}
+    assert api.client.get("/v1/users/me", headers=forged(valid)).status_code == 200
+    admin = str(api.admin_id)
     cases = {
+        # Validly signed, but claims `issue` never writes: each must be 401, never 500 or a match.
+        "sub 2**70": forged({**valid, "sub": str(2**70)}),
+        "sub 2**63": forged({**valid, "sub": str(2**63)}),
+        "sub 2**40": forged({**valid, "sub": str(2**40)}),
+        "sub 2**31": forged({**valid, "sub": str(2**31)}),
+        "sub 0": forged({**valid, "sub": "0"}),
+        "sub -1": forged({**valid, "sub": "-1"}),
+        "sub +id": forged({**valid, "sub": "+" + admin}),
+        "sub 0id": forged({**valid, "sub": "0" + admin}),
+        "sub spaced": forged({**valid, "sub": f" {admin} "}),
+        "sub underscored": forged({**valid, "sub": "1_0"}),
+        "sub other digits": forged({**valid, "sub": "\u0661"}),  # ARABIC-INDIC DIGIT ONE: int() takes it
+        "sub 5000 digits": forged({**valid, "sub": "1" * 5000}),
+        "sub number": forged({**valid, "sub": api.admin_id}),
+        "cv 0.5": forged({**valid, "cv": 0.5}),
+        "cv 0.0": forged({**valid, "cv": 0.0}),
+        "cv false": forged({**valid, "cv": False}),
+        "cv text": forged({**valid, "cv": "0"}),
+        "cv -1": forged({**valid, "cv": -1}),
+        "cv 2**70": forged({**valid, "cv": 2**70}),
+        "cv null": forged({**valid, "cv": None}),
         "missing": {},
         "not a jwt": {"Authorization": "Bearer not-a-token"},
         "wrong scheme": {"Authorization": api.admin_headers["Authorization"].replace("Bearer", "Basic")},
@@ -124,7 +150,8 @@ def test_bad_tokens_are_401_with_www_authenticate(api):
 
 def test_tokens_die_when_the_password_changes(api):
     user, headers = api.create_user()
-    response = api.client.put("/v1/users/me", json={"password": "a brand new password"}, headers=headers)
+    body = {"password": "a brand new password", "current_password": PASSWORD}  # noqa: F405
+    response = api.client.put("/v1/users/me", json=body, headers=headers)
     assert response.status_code == 200
     assert api.client.get("/v1/users/me", headers=headers).status_code == 401
     assert api.login(user["email"], "a brand new password")
@@ -158,15 +185,20 @@ class RecordingNotifierProvider(Provider):
         return self.notifier
 
 
+def mailed_reset_token(api, notifications: RecordingNotifierProvider, email: str) -> str:
+    """Asks for a reset token for `email` and reads it from the email sent."""
+    assert api.client.post(f"/v1/auth/password-recovery/{email}").status_code == 202
+    api.use_case(NotificationDispatch, lambda dispatch: dispatch.run())
+    message = notifications.notifier.sent[-1]
+    assert message.address == email
+    return next(line.split(": ", 1)[1] for line in message.body.splitlines() if line.startswith("Reset token"))
+
+
 def test_password_reset_with_the_token_sent_through_the_notifier(http_backend, request, tmp_path):
     notifications = RecordingNotifierProvider()
     for api in make_api(http_backend, request, tmp_path, notifications):  # noqa: F405
         user, headers = api.create_user()
-        assert api.client.post(f"/v1/auth/password-recovery/{user['email']}").status_code == 202
-        api.use_case(NotificationDispatch, lambda dispatch: dispatch.run())
-        [message] = notifications.notifier.sent
-        assert message.address == user["email"]
-        token = next(line.split(": ", 1)[1] for line in message.body.splitlines() if line.startswith("Reset token"))
+        token = mailed_reset_token(api, notifications, user["email"])
 
         assert api.client.post("/v1/auth/reset-password/", json={"token": "wrong", "new_password": "new password 1"}).status_code == 400
         response = api.client.post("/v1/auth/reset-password/", json={"token": token, "new_password": "new password 1"})
@@ -190,3 +222,173 @@ def test_reset_password_also_answers_without_the_trailing_slash(api):
     assert response.status_code == 400
 
 
+# --- who may sign up ----------------------------------------------------------------------------------
+
+
+def user_count(api) -> int:
+    return api.client.get("/v1/users/", headers=api.admin_headers).json()["total"]
+
+
+def test_a_closed_sign_up_is_403_and_makes_no_user(http_backend, request, tmp_path):
+    for api in make_api(http_backend, request, tmp_path, settings_overrides={"SIGNUP_ENABLED": "false"}):  # noqa: F405
+        response = signup(api)
+        assert response.status_code == 403
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert "sign-up is closed" in response.json()["detail"]
+        assert user_count(api) == 1  # the admin
+        assert login_response(api, "new@example.com", PASSWORD).status_code == 401  # noqa: F405
+        created = api.client.post(  # admins still create users
+            "/v1/users/", json={"email": "new@example.com", "password": PASSWORD, "full_name": "New"},  # noqa: F405
+            headers=api.admin_headers,
+        )
+        assert created.status_code == 201
+
+
+def test_sign_up_may_be_open_to_listed_domains_only(http_backend, request, tmp_path):
+    overrides = {"SIGNUP_ALLOWED_DOMAINS": "example.com, Example.ORG"}
+    for api in make_api(http_backend, request, tmp_path, settings_overrides=overrides):  # noqa: F405
+        assert signup(api, email="Ada@EXAMPLE.org").status_code == 201
+        assert signup(api, email="bob@example.com").status_code == 201
+        for email in ("eve@evil.com", "eve@sub.example.com", "eve@example.com.evil.com"):
+            response = signup(api, email=email)
+            assert response.status_code == 403, email
+            assert response.headers["content-type"].startswith("application/problem+json")
+        assert user_count(api) == 3
+
+
+def test_create_admin_works_in_production_where_sign_up_is_closed(tmp_path, monkeypatch):
+    from litestar.testing import TestClient
+
+    from entrypoints.cli import main
+    from entrypoints.http import create_app
+    from entrypoints.settings import Settings
+
+    environment = {
+        "ENVIRONMENT": "production",
+        "SECRET_KEY": SECRET + "-production",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'incidentcore.db'}",
+        "WORKER_ENABLED": "false",
+    }
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("SIGNUP_ENABLED", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env from the checkout
+    assert main(["create-admin", "--email", "root@example.com", "--password", "admin password"]) == 0
+    settings = Settings.from_environment()
+    assert not settings.signup_enabled
+    with TestClient(create_app(settings)) as client:
+        login = {"username": "root@example.com", "password": "admin password"}
+        assert client.post("/v1/auth/login/access-token", data=login).status_code == 200
+        body = {"email": "new@example.com", "password": PASSWORD, "full_name": "New"}  # noqa: F405
+        assert client.post("/v1/auth/signup", json=body).status_code == 403
+
+
+# --- a stolen token must not become the account for good --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "change", [{"password": "a brand new password"}, {"email": "moved@example.com"}], ids=["password", "email"]
+)
+def test_changing_email_or_password_needs_the_current_password(api, change):
+    user, headers = api.create_user()
+    for current, message in (({}, "is required"), ({"current_password": "a wrong guess"}, "is not the current")):
+        response = api.client.put("/v1/users/me", json={**change, **current}, headers=headers)
+        assert response.status_code == 400
+        [error] = response.json()["errors"]
+        assert error["field"] == "current_password" and message in error["message"]
+    assert api.client.get("/v1/users/me", headers=headers).json() == user  # nothing changed
+    response = api.client.put("/v1/users/me", json={**change, "current_password": PASSWORD}, headers=headers)  # noqa: F405
+    assert response.status_code == 200
+    assert api.client.get("/v1/users/me", headers=headers).status_code == 401  # earlier tokens died
+    email = change.get("email", user["email"])
+    assert api.login(email, change.get("password", PASSWORD))  # noqa: F405
+
+
+def test_a_new_name_needs_no_password(api):
+    user, headers = api.create_user()
+    body = {"full_name": "Renamed", "email": user["email"].upper()}  # the same email, differently spelled
+    response = api.client.put("/v1/users/me", json=body, headers=headers)
+    assert response.status_code == 200
+    assert response.json() == {**user, "full_name": "Renamed"}
+    assert api.client.get("/v1/users/me", headers=headers).status_code == 200
+
+
+def test_wrong_current_passwords_count_toward_the_login_throttle(api):
+    user, headers = api.create_user()
+    guess = {"password": "a brand new password", "current_password": "a wrong guess"}
+    for _ in range(5):
+        assert api.client.put("/v1/users/me", json=guess, headers=headers).status_code == 400
+    refused = api.client.put("/v1/users/me", json={**guess, "current_password": PASSWORD}, headers=headers)  # noqa: F405
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) > 0
+    assert login_response(api, user["email"], PASSWORD).status_code == 429  # noqa: F405  same address
+    assert api.send_from("192.0.2.7", "POST", "/v1/auth/login/access-token",
+                         data={"username": user["email"], "password": PASSWORD}).status_code == 200  # noqa: F405
+
+
+# --- reset tokens end with every credential change ------------------------------------------------------
+
+
+@pytest.mark.parametrize("change", ["another reset", "password change", "email change", "deactivation"])
+def test_every_credential_change_ends_outstanding_reset_tokens(http_backend, request, tmp_path, change):
+    notifications = RecordingNotifierProvider()
+    for api in make_api(http_backend, request, tmp_path, notifications):  # noqa: F405
+        user, headers = api.create_user()
+        older = mailed_reset_token(api, notifications, user["email"])
+        if change == "another reset":
+            newer = mailed_reset_token(api, notifications, user["email"])
+            reset = {"token": newer, "new_password": "the owner's new password"}
+            assert api.client.post("/v1/auth/reset-password/", json=reset).status_code == 200
+        elif change == "password change":
+            body = {"password": "the owner's new password", "current_password": PASSWORD}  # noqa: F405
+            assert api.client.put("/v1/users/me", json=body, headers=headers).status_code == 200
+        elif change == "email change":
+            body = {"email": "moved@example.com", "current_password": PASSWORD}  # noqa: F405
+            assert api.client.put("/v1/users/me", json=body, headers=headers).status_code == 200
+        else:
+            path = f"/v1/users/{user['id']}"
+            for active in (False, True):
+                assert api.client.put(path, json={"is_active": active}, headers=api.admin_headers).status_code == 200
+
+        stale = api.client.post("/v1/auth/reset-password/", json={"token": older, "new_password": "taken over!"})
+        assert stale.status_code == 400
+        assert stale.json()["errors"][0]["field"] == "token"
+        email = "moved@example.com" if change == "email change" else user["email"]
+        assert login_response(api, email, "taken over!").status_code == 401
+
+
+# --- anonymous requests cost no hashing until they could succeed ----------------------------------------
+
+
+class CountingHasher(PasswordHasher):
+    def __init__(self) -> None:
+        self.real = BcryptPasswordHasher(rounds=4)
+        self.hashes = 0
+
+    async def hash(self, password: str) -> str:
+        self.hashes += 1
+        return await self.real.hash(password)
+
+    async def verify(self, password: str, password_hash: str | None) -> bool:
+        return await self.real.verify(password, password_hash)
+
+
+class CountingHasherProvider(Provider):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hasher = CountingHasher()
+
+    @provide(scope=Scope.APP)
+    def counting(self) -> PasswordHasher:
+        return self.hasher
+
+
+def test_a_made_up_reset_token_or_a_taken_email_costs_no_hashing(http_backend, request, tmp_path):
+    counting = CountingHasherProvider()
+    for api in make_api(http_backend, request, tmp_path, counting):  # noqa: F405
+        assert signup(api).status_code == 201
+        hashes = counting.hasher.hashes
+        assert signup(api, email="NEW@example.com").status_code == 409
+        made_up = {"token": "x" * 43, "new_password": "a new password"}
+        assert api.client.post("/v1/auth/reset-password/", json=made_up).status_code == 400
+        assert counting.hasher.hashes == hashes

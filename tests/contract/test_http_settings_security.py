@@ -89,6 +89,25 @@ def test_production_accepts_bcrypt_cost_12_or_more():
         assert Settings.from_mapping(values).bcrypt_rounds == int(rounds)
 
 
+def test_sign_up_is_open_in_development_and_closed_in_production_unless_told():
+    assert Settings.from_mapping({}).signup_enabled
+    assert Settings.from_mapping({"ENVIRONMENT": "test"}).signup_enabled
+    production = {"ENVIRONMENT": "production", "SECRET_KEY": STRONG_KEY}
+    assert not Settings.from_mapping(production).signup_enabled
+    assert Settings.from_mapping({**production, "SIGNUP_ENABLED": "true"}).signup_enabled
+    assert not Settings.from_mapping({"SIGNUP_ENABLED": "false"}).signup_enabled
+
+
+def test_sign_up_domains_are_a_comma_separated_list():
+    assert Settings.from_mapping({}).signup_allowed_domains == frozenset()
+    settings = Settings.from_mapping({"SIGNUP_ALLOWED_DOMAINS": " Example.com, @example.org ,,"})
+    assert settings.signup_allowed_domains == {"example.com", "example.org"}
+    with pytest.raises(ConfigurationError, match="SIGNUP_ALLOWED_DOMAINS: 'localhost'"):
+        Settings.from_mapping({"SIGNUP_ALLOWED_DOMAINS": "example.com,localhost"})
+    with pytest.raises(ConfigurationError, match="SIGNUP_ALLOWED_DOMAINS"):
+        Settings.from_mapping({"SIGNUP_ALLOWED_DOMAINS": "a@example.com"})
+
+
 def test_the_notification_lease_outlasts_two_send_timeouts():
     assert SEND_TIMEOUT_SECONDS == AppriseConfig().timeout_seconds == 30
     assert Settings.from_mapping({}).notification_lease_seconds >= 2 * SEND_TIMEOUT_SECONDS
@@ -233,6 +252,41 @@ def test_tokens_are_refused_when_expired_forged_or_missing_claims():
     ):
         with pytest.raises(AuthenticationFailed):
             service.decode(jwt.encode(claims, STRONG_KEY, algorithm="HS256"))
+
+
+@pytest.mark.parametrize(
+    ("sub", "cv"),
+    [
+        (str(2**70), 0),
+        (str(2**31), 0),
+        ("0", 0),
+        ("07", 0),
+        ("7 ", 0),
+        ("+7", 0),
+        ("1_0", 0),
+        ("\u0667", 0),  # ARABIC-INDIC DIGIT SEVEN: int() reads it as 7
+        ("7", 0.5),
+        ("7", 0.0),
+        ("7", True),
+        ("7", "0"),
+        ("7", -1),
+        ("7", 2**70),
+    ],
+)
+def test_tokens_with_claims_it_never_issues_are_refused(sub: object, cv: object):
+    now = datetime.now(UTC)
+    service = JwtTokenService(STRONG_KEY, timedelta(minutes=30), FakeClock(now))
+    claims = {"sub": sub, "iat": now, "exp": now + timedelta(minutes=5), "cv": cv}
+    with pytest.raises(AuthenticationFailed, match="invalid"):
+        service.decode(jwt.encode(claims, STRONG_KEY, algorithm="HS256"))
+
+
+def test_the_largest_user_id_and_version_are_accepted():
+    now = datetime.now(UTC)
+    service = JwtTokenService(STRONG_KEY, timedelta(minutes=30), FakeClock(now))
+    largest = 2**31 - 1
+    claims = service.decode(service.issue(User("a@example.com", "A", "h", id=largest, credentials_version=largest)).token)
+    assert (claims.user_id, claims.credentials_version) == (largest, largest)
 
 
 def test_a_short_signing_key_is_refused():

@@ -19,7 +19,8 @@ def test_update_me_changes_only_what_is_sent(api):
     response = api.client.put("/v1/users/me", json={"full_name": "Renamed"}, headers=headers)
     assert response.status_code == 200
     assert response.json() == {**user, "full_name": "Renamed"}
-    response = api.client.put("/v1/users/me", json={"email": "moved@example.com"}, headers=headers)
+    body = {"email": "moved@example.com", "current_password": PASSWORD}  # noqa: F405
+    response = api.client.put("/v1/users/me", json=body, headers=headers)
     assert response.json()["email"] == "moved@example.com"
 
 
@@ -36,7 +37,8 @@ def test_update_me_cannot_touch_role_or_team_or_send_nonsense(api, body, field):
 
 def test_update_me_to_a_taken_email_is_a_conflict(api):
     _, headers = api.create_user()
-    assert api.client.put("/v1/users/me", json={"email": ADMIN_EMAIL}, headers=headers).status_code == 409  # noqa: F405
+    body = {"email": ADMIN_EMAIL, "current_password": PASSWORD}  # noqa: F405
+    assert api.client.put("/v1/users/me", json=body, headers=headers).status_code == 409
 
 
 def test_admin_creates_lists_filters_and_gets_users(api):

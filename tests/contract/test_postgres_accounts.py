@@ -12,9 +12,9 @@ from entity_builders import T0, stored_user
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.sql import SqlUnitOfWork, create_session_factory
-from incidentcore.errors import ValidationFailed
+from incidentcore.errors import AuthenticationFailed, ValidationFailed
 from incidentcore.model import PasswordResetToken, Role
-from incidentcore.services import Accounts
+from incidentcore.services import Accounts, SignupPolicy
 from incidentcore.services.accounts import hash_reset_token
 from incidentcore.testing import (
     FakeClock,
@@ -57,6 +57,7 @@ def accounts_on(sessions: async_sessionmaker[AsyncSession]) -> Accounts:
         FakeTokenService(clock),
         SequentialSecrets(),
         MemoryLoginThrottle(),
+        SignupPolicy(),
     )
 
 
@@ -66,14 +67,19 @@ async def test_concurrent_resets_with_one_token_let_exactly_one_through(
     async with SqlUnitOfWork(sessions) as uow:
         user = await stored_user(uow)
         await uow.reset_tokens.add(
-            PasswordResetToken(user.id, hash_reset_token(RESET_TOKEN), T0 + timedelta(minutes=30))
+            PasswordResetToken(
+                user.id,
+                hash_reset_token(RESET_TOKEN),
+                T0 + timedelta(minutes=30),
+                credentials_version=user.credentials_version,
+            )
         )
         await uow.commit()
     passwords = [f"new password {n}" for n in range(6)]
 
     with anyio.fail_after(20):
         outcomes = await asyncio.gather(
-            *(accounts_on(sessions).reset_password(RESET_TOKEN, password) for password in passwords),
+            *(accounts_on(sessions).reset_password(RESET_TOKEN, password, "c") for password in passwords),
             return_exceptions=True,
         )
 
@@ -125,10 +131,40 @@ async def test_a_concurrent_profile_edit_cannot_undo_a_deactivation(
             await uow.commit()
         with anyio.fail_after(10):
             await asyncio.gather(
-                accounts_on(sessions).update_me(user, {"full_name": f"Renamed {round_}"}),
+                accounts_on(sessions).update_me(user, {"full_name": f"Renamed {round_}"}, "c"),
                 accounts_on(sessions).update_user(admin, user.id, {"is_active": False}),
             )
         async with SqlUnitOfWork(sessions) as uow:
             stored = await uow.users.get(user.id)
         assert stored is not None
         assert (stored.is_active, stored.full_name) == (False, f"Renamed {round_}")
+
+
+async def test_a_reset_racing_a_password_change_never_lets_both_through(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The token is checked before hashing but claimed after it: a change committed meanwhile must
+    still end it. Whichever of the two commits first, the other is refused."""
+    for round_ in range(8):
+        async with SqlUnitOfWork(sessions) as uow:
+            user = await stored_user(
+                uow, f"user{round_}@example.com", password_hash=await FakePasswordHasher().hash("password1")
+            )
+            await uow.reset_tokens.add(
+                PasswordResetToken(
+                    user.id, hash_reset_token(f"token-{round_}"), T0 + timedelta(minutes=30), credentials_version=0
+                )
+            )
+            await uow.commit()
+        change = {"password": "owner's new password", "current_password": "password1"}
+        with anyio.fail_after(10):
+            outcomes = await asyncio.gather(
+                accounts_on(sessions).reset_password(f"token-{round_}", "attacker's password", "c"),
+                accounts_on(sessions).update_me(user, change, "c"),
+                return_exceptions=True,
+            )
+        refused = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+        assert len(refused) == 1 and isinstance(refused[0], ValidationFailed | AuthenticationFailed), outcomes
+        async with SqlUnitOfWork(sessions) as uow:
+            stored = await uow.users.get(user.id)
+        assert stored is not None and stored.credentials_version == 1  # changed once

@@ -313,6 +313,26 @@ def test_change_password_bumps_the_credentials_version() -> None:
     assert user.credentials_version == 2
 
 
+def test_a_new_email_bumps_the_credentials_version_the_same_one_does_not() -> None:
+    user = User("a@example.com", "A", "hash")
+    user.change_email("a@example.com")
+    assert user.credentials_version == 0
+    user.change_email("b@example.com")
+    assert (user.email, user.credentials_version) == ("b@example.com", 1)
+
+
+def test_a_reset_token_is_valid_only_for_its_active_user_under_the_same_credentials() -> None:
+    user = User("a@example.com", "A", "hash", credentials_version=3, id=1)
+    token = PasswordResetToken(1, "hash", expires_at=T0 + MINUTE, credentials_version=3)
+    assert token.valid_for(user)
+    assert not token.valid_for(User("b@example.com", "B", "hash", credentials_version=3, id=2))
+    user.change_email("new@example.com")
+    assert not token.valid_for(user)
+    assert PasswordResetToken(1, "hash", T0, credentials_version=4).valid_for(user)
+    user.set_active(False)
+    assert not PasswordResetToken(1, "hash", T0, credentials_version=5).valid_for(user)
+
+
 def test_deactivation_bumps_the_credentials_version_once() -> None:
     user = User("a@example.com", "A", "hash")
     user.set_active(True)

@@ -26,7 +26,7 @@ from incidentcore.model import (
     TimelineKind,
 )
 from incidentcore.ports import DeliveryFailed, IncidentFilter, Page, UserFilter
-from incidentcore.services import Alert, NewIncident, NewUser, PagingConfig
+from incidentcore.services import Alert, NewIncident, NewUser, PagingConfig, SignupPolicy
 from incidentcore.testing.world import InMemoryServices
 
 pytestmark = pytest.mark.anyio
@@ -54,28 +54,28 @@ def user_target(user_id: int) -> Target:
 
 
 async def test_signup_login_and_authenticate(world: InMemoryServices) -> None:
-    user = await world.accounts.signup("Ada@Example.com", "correct horse", "Ada")
+    user = await world.accounts.signup("Ada@Example.com", "correct horse", "Ada", "c")
     assert (user.email, user.role, user.team_id, user.is_active) == ("ada@example.com", Role.USER, None, True)
     token = await world.accounts.login("ADA@example.com", "correct horse", "client-1")
     assert (await world.accounts.authenticate(token.token)).id == user.id
 
 
 async def test_signup_rejects_duplicates_and_bad_input(world: InMemoryServices) -> None:
-    await world.accounts.signup("ada@example.com", "password1", "Ada")
+    await world.accounts.signup("ada@example.com", "password1", "Ada", "c")
     with pytest.raises(Conflict):
-        await world.accounts.signup("ADA@example.com", "password2", "Ada again")
+        await world.accounts.signup("ADA@example.com", "password2", "Ada again", "c")
     with pytest.raises(ValidationFailed) as short:
-        await world.accounts.signup("bob@example.com", "short", "Bob")
+        await world.accounts.signup("bob@example.com", "short", "Bob", "c")
     assert short.value.errors[0].field == "password"
     with pytest.raises(ValidationFailed) as bad_email:
-        await world.accounts.signup("not-an-email", "password1", "Bob")
+        await world.accounts.signup("not-an-email", "password1", "Bob", "c")
     assert bad_email.value.errors[0].field == "email"
     with pytest.raises(ValidationFailed):
-        await world.accounts.signup("bob@example.com", "password1", "   ")
+        await world.accounts.signup("bob@example.com", "password1", "   ", "c")
 
 
 async def test_login_answers_the_same_for_unknown_email_and_wrong_password(world: InMemoryServices) -> None:
-    await world.accounts.signup("ada@example.com", "password1", "Ada")
+    await world.accounts.signup("ada@example.com", "password1", "Ada", "c")
     with pytest.raises(AuthenticationFailed) as unknown:
         await world.accounts.login("nobody@example.com", "password1", "c")
     with pytest.raises(AuthenticationFailed) as wrong:
@@ -84,23 +84,24 @@ async def test_login_answers_the_same_for_unknown_email_and_wrong_password(world
     assert world.hasher.verifications == 2  # the unknown email did the hashing work too
 
 
-async def test_failed_logins_are_throttled_per_account_and_per_client(world: InMemoryServices) -> None:
-    await world.accounts.signup("ada@example.com", "password1", "Ada")
+async def test_failed_logins_are_throttled_per_account_and_client(world: InMemoryServices) -> None:
+    await world.accounts.signup("ada@example.com", "password1", "Ada", "c")
     for _ in range(5):
         with pytest.raises(AuthenticationFailed):
             await world.accounts.login("ada@example.com", "wrong-password", "client-a")
     with pytest.raises(RateLimited) as limited:
-        await world.accounts.login("ada@example.com", "password1", "client-b")
+        await world.accounts.login("ada@example.com", "password1", "client-a")
     assert 0 < limited.value.retry_after <= 15 * 60
+    assert (await world.accounts.login("ada@example.com", "password1", "client-b")).token  # the owner elsewhere
     world.clock.advance(timedelta(minutes=16))
-    assert (await world.accounts.login("ada@example.com", "password1", "client-b")).token
+    assert (await world.accounts.login("ada@example.com", "password1", "client-a")).token
 
 
 async def test_tokens_die_on_password_change_and_deactivation(world: InMemoryServices) -> None:
     admin = await world.admin()
-    user = await world.accounts.signup("ada@example.com", "password1", "Ada")
+    user = await world.accounts.signup("ada@example.com", "password1", "Ada", "c")
     token = (await world.accounts.login("ada@example.com", "password1", "c")).token
-    await world.accounts.update_me(user, {"password": "password2"})
+    await world.accounts.update_me(user, {"password": "password2", "current_password": "password1"}, "c")
     with pytest.raises(AuthenticationFailed):
         await world.accounts.authenticate(token)
     token = (await world.accounts.login("ada@example.com", "password2", "c")).token
@@ -112,11 +113,11 @@ async def test_tokens_die_on_password_change_and_deactivation(world: InMemorySer
 
 
 async def test_password_recovery_is_single_use_and_expires(world: InMemoryServices) -> None:
-    await world.accounts.signup("ada@example.com", "password1", "Ada")
-    await world.accounts.request_password_reset("nobody@example.com")
-    await world.accounts.request_password_reset("not an email")
+    await world.accounts.signup("ada@example.com", "password1", "Ada", "c")
+    await world.accounts.request_password_reset("nobody@example.com", "c")
+    await world.accounts.request_password_reset("not an email", "c")
     assert not world.store.notifications
-    await world.accounts.request_password_reset("ADA@example.com")
+    await world.accounts.request_password_reset("ADA@example.com", "c")
     await world.run_worker()
     (message,) = world.notifier.sent
     assert message.channel is Channel.EMAIL and message.address == "ada@example.com"
@@ -125,18 +126,18 @@ async def test_password_recovery_is_single_use_and_expires(world: InMemoryServic
     token = next(
         line.split(": ", 1)[1] for line in message.body.splitlines() if line.startswith("Reset token")
     )
-    await world.accounts.reset_password(token, "brand-new-password")
+    await world.accounts.reset_password(token, "brand-new-password", "c")
     assert await world.accounts.login("ada@example.com", "brand-new-password", "c")
     with pytest.raises(ValidationFailed):
-        await world.accounts.reset_password(token, "another-password")
-    await world.accounts.request_password_reset("ada@example.com")
+        await world.accounts.reset_password(token, "another-password", "c")
+    await world.accounts.request_password_reset("ada@example.com", "c")
     world.clock.advance(timedelta(minutes=31))
     await world.run_worker()
     later = world.notifier.sent[-1].body.splitlines()[1].split(": ", 1)[1]
     with pytest.raises(ValidationFailed):
-        await world.accounts.reset_password(later, "another-password")
+        await world.accounts.reset_password(later, "another-password", "c")
     with pytest.raises(ValidationFailed):
-        await world.accounts.reset_password("made-up", "another-password")
+        await world.accounts.reset_password("made-up", "another-password", "c")
     await world.accounts.delete_user(admin, ada.id)  # a reset email does not pin the account
 
 
@@ -146,7 +147,7 @@ async def test_user_administration(world: InMemoryServices) -> None:
     lead = await world.accounts.create_user(
         admin, NewUser("lead@example.com", "password1", "Lead", Role.TEAM_LEAD, team.id)
     )
-    await world.accounts.signup("ada@example.com", "password1", "Ada Lovelace")
+    await world.accounts.signup("ada@example.com", "password1", "Ada Lovelace", "c")
     by_team = await world.accounts.list_users(admin, UserFilter(team_id=team.id), PAGE)
     assert [u.id for u in by_team.items] == [lead.id]
     by_role = await world.accounts.list_users(admin, UserFilter(role=Role.TEAM_LEAD), PAGE)
@@ -178,16 +179,112 @@ async def test_only_admins_administer_users(world: InMemoryServices) -> None:
     with pytest.raises(PermissionDenied):
         await world.accounts.create_user(cto, NewUser("x@example.com", "password1", "X"))
     with pytest.raises(ValidationFailed):
-        await world.accounts.update_me(cto, {"role": Role.ADMIN})
-    me = await world.accounts.update_me(cto, {"full_name": "Chief", "email": "Chief@Example.com"})
+        await world.accounts.update_me(cto, {"role": Role.ADMIN}, "c")
+    me = await world.accounts.update_me(
+        cto, {"full_name": "Chief", "email": "Chief@Example.com", "current_password": "password1"}, "c"
+    )
     assert (me.full_name, me.email) == ("Chief", "chief@example.com")
 
 
 async def test_ensure_admin_creates_then_promotes(world: InMemoryServices) -> None:
-    user = await world.accounts.signup("ada@example.com", "password1", "Ada")
+    user = await world.accounts.signup("ada@example.com", "password1", "Ada", "c")
     promoted = await world.accounts.ensure_admin("ada@example.com", "new-password")
     assert promoted.id == user.id and promoted.role is Role.ADMIN
     assert await world.accounts.login("ada@example.com", "new-password", "c")
+
+
+async def test_a_closed_sign_up_makes_no_user_but_admins_still_can(world: InMemoryServices) -> None:
+    world.signup_policy = SignupPolicy(enabled=False)
+    with pytest.raises(PermissionDenied):
+        await world.accounts.signup("ada@example.com", "password1", "Ada", "c")
+    admin = await world.admin()
+    await world.accounts.create_user(admin, NewUser("bob@example.com", "password1", "Bob"))
+    assert sorted(u.email for u in world.store.users.values()) == ["admin@example.com", "bob@example.com"]
+
+
+async def test_sign_up_may_be_open_to_some_domains_only(world: InMemoryServices) -> None:
+    world.signup_policy = SignupPolicy(allowed_domains=frozenset({"Example.com", "example.org"}))
+    assert (await world.accounts.signup("Ada@EXAMPLE.COM", "password1", "Ada", "c")).email == "ada@example.com"
+    await world.accounts.signup("bob@example.org", "password1", "Bob", "c")
+    for email in ("eve@evil.com", "eve@sub.example.com", "eve@example.com.evil.com", "eve@example.com@evil.com"):
+        with pytest.raises((PermissionDenied, ValidationFailed)):
+            await world.accounts.signup(email, "password1", "Eve", "c")
+    assert len(world.store.users) == 2
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"password": "password2"}, {"email": "ada@elsewhere.example"}, {"email": "new@x.example", "password": "p" * 9}],
+)
+async def test_changing_email_or_password_needs_the_current_password(
+    world: InMemoryServices, change: dict[str, str]
+) -> None:
+    ada = await world.user("ada@example.com", password="password1")
+    for current in ({}, {"current_password": "wrong password"}):
+        with pytest.raises(ValidationFailed) as refused:
+            await world.accounts.update_me(ada, {**change, **current}, "c")
+        assert [e.field for e in refused.value.errors] == ["current_password"]
+    assert world.store.users[ada.id] == ada  # nothing changed
+    changed = await world.accounts.update_me(ada, {**change, "current_password": "password1"}, "c")
+    assert changed.credentials_version > ada.credentials_version  # earlier tokens die
+
+
+async def test_a_name_or_the_same_email_needs_no_password(world: InMemoryServices) -> None:
+    ada = await world.user("ada@example.com")
+    me = await world.accounts.update_me(ada, {"full_name": "Ada L.", "email": "ADA@example.com"}, "c")
+    assert (me.full_name, me.email, me.credentials_version) == ("Ada L.", "ada@example.com", 0)
+    assert world.hasher.verifications == 0
+
+
+async def test_wrong_current_passwords_count_toward_the_login_throttle(world: InMemoryServices) -> None:
+    ada = await world.user("ada@example.com", password="password1")
+    for _ in range(5):
+        with pytest.raises(ValidationFailed):
+            await world.accounts.update_me(ada, {"password": "password2", "current_password": "guess"}, "10.0.0.1")
+    with pytest.raises(RateLimited):
+        await world.accounts.update_me(ada, {"password": "password2", "current_password": "password1"}, "10.0.0.1")
+    with pytest.raises(RateLimited):
+        await world.accounts.login("ada@example.com", "password1", "10.0.0.1")
+    assert await world.accounts.login("ada@example.com", "password1", "10.0.0.2")
+
+
+async def test_a_password_confirmed_with_a_token_that_just_died_changes_nothing(world: InMemoryServices) -> None:
+    admin = await world.admin()
+    ada = await world.user("ada@example.com", password="password1")
+    await world.accounts.update_user(admin, ada.id, {"is_active": False})  # after ada's request authenticated
+    await world.accounts.update_user(admin, ada.id, {"is_active": True})
+    with pytest.raises(AuthenticationFailed):
+        await world.accounts.update_me(ada, {"password": "password2", "current_password": "password1"}, "c")
+    assert await world.accounts.login("ada@example.com", "password1", "c")
+
+
+async def reset_token_for(world: InMemoryServices, email: str) -> str:
+    await world.accounts.request_password_reset(email, "c")
+    await world.run_worker()
+    return next(
+        line.split(": ", 1)[1]
+        for line in world.notifier.sent[-1].body.splitlines()
+        if line.startswith("Reset token")
+    )
+
+
+@pytest.mark.parametrize("change", ["another reset", "password change", "email change", "deactivation"])
+async def test_every_credential_change_ends_outstanding_reset_tokens(world: InMemoryServices, change: str) -> None:
+    admin = await world.admin()
+    ada = await world.user("ada@example.com", password="password1")
+    older = await reset_token_for(world, "ada@example.com")
+    if change == "another reset":
+        await world.accounts.reset_password(await reset_token_for(world, "ada@example.com"), "password2", "c")
+    elif change == "password change":
+        await world.accounts.update_me(ada, {"password": "password2", "current_password": "password1"}, "c")
+    elif change == "email change":
+        await world.accounts.update_me(ada, {"email": "ada@new.example", "current_password": "password1"}, "c")
+    else:
+        await world.accounts.update_user(admin, ada.id, {"is_active": False})
+        await world.accounts.update_user(admin, ada.id, {"is_active": True})
+    with pytest.raises(ValidationFailed) as refused:
+        await world.accounts.reset_password(older, "taken over", "c")
+    assert refused.value.errors[0].field == "token"
 
 
 # --- teams ------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import jwt
@@ -13,6 +14,12 @@ from incidentcore.ports import AccessToken, Clock, TokenClaims, TokenService
 ALGORITHM = "HS256"
 CREDENTIALS_VERSION_CLAIM = "cv"
 REQUIRED_CLAIMS = ["exp", "iat", "sub", CREDENTIALS_VERSION_CLAIM]
+# Ids are 32-bit INTEGER columns on every engine (the HTTP layer's MAX_ID): Postgres refuses to even
+# compare a larger one with them, SQLite anything past 64 bits.
+MAX_USER_ID = 2**31 - 1
+MAX_CREDENTIALS_VERSION = 2**31 - 1
+# ASCII digits only (int() also takes other scripts' digits), and few: int() of a long one is slow.
+_USER_ID = re.compile(r"[1-9][0-9]{0,9}")
 
 
 class JwtTokenService(TokenService):
@@ -38,8 +45,16 @@ class JwtTokenService(TokenService):
         try:
             # One pinned algorithm: a token signed any other way (including "none") is rejected.
             claims = jwt.decode(token, self._key, algorithms=[ALGORITHM], options={"require": REQUIRED_CLAIMS})
-            return TokenClaims(int(claims["sub"]), int(claims[CREDENTIALS_VERSION_CLAIM]))
         except jwt.ExpiredSignatureError:
             raise AuthenticationFailed("the token has expired") from None
         except (jwt.InvalidTokenError, ValueError, TypeError):
             raise AuthenticationFailed("the token is invalid") from None
+        # Exactly what `issue` writes, nothing int() would merely tolerate (" 7", "1_0", "+7", other
+        # scripts' digits, 0.5, True, 2**70): a signed token must not reach the database with an id it
+        # cannot hold.
+        subject, version = claims["sub"], claims[CREDENTIALS_VERSION_CLAIM]
+        if not (isinstance(subject, str) and _USER_ID.fullmatch(subject) and int(subject) <= MAX_USER_ID):
+            raise AuthenticationFailed("the token is invalid")
+        if type(version) is not int or not 0 <= version <= MAX_CREDENTIALS_VERSION:
+            raise AuthenticationFailed("the token is invalid")
+        return TokenClaims(int(subject), version)

@@ -403,5 +403,17 @@ def reset_token_values(token: PasswordResetToken) -> Values:
         "user_id": token.user_id,
         "token_hash": token.token_hash,
         "expires_at": token.expires_at,
+        "credentials_version": token.credentials_version,
         "used_at": token.used_at,
     }
+
+
+def reset_token_from_row(row: Row[Any]) -> PasswordResetToken:
+    return PasswordResetToken(
+        user_id=row.user_id,
+        token_hash=row.token_hash,
+        expires_at=row.expires_at,
+        credentials_version=row.credentials_version,
+        used_at=row.used_at,
+        id=row.id,
+    )

@@ -650,14 +650,19 @@ class SqlPasswordResetTokenRepository(_SqlRepository, PasswordResetTokenReposito
             token.id = await self._insert(password_reset_tokens, mapping.reset_token_values(token))
         return token
 
-    async def use(self, token_hash: str, now: datetime) -> int | None:
+    async def get(self, token_hash: str) -> PasswordResetToken | None:
+        tokens = password_reset_tokens.c
+        row = await self._one(select(password_reset_tokens).where(tokens.token_hash == token_hash))
+        return mapping.reset_token_from_row(row) if row else None
+
+    async def use(self, token_hash: str, now: datetime) -> PasswordResetToken | None:
         """One statement: a concurrent use of the same token waits for this one, then finds it used."""
         tokens = password_reset_tokens.c
         statement = (
             update(password_reset_tokens)
             .where(tokens.token_hash == token_hash, tokens.used_at.is_(None), tokens.expires_at > now)
             .values(used_at=now)
-            .returning(tokens.user_id)
+            .returning(*password_reset_tokens.c)
         )
-        user_id = (await self._session.execute(statement)).scalar_one_or_none()
-        return None if user_id is None else int(user_id)
+        row = (await self._session.execute(statement)).one_or_none()
+        return mapping.reset_token_from_row(row) if row else None

@@ -323,5 +323,7 @@ password_reset_tokens = Table(
     Column("token_hash", Text, nullable=False, unique=True),
     Column("expires_at", UtcDateTime, nullable=False),
     Column("used_at", UtcDateTime),
+    # -1: issued before versions were recorded; such a token matches no user, so it is never used.
+    Column("credentials_version", Integer, nullable=False, server_default="-1"),
     **NEVER_REUSE_IDS,
 )

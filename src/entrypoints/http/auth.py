@@ -27,6 +27,11 @@ TOKEN_URL = "/v1/auth/login/access-token"
 _ACTOR = "actor"
 
 
+def client_address(request: Request[Any, Any, Any]) -> str:
+    """The client's IP address (behind a trusted proxy, from X-Forwarded-For: see FORWARDED_ALLOW_IPS)."""
+    return request.client.host if request.client else "unknown"
+
+
 def bearer_token(authorization: str | None) -> str | None:
     if not authorization:
         return None

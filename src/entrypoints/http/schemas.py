@@ -156,6 +156,8 @@ class UpdateMeRequest(RequestBody):
     full_name: Name | UnsetType = UNSET
     email: Email | UnsetType = UNSET
     password: Password | UnsetType = UNSET
+    # Needed to change the email or the password.
+    current_password: Annotated[str, Meta(max_length=4096)] | UnsetType = UNSET
 
 
 class CreateUserRequest(RequestBody):

@@ -1,6 +1,6 @@
 """Use cases: each method is one unit of work against the ports, committed explicitly."""
 
-from incidentcore.services.accounts import Accounts, NewUser
+from incidentcore.services.accounts import Accounts, NewUser, SignupPolicy
 from incidentcore.services.incidents import Incidents, NewIncident
 from incidentcore.services.integrations import Alert, AlertIngestion, AlertReceipt, Integrations
 from incidentcore.services.paging import Pager, PagingConfig
@@ -24,5 +24,6 @@ __all__ = [
     "PagingConfig",
     "Policies",
     "Preferences",
+    "SignupPolicy",
     "Teams",
 ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -13,6 +15,7 @@ from incidentcore.errors import (
     Conflict,
     FieldError,
     NotFound,
+    PermissionDenied,
     RateLimited,
     ValidationFailed,
 )
@@ -37,6 +40,7 @@ PASSWORD_MAX = 4096
 RESET_TOKEN_TTL = timedelta(minutes=30)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 INVALID_CREDENTIALS = "Incorrect email or password"
+SIGNUP_CLOSED = "sign-up is closed: ask an administrator for an account"
 
 
 def normalise_email(email: str) -> str:
@@ -53,6 +57,34 @@ def check_password(password: str, field: str = "password") -> None:
 
 def hash_reset_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invalid_reset_token() -> ValidationFailed:
+    return ValidationFailed(
+        FieldError("token", "is invalid, expired, already used, or older than a change to the account")
+    )
+
+
+@dataclass(frozen=True)
+class SignupPolicy:
+    """Who may create their own account; admins create users (and `create-admin` admins) regardless.
+
+    `allowed_domains`: the email domains sign-up is open to, matched exactly and case-insensitively
+    against the part after the @; empty: any domain."""
+
+    enabled: bool = True
+    allowed_domains: frozenset[str] = frozenset()
+
+    def admits(self, email: str) -> bool:
+        if not self.enabled:
+            return False
+        domain = email.rpartition("@")[2].lower()
+        return not self.allowed_domains or domain in {allowed.lower() for allowed in self.allowed_domains}
+
+
+@dataclass
+class _PasswordAttempt:
+    succeeded: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,6 +105,7 @@ class Accounts:
         tokens: TokenService,
         secrets: SecretGenerator,
         throttle: LoginThrottle,
+        signup_policy: SignupPolicy,
     ) -> None:
         self.uow = uow
         self.clock = clock
@@ -80,35 +113,60 @@ class Accounts:
         self.tokens = tokens
         self.secrets = secrets
         self.throttle = throttle
+        self.signup_policy = signup_policy
 
-    async def signup(self, email: str, password: str, full_name: str) -> User:
+    async def signup(self, email: str, password: str, full_name: str, client: str) -> User:
+        """A new `user` with no team, when the sign-up policy admits the email; a few per client."""
+        if not self.signup_policy.enabled:
+            raise PermissionDenied(SIGNUP_CLOSED)
+        self._count(f"signup-client:{client}", "too many sign-ups from this address")
+        if not self.signup_policy.admits(normalise_email(email)):
+            raise PermissionDenied("sign-up is not open to addresses at this domain")
         return await self._create(NewUser(email, password, full_name))
 
     async def login(self, email: str, password: str, client: str) -> AccessToken:
         """Same answer, and about the same time, for an unknown email and a wrong password."""
-        now = self.clock.now()
         email = email.strip().lower()
-        account_key = f"account:{email}"
-        keys = [account_key, f"client:{client}"]
-        # The attempt counts from here, before the slow check: parallel guesses cannot all get in.
-        retry_after = self.throttle.begin_attempt(keys, now)
-        if retry_after is not None:
-            raise RateLimited("too many failed login attempts", retry_after)
         user: User | None = None
-        succeeded = False
-        try:
+        async with self._password_attempt(email, client) as attempt:
             async with self.uow:
                 user = await self.uow.users.get_by_email(email)
             verified = await self.hasher.verify(password, user.password_hash if user else None)
-            succeeded = user is not None and verified and user.is_active
-        finally:
-            self.throttle.end_attempt(keys, now, succeeded, clear=[account_key])
-        if user is None or not succeeded:
+            attempt.succeeded = user is not None and verified and user.is_active
+        if user is None or not attempt.succeeded:
             raise AuthenticationFailed(INVALID_CREDENTIALS)
         return self.tokens.issue(user)
 
+    @asynccontextmanager
+    async def _password_attempt(self, email: str, client: str) -> AsyncIterator[_PasswordAttempt]:
+        """Throttles one password check of the account `email` from `client` (set `succeeded`).
+
+        Refused (429) after a few failures of this account from this client, or many from this
+        client over all accounts. Failures of the account from everywhere only slow its checks down:
+        a stranger must not be able to lock its owner out."""
+        now = self.clock.now()
+        from_client = f"account-client:{client} {email}"  # an address has no space: unambiguous
+        hard_limits = [from_client, f"client:{client}"]
+        # The attempt counts from here, before the slow check: parallel guesses cannot all get in.
+        retry_after = self.throttle.begin_attempt(hard_limits, now)
+        if retry_after is not None:
+            raise RateLimited("too many failed password attempts", retry_after)
+        account = f"account:{email}"
+        attempt = _PasswordAttempt()
+        try:
+            await self.throttle.slow_down(account, now)
+            yield attempt
+        finally:
+            self.throttle.end_attempt([*hard_limits, account], now, attempt.succeeded, clear=[from_client])
+
+    def _count(self, key: str, refusal: str) -> None:
+        """Counts a request against `key` for good (a success too); 429 once it has too many."""
+        retry_after = self.throttle.begin_attempt([key], self.clock.now())
+        if retry_after is not None:
+            raise RateLimited(refusal, retry_after)
+
     async def authenticate(self, token: str) -> User:
-        """The active user a token belongs to; tokens die on password change and deactivation."""
+        """The active user a token belongs to; a new password or email, or deactivation, ends its tokens."""
         claims = self.tokens.decode(token)
         async with self.uow:
             user = await self.uow.users.get(claims.user_id)
@@ -116,11 +174,13 @@ class Accounts:
             raise AuthenticationFailed("the token is no longer valid")
         return user
 
-    async def request_password_reset(self, email: str) -> None:
+    async def request_password_reset(self, email: str, client: str) -> None:
         """Sends a single-use reset token to a known active user; says nothing either way.
 
         At most a few emails per address in a while (the throttle's `recovery:` limit): more requests
-        are answered the same and send nothing, so nobody can flood a mailbox through this."""
+        are answered the same and send nothing, so nobody can flood a mailbox through this. A client
+        asking too often (for any addresses) is refused (429), which tells nothing about them."""
+        self._count(f"recovery-client:{client}", "too many password recovery requests from this address")
         try:
             email = normalise_email(email)
         except ValidationFailed:
@@ -135,7 +195,12 @@ class Accounts:
                 return
             token = self.secrets.new_secret()
             await self.uow.reset_tokens.add(
-                PasswordResetToken(user.id, hash_reset_token(token), expires_at=now + RESET_TOKEN_TTL)
+                PasswordResetToken(
+                    user.id,
+                    hash_reset_token(token),
+                    expires_at=now + RESET_TOKEN_TTL,
+                    credentials_version=user.credentials_version,
+                )
             )
             minutes = int(RESET_TOKEN_TTL.total_seconds() // 60)
             body = (
@@ -159,26 +224,70 @@ class Accounts:
             )
             await self.uow.commit()
 
-    async def reset_password(self, token: str, new_password: str) -> None:
+    async def reset_password(self, token: str, new_password: str, client: str) -> None:
+        """Sets a new password with a reset token: once per token, and only while the account's
+        credentials are those the token was issued under. Failures are limited per client."""
         check_password(new_password, "new_password")
-        password_hash = await self.hasher.hash(new_password)  # slow: before the transaction, not in it
+        now = self.clock.now()
+        keys = [f"reset-client:{client}"]
+        retry_after = self.throttle.begin_attempt(keys, now)
+        if retry_after is not None:
+            raise RateLimited("too many failed password resets from this address", retry_after)
+        succeeded = False
+        try:
+            await self._reset_password(hash_reset_token(token), new_password)
+            succeeded = True
+        finally:
+            self.throttle.end_attempt(keys, now, succeeded)
+
+    async def _reset_password(self, token_hash: str, new_password: str) -> None:
+        # The token is checked first, so a made-up one costs a lookup, not a bcrypt hash. Hashing then
+        # runs with no transaction open (no row lock, no SQLite write lock held for its duration),
+        # and the token is claimed only after it: the claim is one atomic UPDATE, so of concurrent
+        # resets with one token exactly one changes the password; the others answer 400.
         async with self.uow:
-            # Marking the token used is what claims it: of concurrent resets with one token, one wins.
-            user_id = await self.uow.reset_tokens.use(hash_reset_token(token), self.clock.now())
-            user = await self.uow.users.get(user_id, for_update=True) if user_id is not None else None
-            if user is None or not user.is_active:
-                raise ValidationFailed(FieldError("token", "is invalid, expired or already used"))
+            issued = await self.uow.reset_tokens.get(token_hash)
+            user = await self.uow.users.get(issued.user_id) if issued is not None else None
+        if issued is None or user is None or not (issued.usable(self.clock.now()) and issued.valid_for(user)):
+            raise invalid_reset_token()
+        password_hash = await self.hasher.hash(new_password)
+        async with self.uow:
+            claimed = await self.uow.reset_tokens.use(token_hash, self.clock.now())
+            user = await self.uow.users.get(claimed.user_id, for_update=True) if claimed is not None else None
+            if claimed is None or user is None or not claimed.valid_for(user):
+                raise invalid_reset_token()  # leaving the block rolls the claim back
             user.change_password(password_hash)
             await self.uow.users.update(user)
             await self.uow.commit()
 
-    async def update_me(self, actor: User, changes: dict[str, Any]) -> User:
+    async def update_me(self, actor: User, changes: dict[str, Any], client: str) -> User:
+        """Name, email and password. A new email or password needs `current_password` (checked and
+        throttled like a login), so a stolen token cannot be turned into the account for good."""
         require(actor, Action.SELF_MANAGE)
+        changes = dict(changes)
+        current_password = changes.pop("current_password", None)
         allowed = {"full_name", "email", "password"}
         if set(changes) - allowed:
             fields = sorted(set(changes) - allowed)
             raise ValidationFailed([FieldError(f, "cannot be changed by the user") for f in fields])
+        # Bad input is refused before the (slow, throttled) password check.
+        if "password" in changes:
+            check_password(changes["password"])
+        new_email = normalise_email(changes["email"]) if "email" in changes else actor.email
+        if "password" in changes or new_email != actor.email:
+            await self._confirm_password(actor, current_password, client)
+            return await self._update(actor.id, changes, credentials_version=actor.credentials_version)
         return await self._update(actor.id, changes)
+
+    async def _confirm_password(self, actor: User, password: object, client: str) -> None:
+        if not isinstance(password, str):
+            raise ValidationFailed(
+                FieldError("current_password", "is required to change the email or password")
+            )
+        async with self._password_attempt(actor.email, client) as attempt:
+            attempt.succeeded = await self.hasher.verify(password, actor.password_hash)
+        if not attempt.succeeded:
+            raise ValidationFailed(FieldError("current_password", "is not the current password"))
 
     async def create_user(self, actor: User, new: NewUser) -> User:
         require(actor, Action.USER_MANAGE)
@@ -242,9 +351,14 @@ class Accounts:
         email = normalise_email(new.email)
         check_password(new.password)
         check_text("full_name", new.full_name, 200, required=True)
+        # A taken email or a missing team costs a lookup, not a bcrypt hash. The unique index and the
+        # foreign key still decide a race with another request.
+        async with self.uow:
+            if await self.uow.users.get_by_email(email) is not None:
+                raise Conflict(f"a user with email {email} already exists")
+            await self._check_team(new.team_id)
         password_hash = await self.hasher.hash(new.password)
         async with self.uow:
-            await self._check_team(new.team_id)
             user = await self.uow.users.add(
                 User(
                     email=email,
@@ -258,16 +372,22 @@ class Accounts:
             await self.uow.commit()
         return user
 
-    async def _update(self, user_id: int, changes: dict[str, Any]) -> User:
+    async def _update(
+        self, user_id: int, changes: dict[str, Any], *, credentials_version: int | None = None
+    ) -> User:
+        """`credentials_version`: the one the caller's password was confirmed against; should the
+        credentials have changed since, the change is refused (the caller's token has just died)."""
         new_hash = None
         if "password" in changes:
             check_password(changes["password"])
             new_hash = await self.hasher.hash(changes["password"])
         async with self.uow:
             user = await self._load(user_id, for_update=True)
+            if credentials_version is not None and user.credentials_version != credentials_version:
+                raise AuthenticationFailed("the token is no longer valid")
             for name, value in changes.items():
                 if name == "email":
-                    user.email = normalise_email(value)
+                    user.change_email(normalise_email(value))
                 elif name == "full_name":
                     check_text("full_name", value, 200, required=True)
                     user.full_name = value.strip()

@@ -654,7 +654,11 @@ class MemoryPasswordResetTokenRepository(_InTransaction, PasswordResetTokenRepos
         self._tx.reset_tokens.put(token.id, token)
         return token
 
-    async def use(self, token_hash: str, now: datetime) -> int | None:
+    async def get(self, token_hash: str) -> PasswordResetToken | None:
+        found = next((t for t in self._tx.reset_tokens.rows() if t.token_hash == token_hash), None)
+        return copy.deepcopy(found)
+
+    async def use(self, token_hash: str, now: datetime) -> PasswordResetToken | None:
         tokens = self._tx.reset_tokens
         found = next((t for t in tokens.rows() if t.token_hash == token_hash), None)
         if found is None:
@@ -665,7 +669,7 @@ class MemoryPasswordResetTokenRepository(_InTransaction, PasswordResetTokenRepos
             return None
         token.used_at = now
         tokens.put(token.id, token)
-        return token.user_id
+        return copy.deepcopy(token)
 
 
 class MemoryUnitOfWork(UnitOfWork):
@@ -811,17 +815,36 @@ class RecordingNotifier(Notifier):
 
 class MemoryLoginThrottle(LoginThrottle):
     """Blocks a key once it has `max_failures` attempts (pending or failed) within the sliding
-    `window`. `limits` sets other maxima by key prefix: by default 3 for `recovery:...` keys."""
+    `window`. `limits` sets other maxima by key prefix; the defaults are the production ones.
+
+    `account:...` keys are slowed, never blocked: no wait for their first `free_attempts`, then a
+    wait of `first_delay` seconds doubling per attempt up to `longest_delay`. Nothing really waits
+    here: each wait is appended to `delays`, so tests on the FakeClock stay instant."""
 
     def __init__(
         self,
         max_failures: int = 5,
         window: timedelta = timedelta(minutes=15),
         limits: Mapping[str, int] | None = None,
+        *,
+        free_attempts: int = 10,
+        first_delay: float = 0.25,
+        longest_delay: float = 2.0,
     ) -> None:
         self.max_failures = max_failures
         self.window = window
-        self.limits = dict({"recovery": 3} if limits is None else limits)
+        default_limits = {
+            "client": 30,
+            "recovery": 3,
+            "recovery-client": 10,
+            "signup-client": 10,
+            "reset-client": 10,
+        }
+        self.limits = dict(default_limits if limits is None else limits)
+        self.free_attempts = free_attempts
+        self.first_delay = first_delay
+        self.longest_delay = longest_delay
+        self.delays: list[float] = []
         self._attempts: dict[str, list[datetime]] = {}
 
     def begin_attempt(self, keys: Sequence[str], now: datetime) -> int | None:
@@ -838,6 +861,13 @@ class MemoryLoginThrottle(LoginThrottle):
         for key in dict.fromkeys(keys):
             self._attempts[key] = [*self._recent(key, now), now]
         return None
+
+    async def slow_down(self, key: str, now: datetime) -> None:
+        recent = self._recent(key, now)
+        beyond = len(recent) - self.free_attempts
+        self._attempts[key] = [*recent, now]
+        if beyond >= 0:
+            self.delays.append(min(self.longest_delay, math.ldexp(self.first_delay, min(beyond, 32))))
 
     def end_attempt(
         self, keys: Sequence[str], now: datetime, succeeded: bool, *, clear: Sequence[str] = ()

@@ -16,6 +16,7 @@ from incidentcore.services import (
     PagingConfig,
     Policies,
     Preferences,
+    SignupPolicy,
     Teams,
 )
 from incidentcore.testing.clock import FakeClock
@@ -42,6 +43,7 @@ class InMemoryServices:
         self.tokens = FakeTokenService(self.clock)
         self.secrets = SequentialSecrets()
         self.throttle = MemoryLoginThrottle()
+        self.signup_policy = SignupPolicy()
         self.nudge = CountingNudge()
         self.notifier = RecordingNotifier()
         self.retry = FixedRetryPolicy([timedelta(seconds=30), timedelta(minutes=2)])
@@ -52,7 +54,9 @@ class InMemoryServices:
 
     @property
     def accounts(self) -> Accounts:
-        return Accounts(self.uow(), self.clock, self.hasher, self.tokens, self.secrets, self.throttle)
+        return Accounts(
+            self.uow(), self.clock, self.hasher, self.tokens, self.secrets, self.throttle, self.signup_policy
+        )
 
     @property
     def teams(self) -> Teams:
@@ -89,17 +93,14 @@ class InMemoryServices:
     async def user(
         self, email: str, role: Role = Role.USER, team_id: int | None = None, password: str = "password1"
     ) -> User:
-        """Creates an active user directly (no actor needed)."""
-        user = await self.accounts.signup(email, password, email.split("@")[0].title())
-        if role is Role.USER and team_id is None:
-            return user
+        """Creates an active user directly: no actor, no sign-up policy or throttle."""
+        password_hash = await self.hasher.hash(password)
         async with self.uow() as uow:
-            stored = await uow.users.get(user.id)
-            assert stored is not None
-            stored.role, stored.team_id = role, team_id
-            await uow.users.update(stored)
+            user = await uow.users.add(
+                User(email, email.split("@")[0].title(), password_hash, role, team_id, created_at=self.clock.now())
+            )
             await uow.commit()
-        return stored
+        return user
 
     async def admin(self, email: str = "admin@example.com") -> User:
         return await self.accounts.ensure_admin(email, "admin-password")

@@ -6,7 +6,7 @@ from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, post
 from litestar.params import FromPath, JSONBody, URLEncodedBody
 
-from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, Actor, permits
+from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, Actor, client_address, permits
 from entrypoints.http.problems import responses
 from entrypoints.http.schemas import (
     AccessTokenResponse,
@@ -23,19 +23,21 @@ from incidentcore.services import Accounts
 RECOVERY_MESSAGE = "If that address belongs to an active account, a password reset token is on its way."
 
 
-def client_address(request: Request[Any, Any, Any]) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 class AuthController(Controller):
     path = "/v1/auth"
     tags = ["auth"]
 
-    @post("/signup", status_code=201, summary="Sign up", responses=responses(400, 409, 413))
+    @post("/signup", status_code=201, summary="Sign up", responses=responses(400, 403, 409, 413, 429))
     @inject
-    async def signup(self, data: JSONBody[SignupRequest], accounts: FromDishka[Accounts]) -> UserResponse:
-        """Creates an account with the role `user` and no team."""
-        return user_response(await accounts.signup(data.email, data.password, data.full_name))
+    async def signup(
+        self, request: Request[Any, Any, Any], data: JSONBody[SignupRequest], accounts: FromDishka[Accounts]
+    ) -> UserResponse:
+        """Creates an account with the role `user` and no team. 403 while sign-up is closed
+        (`SIGNUP_ENABLED`) or closed to the email's domain (`SIGNUP_ALLOWED_DOMAINS`); a few
+        sign-ups per client address, then 429 with `Retry-After`."""
+        return user_response(
+            await accounts.signup(data.email, data.password, data.full_name, client_address(request))
+        )
 
     @post(
         "/login/access-token",
@@ -50,8 +52,10 @@ class AuthController(Controller):
         data: URLEncodedBody[LoginForm],
         accounts: FromDishka[Accounts],
     ) -> AccessTokenResponse:
-        """`username` is the email. Unknown email and wrong password get the same 401; repeated
-        failures per account and per client are refused with 429 and `Retry-After`."""
+        """`username` is the email. Unknown email and wrong password get the same 401. Repeated
+        failures for one account from one client address, or from one address overall, are refused
+        with 429 and `Retry-After`; failures for an account from many addresses only slow its
+        logins down (a few seconds at most), so nobody can lock its owner out."""
         token = await accounts.login(data.username, data.password, client_address(request))
         return AccessTokenResponse(access_token=token.token, expires_in=token.expires_in)
 
@@ -72,21 +76,29 @@ class AuthController(Controller):
         "/password-recovery/{email:str}",
         status_code=202,
         summary="Request a password reset token",
-        responses=responses(400),
+        responses=responses(400, 429),
     )
     @inject
-    async def recover_password(self, email: FromPath[str], accounts: FromDishka[Accounts]) -> Message:
-        """Answers the same for known and unknown addresses; a known user gets a single-use token."""
-        await accounts.request_password_reset(email)
+    async def recover_password(
+        self, request: Request[Any, Any, Any], email: FromPath[str], accounts: FromDishka[Accounts]
+    ) -> Message:
+        """Answers the same for known and unknown addresses; a known user gets a single-use token.
+        A client address asking too often is refused with 429 and `Retry-After`."""
+        await accounts.request_password_reset(email, client_address(request))
         return Message(RECOVERY_MESSAGE)
 
     @post(
         "/reset-password/",
         status_code=200,
         summary="Reset a password with a reset token",
-        responses=responses(400, 413),
+        responses=responses(400, 413, 429),
     )
     @inject
-    async def reset_password(self, data: JSONBody[ResetPasswordRequest], accounts: FromDishka[Accounts]) -> Message:
-        await accounts.reset_password(data.token, data.new_password)
+    async def reset_password(
+        self, request: Request[Any, Any, Any], data: JSONBody[ResetPasswordRequest], accounts: FromDishka[Accounts]
+    ) -> Message:
+        """400 for a token that is unknown, expired, used, or older than a later change of the
+        account's password or email or its deactivation. Repeated failures from one client address
+        are refused with 429 and `Retry-After`."""
+        await accounts.reset_password(data.token, data.new_password, client_address(request))
         return Message("The password has been changed.")

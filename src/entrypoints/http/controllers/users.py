@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from dishka.integrations.litestar import FromDishka, inject
-from litestar import Controller, delete, get, post, put
+from litestar import Controller, Request, delete, get, post, put
 from litestar.params import FromQuery, JSONBody, QueryParameter
 
-from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, Actor, permits
+from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, Actor, client_address, permits
 from entrypoints.http.parameters import FilterId, Limit, Offset, PathId, page
 from entrypoints.http.problems import responses
 from entrypoints.http.schemas import (
@@ -41,12 +41,20 @@ class UsersController(Controller):
         "/me",
         summary="Update my profile",
         guards=[permits(Action.SELF_MANAGE)],
-        responses=responses(400, 401, 409, 413),
+        responses=responses(400, 401, 409, 413, 429),
     )
     @inject
-    async def update_me(self, actor: Actor, data: JSONBody[UpdateMeRequest], accounts: FromDishka[Accounts]) -> UserResponse:
-        """Name, email and password only; a new password ends every earlier token."""
-        return user_response(await accounts.update_me(actor, changes(data)))
+    async def update_me(
+        self,
+        request: Request[Any, Any, Any],
+        actor: Actor,
+        data: JSONBody[UpdateMeRequest],
+        accounts: FromDishka[Accounts],
+    ) -> UserResponse:
+        """Name, email and password only. A new email or password needs `current_password` (400
+        naming it when missing or wrong; wrong ones count toward the login throttle, 429). A new
+        email or password ends every earlier access token and every outstanding reset token."""
+        return user_response(await accounts.update_me(actor, changes(data), client_address(request)))
 
     @get("/", summary="List users (admin)", guards=ADMIN, responses=responses(400, 401, 403))
     @inject
@@ -85,7 +93,8 @@ class UsersController(Controller):
     async def update_user(
         self, actor: Actor, user_id: PathId, data: JSONBody[UpdateUserRequest], accounts: FromDishka[Accounts]
     ) -> UserResponse:
-        """May also set role, team and whether the account is active; deactivation ends its tokens."""
+        """May also set role, team and whether the account is active. A new email or password, or
+        deactivation, ends the user's access tokens and outstanding reset tokens."""
         return user_response(await accounts.update_user(actor, user_id, changes(data)))
 
     @delete(
