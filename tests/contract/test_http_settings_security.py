@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 import logging
+import re
 import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta

@@ -133,10 +133,12 @@ class NotificationDispatch:
             async def deliver(notification: Notification) -> None:
                 try:
                     await self._deliver(notification)
+                    async with saving:
+                        await self._save(notification)
                 finally:
+                    # Only now: a page sent but not yet recorded would be sent again after a crash,
+                    # so the slots also bound how many pages a dying worker can leave to be resent.
                     self.slots.release(notification)
-                async with saving:
-                    await self._save(notification)
 
             results = await asyncio.gather(*(deliver(n) for n in batch), return_exceptions=True)
             for result in results:
