@@ -41,6 +41,8 @@ class _Handler(BaseHTTPRequestHandler):
             capture.requests.append(CapturedRequest("POST", self.path, dict(self.headers.items()), body))
             status = capture.status
         self.send_response(status)
+        for name, value in capture.headers.items():
+            self.send_header(name, value)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -58,12 +60,13 @@ class _Server(ThreadingHTTPServer):
 
 
 class CaptureServer:
-    """Records every POST; answers `status` (200 unless a test changes it)."""
+    """Records every POST; answers `status` (200 unless a test changes it) with `headers`."""
 
     def __init__(self) -> None:
         self.requests: list[CapturedRequest] = []
         self.lock = threading.Lock()
         self.status = 200
+        self.headers: dict[str, str] = {}  # sent with every answer (a redirect's Location)
         self.delay = 0.0
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.capture = self

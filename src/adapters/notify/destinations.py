@@ -69,22 +69,14 @@ class AddressPolicy(DestinationPolicy):
 
     def _apprise_hosts(self, address: str) -> list[str]:
         scheme = address.strip().split("://", 1)[0].lower()
+        native = scheme in ("http", "https")  # a service's own URL (https://hooks.slack.com/...)
+        if not native:
+            self._require_listed(scheme, {scheme})
         plugin = apprise.Apprise.instantiate(address.strip(), asset=self._asset)
         if plugin is None:
             raise DestinationRefused(f"Apprise cannot send to this {scheme}:// URL (see its documentation)")
-        if scheme in (
-            "http",
-            "https",
-        ):  # a service's own URL (https://hooks.slack.com/...): its plugin decides
-            schemes = set(_protocols(type(plugin)))
-        else:
-            schemes = {scheme}
-        if not schemes & self.apprise_schemes:
-            listed = ", ".join(sorted(self.apprise_schemes)) or "none"
-            raise DestinationRefused(
-                f"{scheme}:// URLs are not allowed here (allowed: {listed}; an operator can add schemes "
-                "to NOTIFY_APPRISE_SCHEMES)"
-            )
+        if native:
+            self._require_listed(scheme, set(_protocols(type(plugin))))
         hosts = []
         if "host" in getattr(type(plugin), "template_tokens", {}) and plugin.host:
             hosts.append(plugin.host)
@@ -92,6 +84,14 @@ class AddressPolicy(DestinationPolicy):
         if isinstance(smtp_host, str) and smtp_host:
             hosts.append(smtp_host)
         return hosts
+
+    def _require_listed(self, scheme: str, schemes: set[str]) -> None:
+        if not schemes & self.apprise_schemes:
+            listed = ", ".join(sorted(self.apprise_schemes)) or "none"
+            raise DestinationRefused(
+                f"{scheme}:// URLs are not allowed here (allowed: {listed}; an operator can add schemes "
+                "to NOTIFY_APPRISE_SCHEMES)"
+            )
 
     async def _check_host(self, host: str) -> None:
         host = host.strip().strip("[]")
