@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from dishka import AsyncContainer
 
@@ -92,7 +93,8 @@ class Scheduler:
         task = asyncio.create_task(batch(), name="incidentcore-dispatch-batch")
         self._batches.add(task)
         task.add_done_callback(finished)
-        await asyncio.wait({claimed, task}, return_when=asyncio.FIRST_COMPLETED)
+        either: set[asyncio.Future[Any]] = {claimed, task}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         if not claimed.done():
             task.result()  # the claim failed: its error goes to the loop
             return 0

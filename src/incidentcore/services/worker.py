@@ -172,14 +172,12 @@ class NotificationDispatch:
             self._failed(notification, f"{channel}: not sent: {refused.reason}", permanent=True)
         except DeliveryFailed as failure:
             self._failed(notification, failure.reason, permanent=failure.permanent)
-        except TimeoutError as error:
-            if not deadline.expired():
-                self._failed(notification, f"{channel}: TimeoutError: {error}", permanent=False)
-            else:
-                seconds = self.send_timeout.total_seconds()
-                self._failed(notification, f"{channel}: no answer within {seconds:g} s", permanent=False)
         except Exception as error:  # a broken adapter must not stop the other pages
-            self._failed(notification, f"{type(error).__name__}: {error}", permanent=False)
+            if isinstance(error, TimeoutError) and deadline.expired():
+                reason = f"{channel}: no answer within {self.send_timeout.total_seconds():g} s"
+            else:
+                reason = f"{type(error).__name__}: {error}"
+            self._failed(notification, reason, permanent=False)
         else:
             notification.mark_sent(self.clock.now())
 
