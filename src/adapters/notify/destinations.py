@@ -14,7 +14,9 @@ Which host an Apprise URL connects to comes from Apprise itself: a plugin whose 
 Discord, Telegram...) connect to their own fixed endpoints, and their URL's "host" is a token. An
 email URL's `smtp=` server is checked too. Names are resolved when the address is saved and again
 before each send; a name that does not resolve is let through (there is nothing to connect to: the
-send fails on its own).
+send fails on its own). What is checked is the resolver's answer at that moment: an answer that
+changes between the check and Apprise's own look-up a moment later (DNS rebinding with a zero TTL)
+is not caught here; pinning the connection to the checked address needs a hook in the HTTP client.
 """
 
 from __future__ import annotations
