@@ -4,7 +4,10 @@ Two loops run side by side, so a long queue of sends never delays an escalation 
 Each loop wakes every `interval` seconds, or at once when nudged (an incident triggered or was
 escalated in this process), and drains: while a run comes back with a full batch it runs again.
 Every batch opens its own dishka REQUEST scope, so it gets a fresh unit of work exactly as an HTTP
-request does. `stop()` lets the batch in hand finish and claims nothing new.
+request does. The dispatch loop does not wait for a batch's sends before it claims the next one
+(the dispatcher's send slots bound how many are in flight): a page due now is not held up by
+sends to an endpoint that is slow to answer. `stop()` lets the sends in hand finish and claims
+nothing new.
 
 Many workers may run against one Postgres: the use cases claim rows with SKIP LOCKED, so this loop
 needs no coordination of its own.
@@ -16,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from dishka import AsyncContainer
 
@@ -39,8 +43,8 @@ class Scheduler:
         self.container = container
         self.interval = interval
         self.tick_batch = tick_batch
-        # No more claims than the dispatcher sends at once (its concurrency, 10): a claimed page never
-        # queues behind others, so its lease only has to outlast its own send.
+        # The dispatcher claims no more than it has free send slots: a claimed page never queues
+        # behind others, so its lease only has to outlast its own send.
         self.dispatch_batch = dispatch_batch
         self.error_backoff = error_backoff
         self.max_error_backoff = max_error_backoff
@@ -48,6 +52,7 @@ class Scheduler:
         self._wake_tick = asyncio.Event()
         self._wake_dispatch = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._batches: set[asyncio.Task[None]] = set()
 
     @property
     def stopping(self) -> bool:
@@ -60,10 +65,40 @@ class Scheduler:
             return await tick.run(self.tick_batch)
 
     async def dispatch_once(self) -> int:
-        """One outbox batch in its own scope; how many sends it attempted."""
+        """One outbox batch in its own scope, sent before this returns; how many pages it claimed."""
         async with self.container() as scope:
             dispatch = await scope.get(NotificationDispatch)
             return await dispatch.run(self.dispatch_batch)
+
+    async def start_dispatch(self) -> int:
+        """Claims one outbox batch in its own scope and returns how many pages it claimed as soon as
+        the claim is committed; the batch's sends go on in the background."""
+        claimed: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def heard(count: int) -> None:
+            if not claimed.done():
+                claimed.set_result(count)
+
+        async def batch() -> None:
+            async with self.container() as scope:
+                dispatch = await scope.get(NotificationDispatch)
+                await dispatch.run(self.dispatch_batch, claimed=heard)
+
+        def finished(task: asyncio.Task[None]) -> None:
+            self._batches.discard(task)
+            self._wake_dispatch.set()  # its send slots are free again
+            if not task.cancelled() and task.exception() is not None and claimed.done():
+                logger.error("dispatch batch failed after its claim", exc_info=task.exception())
+
+        task = asyncio.create_task(batch(), name="incidentcore-dispatch-batch")
+        self._batches.add(task)
+        task.add_done_callback(finished)
+        either: set[asyncio.Future[Any]] = {claimed, task}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        if not claimed.done():
+            task.result()  # the claim failed: its error goes to the loop
+            return 0
+        return claimed.result()
 
     async def run_until_idle(self) -> tuple[int, int]:
         """Drains both queues once (ticks first, so their pages go out in the same round)."""
@@ -78,12 +113,18 @@ class Scheduler:
         try:
             await asyncio.gather(
                 self._loop("escalation tick", self.tick_once, self.tick_batch, self._wake_tick, self._ticked),
-                self._loop("dispatch", self.dispatch_once, self.dispatch_batch, self._wake_dispatch, None),
+                self._loop("dispatch", self.start_dispatch, self.dispatch_batch, self._wake_dispatch, None),
             )
+        except asyncio.CancelledError:
+            for batch in self._batches:
+                batch.cancel()
+            raise
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+            # The sends in hand finish (or are cancelled with this task): each is recorded or re-sent.
+            await asyncio.gather(*self._batches, return_exceptions=True)
 
     def start(self) -> asyncio.Task[None]:
         """Runs the loops in a background task (the HTTP app's startup hook)."""

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from adapters.clock import SystemClock
 from adapters.health import DatabaseHealth, SqlDatabaseHealth
 from adapters.notify.apprise_notifier import AppriseConfig, AppriseNotifier
+from adapters.notify.destinations import AddressPolicy
 from adapters.notify.logging import LoggingNotifier
 from adapters.notify.retry import ExponentialBackoff
 from adapters.nudge import AsyncioNudge
@@ -24,6 +25,7 @@ from adapters.sql.engine import create_engine, create_session_factory
 from entrypoints.settings import Settings
 from incidentcore.ports import (
     Clock,
+    DestinationPolicy,
     LoginThrottle,
     Notifier,
     PasswordHasher,
@@ -43,6 +45,7 @@ from incidentcore.services import (
     PagingConfig,
     Policies,
     Preferences,
+    SendSlots,
     SignupPolicy,
     Teams,
 )
@@ -102,6 +105,19 @@ class MessagingProvider(Provider):
         return AppriseNotifier(AppriseConfig.from_settings(settings), unconfigured=unconfigured)
 
     @provide
+    def destination_policy(self, settings: Settings) -> DestinationPolicy:
+        return AddressPolicy(
+            block_private=settings.notify_block_private_addresses,
+            allowed_hosts=settings.notify_allowed_hosts,
+            apprise_schemes=settings.notify_apprise_schemes,
+        )
+
+    @provide
+    def send_slots(self, settings: Settings) -> SendSlots:
+        """One per process: every dispatch batch counts its sends here."""
+        return SendSlots(per_destination=settings.notification_max_sends_per_host)
+
+    @provide
     def retry_policy(self, settings: Settings) -> RetryPolicy:
         return ExponentialBackoff(max_attempts=settings.notification_max_attempts)
 
@@ -153,10 +169,25 @@ class UseCaseProvider(Provider):
 
     @provide
     def notification_dispatch(
-        self, uow: UnitOfWork, clock: Clock, notifier: Notifier, retry: RetryPolicy, settings: Settings
+        self,
+        uow: UnitOfWork,
+        clock: Clock,
+        notifier: Notifier,
+        retry: RetryPolicy,
+        settings: Settings,
+        slots: SendSlots,
+        destinations: DestinationPolicy,
     ) -> NotificationDispatch:
-        lease = timedelta(seconds=settings.notification_lease_seconds)
-        return NotificationDispatch(uow, clock, notifier, retry, lease=lease)
+        return NotificationDispatch(
+            uow,
+            clock,
+            notifier,
+            retry,
+            lease=timedelta(seconds=settings.notification_lease_seconds),
+            slots=slots,
+            destinations=destinations,
+            send_timeout=timedelta(seconds=settings.notification_send_timeout_seconds),
+        )
 
 
 def providers(persistence: Provider | None = None) -> list[Provider]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from adapters.notify.addresses import DEFAULT_APPRISE_SCHEMES, AllowedHosts
 from adapters.sql.engine import DEFAULT_DATABASE_URL, redacted
 
 logger = logging.getLogger("incidentcore.settings")
@@ -49,6 +50,11 @@ class Settings:
     worker_interval_seconds: float = 5.0
     notification_lease_seconds: float = 60.0
     notification_max_attempts: int = 5
+    notification_send_timeout_seconds: float = 10.0
+    notification_max_sends_per_host: int = 2
+    notify_block_private_addresses: bool = False
+    notify_allowed_hosts: tuple[str, ...] = ()
+    notify_apprise_schemes: tuple[str, ...] = DEFAULT_APPRISE_SCHEMES
     max_body_bytes: int = 1_048_576
     manual_escalations_per_incident: int = 6
     manual_pages_per_user: int = 30
@@ -114,6 +120,10 @@ class Settings:
                 problems.append(f"{name} must be between 0.05 and 3600 seconds")
             return value
 
+        def names(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+            items = [item.strip() for item in (text(name, None) or "").split(",")]
+            return tuple(dict.fromkeys(item for item in items if item)) or default
+
         def flag(name: str, default: bool) -> bool:
             raw = text(name, None)
             if raw is None:
@@ -164,14 +174,19 @@ class Settings:
                 problems.append(f"SIGNUP_ALLOWED_DOMAINS: {domain!r} is not a domain (e.g. example.com)")
 
         lease_seconds = seconds("NOTIFICATION_LEASE_SECONDS", 60.0)
-        send_timeout = notifier_send_timeout_seconds()
+        send_timeout = seconds("NOTIFICATION_SEND_TIMEOUT_SECONDS", 10.0)
         if lease_seconds < 2 * send_timeout:
             # A send still running when its lease runs out is claimed again by another worker: a
-            # duplicate page. Twice the notifier's timeout leaves room for the send and the commit.
+            # duplicate page. Twice the send timeout leaves room for the send and the commit.
             problems.append(
                 f"NOTIFICATION_LEASE_SECONDS must be at least {2 * send_timeout:g} "
-                f"(twice the notifier's {send_timeout:g} s send timeout)"
+                f"(twice NOTIFICATION_SEND_TIMEOUT_SECONDS, {send_timeout:g} s)"
             )
+        allowed_hosts = names("NOTIFY_ALLOWED_HOSTS", ())
+        try:
+            AllowedHosts.parse(allowed_hosts)
+        except ValueError as error:
+            problems.append(f"NOTIFY_ALLOWED_HOSTS: {error}")
 
         settings = cls(
             database_url=text("DATABASE_URL", DEFAULT_DATABASE_URL) or DEFAULT_DATABASE_URL,
@@ -185,6 +200,17 @@ class Settings:
             worker_interval_seconds=seconds("WORKER_INTERVAL_SECONDS", 5.0),
             notification_lease_seconds=lease_seconds,
             notification_max_attempts=number("NOTIFICATION_MAX_ATTEMPTS", 5, 1, 20),
+            notification_send_timeout_seconds=send_timeout,
+            notification_max_sends_per_host=number("NOTIFICATION_MAX_SENDS_PER_HOST", 2, 1, 100),
+            # Production refuses private destinations unless told otherwise; development and tests
+            # page local endpoints (a webhook on localhost) out of the box.
+            notify_block_private_addresses=flag(
+                "NOTIFY_BLOCK_PRIVATE_ADDRESSES", environment is Environment.PRODUCTION
+            ),
+            notify_allowed_hosts=allowed_hosts,
+            notify_apprise_schemes=tuple(
+                s.lower().removesuffix("://") for s in names("NOTIFY_APPRISE_SCHEMES", DEFAULT_APPRISE_SCHEMES)
+            ),
             max_body_bytes=number("MAX_BODY_BYTES", 1_048_576, 1024, 100 * 1_048_576),
             manual_escalations_per_incident=number("MANUAL_ESCALATIONS_PER_INCIDENT", 6, 1, 1_000_000),
             manual_pages_per_user=number("MANUAL_PAGES_PER_USER", 30, 1, 1_000_000),
@@ -209,13 +235,6 @@ class Settings:
                 "SECRET_KEY is not set: using a random key for this process; tokens stop working on restart"
             )
         return settings
-
-
-def notifier_send_timeout_seconds() -> float:
-    """How long the notifier may take over one send (imported here: Apprise is slow to import)."""
-    from adapters.notify.apprise_notifier import SEND_TIMEOUT_SECONDS
-
-    return SEND_TIMEOUT_SECONDS
 
 
 def read_env_file(path: Path) -> dict[str, str]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 from incidentcore.errors import FieldError, InvalidTransition, ValidationFailed
 from incidentcore.escalation import (
@@ -60,6 +61,11 @@ class Severity(StrEnum):
     def rank(self) -> int:
         """Higher is more severe."""
         return len(Severity) - 1 - list(Severity).index(self)
+
+    @property
+    def urgency(self) -> int:
+        """0 for the most severe: the order in which pages are sent."""
+        return list(Severity).index(self)
 
     def at_least(self, other: Severity) -> bool:
         return self.rank >= other.rank
@@ -444,6 +450,8 @@ class Notification:
 
     `idempotency_key` is unique: re-running the step that produced it never creates a second row.
     `version` fences the dispatcher: a result recorded against a stale claim is rejected.
+    `urgency` orders the queue, 0 first: the paging incident's severity (`Severity.urgency`); a
+    message that is not a page (a password reset email: someone is waiting for it) keeps 0.
     """
 
     user_id: int | None
@@ -462,11 +470,27 @@ class Notification:
     # the end of the sender's lease, after which the sender is presumed dead and the page re-sent.
     next_attempt_at: datetime | None = None
     version: int = 0
+    urgency: int = 0
     id: int = 0
+
+    # Channels whose address is a URL a user chose; email and SMS go through the operator's providers.
+    USER_CHOSEN_DESTINATIONS = frozenset({Channel.WEBHOOK, Channel.SLACK, Channel.APPRISE})
 
     def __post_init__(self) -> None:
         if self.next_attempt_at is None and self.status is NotificationStatus.PENDING:
             self.next_attempt_at = self.created_at
+
+    @property
+    def destination(self) -> str | None:
+        """The host a user-chosen address points at (lower case), which the dispatcher limits sends to,
+        so that one hanging endpoint cannot hold every sender; None for email and SMS."""
+        if self.channel not in self.USER_CHOSEN_DESTINATIONS or not self.address:
+            return None
+        try:
+            host = urlsplit(self.address.strip()).hostname
+        except ValueError:  # not a URL: the send fails on its own, unlimited
+            return None
+        return host or None
 
     def claim(self, now: datetime, lease: timedelta) -> None:
         self.status = NotificationStatus.SENDING

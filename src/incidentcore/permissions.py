@@ -5,8 +5,10 @@ Four kinds of rule:
   preferences).
 - ADMIN: administration (teams, users, policies, integrations, other people's preferences).
 - INCIDENT_OWNERS: actions that change who owns an incident or end it (edit, resolve, snooze, assign,
-  escalate). Allowed on an incident without a team to anyone; on a team's incident to that team's
-  members, the incident's assignee and creator, and managers and above.
+  escalate), and reading why its pages failed (everyone else sees only each page's status: an
+  error message tells open ports from closed ones). Allowed on an incident without a team to anyone;
+  on a team's incident to that team's members, the incident's assignee and creator, and managers
+  and above.
 - INCIDENT_RESPONDERS: acknowledging, which stops the paging. The owners, and whoever was paged for
   the incident, whatever their team: a page must always be answerable by the person it woke up.
 
@@ -32,6 +34,7 @@ class Action(StrEnum):
     INCIDENT_SNOOZE = "incident.snooze"
     INCIDENT_ASSIGN = "incident.assign"
     INCIDENT_ESCALATE = "incident.escalate"
+    INCIDENT_READ_DELIVERY_ERRORS = "incident.read_delivery_errors"
     SELF_MANAGE = "self.manage"
     TEAM_MANAGE = "team.manage"
     USER_MANAGE = "user.manage"
@@ -61,6 +64,7 @@ PERMISSIONS: dict[Action, Rule] = {
     Action.INCIDENT_SNOOZE: Rule.INCIDENT_OWNERS,
     Action.INCIDENT_ASSIGN: Rule.INCIDENT_OWNERS,
     Action.INCIDENT_ESCALATE: Rule.INCIDENT_OWNERS,
+    Action.INCIDENT_READ_DELIVERY_ERRORS: Rule.INCIDENT_OWNERS,
     Action.SELF_MANAGE: Rule.ANYONE,
     Action.TEAM_MANAGE: Rule.ADMIN,
     Action.USER_MANAGE: Rule.ADMIN,

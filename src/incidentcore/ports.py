@@ -7,8 +7,9 @@ Repositories work inside a UnitOfWork: nothing they write is visible to others, 
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Generic, Protocol, Self, TypeVar
@@ -204,6 +205,24 @@ class PreferenceRepository(Protocol):
     async def upsert(self, preference: NotificationPreference) -> NotificationPreference: ...
 
 
+@dataclass(frozen=True)
+class DestinationLimit:
+    """At most `per_destination` sends in flight to one destination (`Notification.destination`);
+    `in_flight` counts those already going. Rows without a destination are not limited."""
+
+    per_destination: int
+    in_flight: Mapping[str, int] = field(default_factory=dict)
+
+    def full(self) -> set[str]:
+        return {d for d, count in self.in_flight.items() if count >= self.per_destination}
+
+    def admits(self, destination: str | None, claimed: Counter[str]) -> bool:
+        """Whether one more row for `destination` fits, beside those `claimed` so far in this claim."""
+        if destination is None:
+            return True
+        return self.in_flight.get(destination, 0) + claimed[destination] < self.per_destination
+
+
 class NotificationRepository(Protocol):
     """The transactional outbox."""
 
@@ -219,9 +238,14 @@ class NotificationRepository(Protocol):
         """Whether any page (whatever became of it) was written for `user_id` about the incident."""
         ...
 
-    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Notification]:
-        """Claims pending and retrying rows due by `now`, and sending rows whose lease has expired.
+    async def claim_due(
+        self, now: datetime, limit: int, lease: timedelta, destinations: DestinationLimit | None = None
+    ) -> list[Notification]:
+        """Claims pending and retrying rows due by `now`, and sending rows whose lease has expired:
+        the most urgent first (`urgency`), then those due the longest, at most `limit`.
 
+        With `destinations`, rows for a destination already at its limit are left for later (neither
+        claimed nor counted), and rows further down the queue take their place.
         Each claimed row is marked sending (`Notification.claim`) and its version bumped in this unit
         of work; commit before sending. A concurrent claimer never gets the same row."""
         ...
@@ -327,6 +351,24 @@ class SecretGenerator(Protocol):
     """Unguessable secrets (integration keys, reset tokens): the core holds no random state."""
 
     def new_secret(self) -> str: ...
+
+
+class DestinationRefused(Exception):
+    """An address the destination policy does not let pages reach; `reason` says why, for its owner."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class DestinationPolicy(Protocol):
+    """Where pages may go (a guard against requests to internal services on a user's behalf)."""
+
+    async def check(self, channel: Channel, address: str) -> None:
+        """Raises DestinationRefused when pages on `channel` may not go to `address`. May resolve
+        host names, so it is asked when an address is saved and again before each send: what a
+        name points at can change."""
+        ...
 
 
 class DeliveryFailed(Exception):

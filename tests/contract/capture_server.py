@@ -41,6 +41,8 @@ class _Handler(BaseHTTPRequestHandler):
             capture.requests.append(CapturedRequest("POST", self.path, dict(self.headers.items()), body))
             status = capture.status
         self.send_response(status)
+        for name, value in capture.headers.items():
+            self.send_header(name, value)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -58,12 +60,13 @@ class _Server(ThreadingHTTPServer):
 
 
 class CaptureServer:
-    """Records every POST; answers `status` (200 unless a test changes it)."""
+    """Records every POST; answers `status` (200 unless a test changes it) with `headers`."""
 
     def __init__(self) -> None:
         self.requests: list[CapturedRequest] = []
         self.lock = threading.Lock()
         self.status = 200
+        self.headers: dict[str, str] = {}  # sent with every answer (a redirect's Location)
         self.delay = 0.0
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.capture = self
@@ -169,6 +172,67 @@ class SmtpCapture:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class HangingServer:
+    """Accepts every connection and never answers: an endpoint that hangs. Records how many
+    connections it was ever sent (`connections`) and the most it held open at once (`most_open`)."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0), backlog=256)
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self.connections = 0
+        self.most_open = 0
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._listener.getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> HangingServer:
+        self._listener.settimeout(0.05)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._closing.set()
+        self._thread.join(5)
+        self._listener.close()
+        with self._lock:
+            for connection in self._open:
+                connection.close()
+
+    def _accept(self) -> None:
+        while not self._closing.is_set():
+            with self._lock:  # a connection the client gave up on is no longer open
+                still_open = [c for c in self._open if not _closed_by_peer(c)]
+                for gone in set(self._open) - set(still_open):
+                    gone.close()
+                self._open = still_open
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            connection.setblocking(False)
+            with self._lock:
+                self._open.append(connection)
+                self.connections += 1
+                self.most_open = max(self.most_open, len(self._open))
+
+
+def _closed_by_peer(connection: socket.socket) -> bool:
+    try:
+        return connection.recv(65536) == b""  # what the request sent is read and ignored
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
 
 
 def closed_port() -> int:

@@ -135,6 +135,8 @@ def start_workers(
         "WORKER_INTERVAL_SECONDS": str(interval),
         "WORKER_TEST_LEASE_SECONDS": str(lease_seconds),
         "WORKER_TEST_CONCURRENCY": str(concurrency),
+        # The capture server stands in for many destinations: no per-host limit below the concurrency.
+        "NOTIFICATION_MAX_SENDS_PER_HOST": str(concurrency),
         "LOG_LEVEL": "WARNING",
     }
     return [

@@ -13,8 +13,18 @@ from typing import Any
 import pytest
 from http_harness import *  # noqa: F403
 
-from incidentcore.model import Incident, Role, User
+from incidentcore.model import (
+    Channel,
+    Incident,
+    Notification,
+    NotificationStatus,
+    Role,
+    TimelineEvent,
+    TimelineKind,
+    User,
+)
 from incidentcore.permissions import Action, can
+from incidentcore.ports import UnitOfWork
 
 Request = tuple[str, dict[str, Any]]
 Prepare = Callable[[Any, "World"], Request]
@@ -221,3 +231,51 @@ def test_every_role_gets_what_the_permission_table_says(matrix_api, world, metho
         if not ok:
             mismatches.append(f"{caller}: expected {expected}, got {response.status_code} {response.text[:200]}")
     assert not mismatches, "\n".join(mismatches)
+
+
+DELIVERY_ERROR = "webhook: connection refused by 10.0.0.7:8080"
+
+
+def record_failed_page(api: Any, incident_id: int) -> None:
+    """A page of the incident that failed, with its timeline event, as the dispatcher records them."""
+
+    async def record() -> None:
+        async with api.container() as scope:
+            uow = await scope.get(UnitOfWork)
+            async with uow:
+                now = datetime.now(UTC)
+                page = Notification(
+                    api.admin_id, Channel.WEBHOOK, "http://10.0.0.7:8080/", "s", "b", f"failed-{incident_id}", now,
+                    incident_id=incident_id, status=NotificationStatus.FAILED, attempts=1, last_error=DELIVERY_ERROR,
+                )  # fmt: skip
+                (page,) = await uow.notifications.add_new([page])
+                data = {"notification_id": page.id, "channel": "webhook", "attempts": 1, "error": DELIVERY_ERROR}
+                await uow.timeline.add_many([TimelineEvent(incident_id, TimelineKind.NOTIFICATION_FAILED, now, None, data)])
+                await uow.commit()
+
+    api.run(record)
+
+
+def test_delivery_errors_are_shown_to_whom_the_permission_table_says(matrix_api, world):
+    """Everyone may read an incident's pages; only its owners (and admins) read why they failed."""
+    api = matrix_api
+    incident_id = world.incident(api)
+    record_failed_page(api, incident_id)
+    team_member = api.create_user(Role.USER, team_id=world.incident_team["id"])[1]
+    callers = {**{r: h for r, h in world.callers.items() if r != "anonymous"}, "incident team member": team_member}
+    mismatches = []
+    for caller, headers in callers.items():
+        pages = api.client.get(f"/v1/incidents/{incident_id}/notifications", headers=headers).json()["items"]
+        timeline = api.client.get(f"/v1/incidents/{incident_id}/timeline", headers=headers).json()["items"]
+        (failed_event,) = [e for e in timeline if e["kind"] == "notification_failed"]
+        if caller == "incident team member":
+            sees = True
+        else:
+            sees = allowed(Role(caller), Action.INCIDENT_READ_DELIVERY_ERRORS, world, api.admin_id)
+        shown = ([p["status"] for p in pages], [p["last_error"] for p in pages], failed_event["data"].get("error"))
+        expected = (["failed"], [DELIVERY_ERROR if sees else None], DELIVERY_ERROR if sees else None)
+        if shown != expected:
+            mismatches.append(f"{caller}: expected {expected}, got {shown}")
+    assert not mismatches, "\n".join(mismatches)
+    assert not allowed(Role.USER, Action.INCIDENT_READ_DELIVERY_ERRORS, world, api.admin_id)
+    assert allowed(Role.MANAGER, Action.INCIDENT_READ_DELIVERY_ERRORS, world, api.admin_id)

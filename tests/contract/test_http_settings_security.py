@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
@@ -109,13 +110,55 @@ def test_sign_up_domains_are_a_comma_separated_list():
 
 
 def test_the_notification_lease_outlasts_two_send_timeouts():
-    assert SEND_TIMEOUT_SECONDS == AppriseConfig().timeout_seconds == 30
-    assert Settings.from_mapping({}).notification_lease_seconds >= 2 * SEND_TIMEOUT_SECONDS
-    minimum = 2 * SEND_TIMEOUT_SECONDS
-    assert Settings.from_mapping({"NOTIFICATION_LEASE_SECONDS": str(minimum)}).notification_lease_seconds == minimum
-    for too_short in (minimum - 0.5, SEND_TIMEOUT_SECONDS, 1):
-        with pytest.raises(ConfigurationError, match="NOTIFICATION_LEASE_SECONDS must be at least 60"):
-            Settings.from_mapping({"NOTIFICATION_LEASE_SECONDS": str(too_short)})
+    defaults = Settings.from_mapping({})
+    assert defaults.notification_send_timeout_seconds == SEND_TIMEOUT_SECONDS == AppriseConfig().timeout_seconds == 10
+    assert AppriseConfig.from_settings(defaults).timeout_seconds == SEND_TIMEOUT_SECONDS
+    assert defaults.notification_lease_seconds >= 2 * SEND_TIMEOUT_SECONDS
+    assert Settings.from_mapping({"NOTIFICATION_LEASE_SECONDS": "20"}).notification_lease_seconds == 20
+    for too_short in ("19.5", "10", "1"):
+        with pytest.raises(ConfigurationError, match="NOTIFICATION_LEASE_SECONDS must be at least 20"):
+            Settings.from_mapping({"NOTIFICATION_LEASE_SECONDS": too_short})
+    longer = Settings.from_mapping({"NOTIFICATION_SEND_TIMEOUT_SECONDS": "45", "NOTIFICATION_LEASE_SECONDS": "90"})
+    assert AppriseConfig.from_settings(longer).timeout_seconds == 45
+    with pytest.raises(ConfigurationError, match=r"NOTIFICATION_LEASE_SECONDS must be at least 90 \(twice"):
+        Settings.from_mapping({"NOTIFICATION_SEND_TIMEOUT_SECONDS": "45"})
+
+
+def test_the_outbound_address_policy_defaults_by_environment():
+    production = Settings.from_mapping({"ENVIRONMENT": "production", "SECRET_KEY": STRONG_KEY})
+    assert production.notify_block_private_addresses
+    assert not Settings.from_mapping({"ENVIRONMENT": "development"}).notify_block_private_addresses
+    assert not Settings.from_mapping({"ENVIRONMENT": "test"}).notify_block_private_addresses
+    assert "slack" in production.notify_apprise_schemes
+    assert not {"json", "jsons", "form", "xml", "syslog"} & set(production.notify_apprise_schemes)
+    assert production.notification_max_sends_per_host == 2
+    opened = Settings.from_mapping(
+        {
+            "NOTIFY_BLOCK_PRIVATE_ADDRESSES": "true",
+            "NOTIFY_ALLOWED_HOSTS": " alerts.internal , 10.1.0.0/16, fd00::1 ,",
+            "NOTIFY_APPRISE_SCHEMES": "slack, JSON://",
+            "NOTIFICATION_MAX_SENDS_PER_HOST": "5",
+        }
+    )
+    assert opened.notify_block_private_addresses
+    assert opened.notify_allowed_hosts == ("alerts.internal", "10.1.0.0/16", "fd00::1")
+    assert opened.notify_apprise_schemes == ("slack", "json")
+    assert opened.notification_max_sends_per_host == 5
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("NOTIFY_ALLOWED_HOSTS", "http://alerts.internal/", "is not a host name, an IP address or a network"),
+        ("NOTIFY_ALLOWED_HOSTS", "ok.example, bad host", "'bad host' is not a host name"),
+        ("NOTIFY_BLOCK_PRIVATE_ADDRESSES", "maybe", "must be true or false"),
+        ("NOTIFICATION_MAX_SENDS_PER_HOST", "0", "between 1 and 100"),
+        ("NOTIFICATION_SEND_TIMEOUT_SECONDS", "soon", "must be a number of seconds"),
+    ],
+)
+def test_bad_outbound_settings_are_refused_by_name(name, value, problem):
+    with pytest.raises(ConfigurationError, match=f"{name}.*{re.escape(problem)}"):
+        Settings.from_mapping({name: value})
 
 
 # --- the access log -------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from entity_builders import LEASE, T0, UowFactory, page_for, stored_incident, stored_user
 
-from incidentcore.model import Notification, NotificationStatus
-from incidentcore.ports import Page
+from incidentcore.model import Channel, Notification, NotificationStatus, Severity
+from incidentcore.ports import DestinationLimit, Page
 
 pytestmark = pytest.mark.anyio
 
@@ -127,6 +127,74 @@ async def test_claim_due_takes_only_what_is_due_earliest_first(uow_factory: UowF
     assert [n.idempotency_key for n in claimed] == ["early", "retry-due"]
     assert [n.idempotency_key for n in rest] == ["late"]
     assert nothing == []
+
+
+async def test_claim_due_takes_the_most_urgent_first_then_the_longest_due(uow_factory: UowFactory) -> None:
+    incident = await incident_id(uow_factory)
+    minutes = [timedelta(minutes=m) for m in range(5)]
+    await stored_pages(
+        uow_factory,
+        page_for("low-oldest", incident_id=incident, urgency=Severity.LOW.urgency),
+        page_for("high-new", incident_id=incident, at=T0 + minutes[3], urgency=Severity.HIGH.urgency),
+        page_for("critical-new", incident_id=incident, at=T0 + minutes[4], urgency=Severity.CRITICAL.urgency),
+        page_for("high-old", incident_id=incident, at=T0 + minutes[1], urgency=Severity.HIGH.urgency),
+        page_for(
+            "critical-retry",
+            incident_id=incident,
+            status=NotificationStatus.RETRYING,
+            attempts=1,
+            next_attempt_at=T0 + minutes[2],
+            urgency=Severity.CRITICAL.urgency,
+        ),
+    )
+    async with uow_factory() as uow:
+        first = await uow.notifications.claim_due(T0 + minutes[4], 3, LEASE)
+        rest = await uow.notifications.claim_due(T0 + minutes[4], 10, LEASE)
+        await uow.commit()
+    assert [n.idempotency_key for n in first] == ["critical-retry", "critical-new", "high-old"]
+    assert [n.idempotency_key for n in rest] == ["high-new", "low-oldest"]
+    assert all(n.urgency == Severity.CRITICAL.urgency for n in first[:2])
+
+
+def webhook_page(key: str, incident: int, host: str, minute: int) -> Notification:
+    return page_for(
+        key,
+        incident_id=incident,
+        at=T0 + timedelta(minutes=minute),
+        channel=Channel.WEBHOOK,
+        address=f"https://{host}:8443/hook?key={key}",
+    )
+
+
+async def test_claim_due_passes_over_a_destination_at_its_limit(uow_factory: UowFactory) -> None:
+    incident = await incident_id(uow_factory)
+    hanging = [webhook_page(f"hang-{n}", incident, "Hanging.example", n) for n in range(12)]
+    await stored_pages(
+        uow_factory,
+        *hanging,
+        webhook_page("healthy", incident, "healthy.example", 20),
+        page_for("email", incident_id=incident, at=T0 + timedelta(minutes=21)),
+        page_for("email-2", incident_id=incident, at=T0 + timedelta(minutes=22)),
+    )
+    assert {n.destination for n in hanging} == {"hanging.example"}
+    now = T0 + timedelta(hours=1)
+    async with uow_factory() as uow:
+        # The first ten due rows all go to one host: two are taken, the claim reaches past the rest.
+        claimed = await uow.notifications.claim_due(now, 10, LEASE, DestinationLimit(2))
+        await uow.commit()
+    assert [n.idempotency_key for n in claimed] == ["hang-0", "hang-1", "healthy", "email", "email-2"]
+
+    async with uow_factory() as uow:
+        in_flight = DestinationLimit(2, {"hanging.example": 1, "healthy.example": 2})
+        (one_more,) = await uow.notifications.claim_due(now, 10, LEASE, in_flight)
+        full = await uow.notifications.claim_due(now, 10, LEASE, DestinationLimit(2, {"hanging.example": 2}))
+        await uow.commit()
+    assert one_more.idempotency_key == "hang-2"  # one slot left for the host, and nothing else is due
+    assert full == []
+    stored = await outbox(uow_factory, incident)
+    waiting = [key for key, n in stored.items() if n.status is NotificationStatus.PENDING]
+    assert sorted(waiting) == sorted(f"hang-{n}" for n in range(3, 12))  # passed over, not claimed
+    assert all(stored[key].attempts == 0 and stored[key].version == 0 for key in waiting)
 
 
 async def test_a_send_that_outlives_its_lease_is_claimed_again(uow_factory: UowFactory) -> None:

@@ -17,8 +17,8 @@ from dishka import Provider, Scope, provide
 from entrypoints.di import build_container
 from entrypoints.settings import Settings, configure_logging
 from entrypoints.worker import work
-from incidentcore.ports import Clock, Notifier, RetryPolicy, UnitOfWork
-from incidentcore.services import NotificationDispatch
+from incidentcore.ports import Clock, DestinationPolicy, Notifier, RetryPolicy, UnitOfWork
+from incidentcore.services import NotificationDispatch, SendSlots
 
 
 class ShortLease(Provider):
@@ -27,12 +27,29 @@ class ShortLease(Provider):
         self.lease = lease
         self.concurrency = concurrency
 
+    @provide(scope=Scope.APP)
+    def slots(self, settings: Settings) -> SendSlots:
+        return SendSlots(self.concurrency, settings.notification_max_sends_per_host)
+
     @provide(scope=Scope.REQUEST)
     def dispatch(
-        self, uow: UnitOfWork, clock: Clock, notifier: Notifier, retry: RetryPolicy
+        self,
+        uow: UnitOfWork,
+        clock: Clock,
+        notifier: Notifier,
+        retry: RetryPolicy,
+        slots: SendSlots,
+        destinations: DestinationPolicy,
     ) -> NotificationDispatch:
         return NotificationDispatch(
-            uow, clock, notifier, retry, lease=self.lease, concurrency=self.concurrency
+            uow,
+            clock,
+            notifier,
+            retry,
+            lease=self.lease,
+            slots=slots,
+            destinations=destinations,
+            send_timeout=self.lease / 2,  # as the settings require of the real lease
         )
 
 

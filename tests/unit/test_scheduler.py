@@ -15,7 +15,7 @@ from adapters.scheduler import Scheduler
 from incidentcore.escalation import EscalationStep, Target, TargetType
 from incidentcore.model import EscalationPolicy, NotificationStatus, User
 from incidentcore.ports import Clock, Notifier, OutgoingMessage, Page, RetryPolicy, UnitOfWork
-from incidentcore.services import EscalationTick, NewIncident, NotificationDispatch, PagingConfig
+from incidentcore.services import EscalationTick, NewIncident, NotificationDispatch, PagingConfig, SendSlots
 from incidentcore.testing import FakeClock, FixedRetryPolicy, MemoryUnitOfWork, RecordingNotifier
 from incidentcore.testing.world import InMemoryServices
 
@@ -26,10 +26,11 @@ ALL = Page(limit=500)
 class WorldProvider(Provider):
     """The production shape (APP singletons, one unit of work per REQUEST scope) over a test world."""
 
-    def __init__(self, world: InMemoryServices, nudge: AsyncioNudge) -> None:
+    def __init__(self, world: InMemoryServices, nudge: AsyncioNudge, slots: SendSlots | None = None) -> None:
         super().__init__()
         self.world = world
         self.the_nudge = nudge
+        self.the_slots = slots or SendSlots()
 
     @provide(scope=Scope.APP)
     def clock(self) -> Clock:
@@ -57,11 +58,15 @@ class WorldProvider(Provider):
 
     escalation_tick = provide(EscalationTick, scope=Scope.REQUEST)
 
+    @provide(scope=Scope.APP)
+    def slots(self) -> SendSlots:
+        return self.the_slots
+
     @provide(scope=Scope.REQUEST)
     def dispatch(
-        self, uow: UnitOfWork, clock: Clock, notifier: Notifier, retry: RetryPolicy
+        self, uow: UnitOfWork, clock: Clock, notifier: Notifier, retry: RetryPolicy, slots: SendSlots
     ) -> NotificationDispatch:
-        return NotificationDispatch(uow, clock, notifier, retry)
+        return NotificationDispatch(uow, clock, notifier, retry, slots=slots, send_timeout=timedelta(seconds=5))
 
 
 @pytest.fixture
@@ -133,9 +138,10 @@ async def test_the_loop_follows_the_clock(world: InMemoryServices, container: As
     assert [e.step_index for e in events] == [0, 1]
 
 
-async def test_stop_finishes_the_batch_in_hand_and_claims_nothing_new(
-    world: InMemoryServices, container: AsyncContainer
-) -> None:
+async def test_stop_finishes_the_sends_in_hand_and_claims_nothing_new(world: InMemoryServices) -> None:
+    nudge = world.nudge
+    assert isinstance(nudge, AsyncioNudge)
+    container = make_async_container(WorldProvider(world, nudge, SendSlots(total=1)))
     admin = await paged_policy(world)
     started, release = asyncio.Event(), asyncio.Event()
 
@@ -165,6 +171,7 @@ async def test_stop_finishes_the_batch_in_hand_and_claims_nothing_new(
         (NotificationStatus.PENDING, 0),
         (NotificationStatus.SENT, 1),
     ]
+    await container.close()
 
 
 async def test_a_failing_round_is_logged_and_the_loop_goes_on(
@@ -173,7 +180,7 @@ async def test_a_failing_round_is_logged_and_the_loop_goes_on(
     admin = await paged_policy(world)
     await world.incidents.open(admin, NewIncident("x"))
     scheduler = Scheduler(container, interval=0.02, error_backoff=0.01)
-    real_dispatch_once = scheduler.dispatch_once
+    real_start_dispatch = scheduler.start_dispatch
     failures = 2
 
     async def flaky() -> int:
@@ -181,9 +188,9 @@ async def test_a_failing_round_is_logged_and_the_loop_goes_on(
         if failures:
             failures -= 1
             raise ConnectionError("database went away")
-        return await real_dispatch_once()
+        return await real_start_dispatch()
 
-    scheduler.dispatch_once = flaky  # type: ignore[method-assign]
+    scheduler.start_dispatch = flaky  # type: ignore[method-assign]
     with caplog.at_level(logging.ERROR, logger="incidentcore.worker"):
         scheduler.start()
         await eventually(lambda: len(world.notifier.sent) == 1)

@@ -2,6 +2,11 @@
 
 Apprise URLs carry credentials (SMTP passwords, Twilio tokens, Slack webhook tokens), so they are
 never logged, and failure reasons are scrubbed of them before they reach the outbox row.
+
+Redirects are never followed (a 3xx answer is a failed send): the destination policy judged the
+address a user gave, not wherever its server points next. Each plugin's socket timeouts are capped
+at the send timeout, so a send the dispatcher has given up on does not hold an Apprise worker
+thread for longer (a user's `rto=`/`cto=` cannot lengthen them).
 """
 
 from __future__ import annotations
@@ -23,9 +28,8 @@ logger = logging.getLogger("incidentcore.notify")
 
 SmtpSecurity = Literal["ssl", "starttls", "none"]
 
-# The longest one send may take. The dispatcher's lease (NOTIFICATION_LEASE_SECONDS) must be at least
-# twice this, so that a slow send is not claimed and sent again by another worker.
-SEND_TIMEOUT_SECONDS = 30.0
+# The longest one send may take (NOTIFICATION_SEND_TIMEOUT_SECONDS, which the dispatcher enforces).
+SEND_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,8 @@ class AppriseConfig:
     @classmethod
     def from_settings(cls, settings: object) -> AppriseConfig:
         values = {f.name: getattr(settings, f.name) for f in fields(cls) if hasattr(settings, f.name)}
+        if hasattr(settings, "notification_send_timeout_seconds"):
+            values["timeout_seconds"] = settings.notification_send_timeout_seconds
         return cls(**values)
 
     @property
@@ -73,7 +79,7 @@ class AppriseNotifier(Notifier):
             apprise_logger.setLevel(logging.WARNING)
         # In-memory persistent store: a worker never writes Apprise state to disk.
         self._asset = apprise.AppriseAsset(
-            storage_mode=apprise.PersistentStoreMode.MEMORY, secure_logging=True
+            storage_mode=apprise.PersistentStoreMode.MEMORY, secure_logging=True, http_redirects=False
         )
 
     async def send(self, message: OutgoingMessage) -> None:
@@ -85,11 +91,17 @@ class AppriseNotifier(Notifier):
         secrets += _url_secrets(message.address or "")
         try:
             url = self.apprise_url(message)
-            notifier = apprise.Apprise(asset=self._asset)
-            if not notifier.add(url):
+            plugin = apprise.Apprise.instantiate(url, asset=self._asset)
+            if plugin is None:
                 raise DeliveryFailed(f"{channel}: the address is not a usable Apprise URL", permanent=True)
-            if message.channel is Channel.SLACK and not all(isinstance(s, NotifySlack) for s in notifier):
+            if message.channel is Channel.SLACK and not isinstance(plugin, NotifySlack):
                 raise DeliveryFailed("slack: the address is not an Apprise Slack URL", permanent=True)
+            plugin.redirects = False
+            timeout = self.config.timeout_seconds
+            plugin.socket_connect_timeout = min(plugin.socket_connect_timeout, timeout)
+            plugin.socket_read_timeout = min(plugin.socket_read_timeout, timeout)
+            notifier = apprise.Apprise(asset=self._asset)
+            notifier.add(plugin)
             result = await notifier.async_notify(
                 body=message.body,
                 title=message.subject,

@@ -354,6 +354,8 @@ def notification_values(notification: Notification) -> Values:
         "sent_at": notification.sent_at,
         "next_attempt_at": notification.next_attempt_at,
         "version": notification.version,
+        "urgency": notification.urgency,
+        "destination": notification.destination,
     }
 
 
@@ -378,6 +380,7 @@ def notification_from_row(row: Row[Any]) -> Notification:
         sent_at=row.sent_at,
         next_attempt_at=row.next_attempt_at,
         version=row.version,
+        urgency=row.urgency,
         id=row.id,
     )
 

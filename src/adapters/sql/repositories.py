@@ -7,6 +7,7 @@ run at most two statements (the page, and a count only when the page does not te
 from __future__ import annotations
 
 import builtins
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -70,6 +71,7 @@ from incidentcore.model import (
 )
 from incidentcore.ports import (
     CommentRepository,
+    DestinationLimit,
     EscalationEventRepository,
     IncidentFilter,
     IncidentRepository,
@@ -555,19 +557,44 @@ class SqlNotificationRepository(_SqlRepository, NotificationRepository):
         )
         return await self._one(query.limit(1)) is not None
 
-    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Notification]:
-        if limit <= 0:
-            return []
-        # a sending row is due when its sender's lease (its next_attempt_at) ran out
-        query = (
-            select(notifications)
-            .where(notification_is_unsent, notifications.c.next_attempt_at <= now)
-            .order_by(notifications.c.next_attempt_at, notifications.c.id)
-            .limit(limit)
-        )
-        if self._on_postgres:
-            query = self._locking(query, skip_locked=True)
-        claimed = [mapping.notification_from_row(row) for row in await self._all(query)]
+    async def claim_due(
+        self, now: datetime, limit: int, lease: timedelta, destinations: DestinationLimit | None = None
+    ) -> list[Notification]:
+        claimed: list[Notification] = []
+        full = destinations.full() if destinations is not None else set()
+        per_destination: Counter[str] = Counter()
+        # One query, unless a destination fills up within this claim: then again without it, so
+        # the rows behind it are reached (at most once per destination that fills up).
+        while len(claimed) < limit:
+            wanted = limit - len(claimed)
+            # a sending row is due when its sender's lease (its next_attempt_at) ran out
+            query = (
+                select(notifications)
+                .where(notification_is_unsent, notifications.c.next_attempt_at <= now)
+                .order_by(notifications.c.urgency, notifications.c.next_attempt_at, notifications.c.id)
+                .limit(wanted)
+            )
+            if full:
+                query = query.where(
+                    or_(notifications.c.destination.is_(None), notifications.c.destination.not_in(full))
+                )
+            if claimed:
+                query = query.where(notifications.c.id.not_in([n.id for n in claimed]))
+            if self._on_postgres:
+                query = self._locking(query, skip_locked=True)
+            rows = [mapping.notification_from_row(row) for row in await self._all(query)]
+            passed_over = False
+            for notification in rows:
+                destination = notification.destination
+                if destinations is None or destinations.admits(destination, per_destination):
+                    claimed.append(notification)
+                    if destination is not None:
+                        per_destination[destination] += 1
+                elif destination is not None:
+                    full.add(destination)
+                    passed_over = True
+            if len(rows) < wanted or not passed_over:
+                break
         for notification in claimed:
             notification.claim(now, lease)
             notification.version += 1

@@ -294,6 +294,9 @@ notifications = Table(
     Column("sent_at", UtcDateTime),
     Column("next_attempt_at", UtcDateTime),
     Column("version", Integer, nullable=False, server_default="0"),
+    Column("urgency", Integer, nullable=False, server_default="0"),
+    # Notification.destination, stored so that a claim can pass over destinations at their limit.
+    Column("destination", Text),
     one_of("channel", Channel),
     one_of("status", NotificationStatus),
     Index("ix_notifications_incident_id_created_at", "incident_id", "created_at", "id"),
@@ -306,9 +309,10 @@ notification_is_unsent = notifications.c.status.in_(
     [literal_column(f"'{status.value}'") for status in UNSENT_STATUSES]
 )
 # A row being sent holds its lease's end in `next_attempt_at` (see Notification.claim), so one index
-# finds both due retries and expired leases.
+# finds both due retries and expired leases, in the order they are claimed (most urgent first).
 Index(
     "ix_notifications_due",
+    notifications.c.urgency,
     notifications.c.next_attempt_at,
     notifications.c.id,
     sqlite_where=notification_is_unsent,

@@ -7,7 +7,7 @@ from incidentcore.services.paging import Pager, PagingConfig
 from incidentcore.services.policies import Policies
 from incidentcore.services.preferences import Preferences
 from incidentcore.services.teams import Teams
-from incidentcore.services.worker import EscalationTick, NotificationDispatch
+from incidentcore.services.worker import EscalationTick, NotificationDispatch, SendSlots
 
 __all__ = [
     "Accounts",
@@ -24,6 +24,7 @@ __all__ = [
     "PagingConfig",
     "Policies",
     "Preferences",
+    "SendSlots",
     "SignupPolicy",
     "Teams",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -188,8 +188,11 @@ class Incidents:
     async def timeline(self, actor: User, incident_id: int, page: Page) -> Paged[TimelineEvent]:
         require(actor, Action.INCIDENT_READ)
         async with self.uow:
-            await self._load(incident_id)
-            return await self.uow.timeline.list_for_incident(incident_id, page)
+            incident = await self._load(incident_id)
+            events = await self.uow.timeline.list_for_incident(incident_id, page)
+        if can(actor, Action.INCIDENT_READ_DELIVERY_ERRORS, incident):
+            return events
+        return replace(events, items=[_without_delivery_error(event) for event in events.items])
 
     async def escalation_events(self, actor: User, incident_id: int, page: Page) -> Paged[EscalationEvent]:
         require(actor, Action.INCIDENT_READ)
@@ -198,10 +201,14 @@ class Incidents:
             return await self.uow.escalation_events.list_for_incident(incident_id, page)
 
     async def notifications(self, actor: User, incident_id: int, page: Page) -> Paged[Notification]:
+        """Each page's `last_error` only for those who may read delivery errors; others see the status."""
         require(actor, Action.INCIDENT_READ)
         async with self.uow:
-            await self._load(incident_id)
-            return await self.uow.notifications.list_for_incident(incident_id, page)
+            incident = await self._load(incident_id)
+            pages = await self.uow.notifications.list_for_incident(incident_id, page)
+        if can(actor, Action.INCIDENT_READ_DELIVERY_ERRORS, incident):
+            return pages
+        return replace(pages, items=[replace(n, last_error=None) for n in pages.items])
 
     async def _act(
         self, actor: User, incident_id: int, action: Action, change: Change, check: Check | None = None
@@ -273,3 +280,9 @@ class Incidents:
             assignee = await self.uow.users.get(assignee_id)
             if assignee is None or not assignee.is_active:
                 raise ValidationFailed(FieldError(assignee_field, f"no active user {assignee_id}"))
+
+
+def _without_delivery_error(event: TimelineEvent) -> TimelineEvent:
+    if event.kind is not TimelineKind.NOTIFICATION_FAILED or "error" not in event.data:
+        return event
+    return replace(event, data={k: v for k, v in event.data.items() if k != "error"})

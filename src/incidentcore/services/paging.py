@@ -183,6 +183,7 @@ class Pager:
                         idempotency_key=page_key(incident.id, effect, user.id, channel),
                         created_at=now,
                         incident_id=incident.id,
+                        urgency=incident.severity.urgency,
                     )
                     for channel, address in channels
                 ]

@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 from incidentcore.errors import FieldError, NotFound, ValidationFailed
 from incidentcore.model import Channel, NotificationPreference, Severity, User
 from incidentcore.permissions import Action, require
-from incidentcore.ports import UnitOfWork
+from incidentcore.ports import DestinationPolicy, DestinationRefused, UnitOfWork
 from incidentcore.services.accounts import normalise_email
 
 ADDRESS_MAX = 2000
@@ -37,8 +37,9 @@ def check_address(channel: Channel, address: str | None, enabled: bool) -> str |
 
 
 class Preferences:
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, destinations: DestinationPolicy) -> None:
         self.uow = uow
+        self.destinations = destinations
 
     async def list_for(self, actor: User, user_id: int) -> list[NotificationPreference]:
         self._require(actor, user_id)
@@ -58,6 +59,11 @@ class Preferences:
     ) -> NotificationPreference:
         self._require(actor, user_id)
         address = check_address(channel, address, enabled)
+        if address is not None:
+            try:
+                await self.destinations.check(channel, address)
+            except DestinationRefused as refused:
+                raise ValidationFailed(FieldError("address", refused.reason)) from None
         async with self.uow:
             await self._check_user(user_id)
             preference = await self.uow.preferences.upsert(

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 
 from incidentcore.model import Notification, NotificationStatus, TimelineEvent, TimelineKind
 from incidentcore.ports import (
     Clock,
     DeliveryFailed,
+    DestinationLimit,
+    DestinationPolicy,
+    DestinationRefused,
     Notifier,
     OutgoingMessage,
     RetryPolicy,
@@ -35,12 +40,51 @@ class EscalationTick:
         return len(due)
 
 
+class SendSlots:
+    """The sends one process has in flight, shared by all its dispatch batches: at most `total` at
+    once, and at most `per_destination` to one destination, so a destination that hangs holds that
+    many senders and no more while the rest of the queue goes out."""
+
+    def __init__(self, total: int = 10, per_destination: int = 2) -> None:
+        self.total = total
+        self.per_destination = per_destination
+        self._in_flight: Counter[str] = Counter()
+        self._count = 0
+        # Claims take turns, so that each one knows what the others took.
+        self.claiming = asyncio.Lock()
+
+    @property
+    def free(self) -> int:
+        return max(self.total - self._count, 0)
+
+    @property
+    def limit(self) -> DestinationLimit:
+        return DestinationLimit(self.per_destination, dict(self._in_flight))
+
+    def take(self, notification: Notification) -> None:
+        self._count += 1
+        if notification.destination is not None:
+            self._in_flight[notification.destination] += 1
+
+    def release(self, notification: Notification) -> None:
+        self._count -= 1
+        if notification.destination is not None:
+            self._in_flight[notification.destination] -= 1
+            if not self._in_flight[notification.destination]:
+                del self._in_flight[notification.destination]
+
+
 class NotificationDispatch:
     """Sends due outbox rows: claim and commit first, then send, then record each result (fenced).
 
     Each result is committed as soon as its send returns, so a worker that dies leaves `sending`
     only the rows it had not finished; when their lease ends another worker sends them again:
     at-least-once, at most one duplicate per send that was in flight when it died.
+
+    A broken endpoint cannot hold up the pager: every send ends within `send_timeout` (a retryable
+    failure), the claim takes no more than the free `slots` and passes over destinations that already
+    have their share of sends in flight, and the most urgent pages are claimed first. `destinations`,
+    when given, is asked again before each send (what a host name points at can change).
     """
 
     def __init__(
@@ -50,38 +94,57 @@ class NotificationDispatch:
         notifier: Notifier,
         retry: RetryPolicy,
         lease: timedelta = timedelta(seconds=60),
-        concurrency: int = 10,
+        *,
+        slots: SendSlots | None = None,
+        destinations: DestinationPolicy | None = None,
+        send_timeout: timedelta = timedelta(seconds=10),
     ) -> None:
         self.uow = uow
         self.clock = clock
         self.notifier = notifier
         self.retry = retry
         self.lease = lease
-        self.concurrency = concurrency
+        self.slots = slots if slots is not None else SendSlots()
+        self.destinations = destinations
+        self.send_timeout = send_timeout
 
-    async def run(self, batch_size: int | None = None) -> int:
-        """Processes at most one batch (by default as many as it sends at once, so no claimed page
-        waits behind others while its lease runs); returns how many sends it attempted."""
-        batch_size = batch_size or self.concurrency
+    async def run(self, batch_size: int | None = None, claimed: Callable[[int], None] | None = None) -> int:
+        """Claims at most `batch_size` due pages (and no more than there are free send slots, so no
+        claimed page waits while its lease runs), sends them and records each result; returns how many
+        it claimed. `claimed` hears that number as soon as the claim is committed: the worker loop
+        then claims again while these sends are still going."""
         async with self.uow:
-            claimed = await self.uow.notifications.claim_due(self.clock.now(), batch_size, self.lease)
-            await self.uow.commit()
-            if not claimed:
+            async with self.slots.claiming:
+                limit = min(batch_size or self.slots.total, self.slots.free)
+                batch: list[Notification] = []
+                if limit > 0:
+                    batch = await self.uow.notifications.claim_due(
+                        self.clock.now(), limit, self.lease, self.slots.limit
+                    )
+                    await self.uow.commit()
+                for notification in batch:
+                    self.slots.take(notification)
+            if claimed is not None:
+                claimed(len(batch))
+            if not batch:
                 return 0
-            limit = asyncio.Semaphore(self.concurrency)
             saving = asyncio.Lock()  # one unit of work: its transactions take turns
 
             async def deliver(notification: Notification) -> None:
-                async with limit:
+                try:
                     await self._deliver(notification)
-                async with saving:
-                    await self._save(notification)
+                    async with saving:
+                        await self._save(notification)
+                finally:
+                    # Only now: a page sent but not yet recorded would be sent again after a crash,
+                    # so the slots also bound how many pages a dying worker can leave to be resent.
+                    self.slots.release(notification)
 
-            results = await asyncio.gather(*(deliver(n) for n in claimed), return_exceptions=True)
+            results = await asyncio.gather(*(deliver(n) for n in batch), return_exceptions=True)
             for result in results:
                 if isinstance(result, BaseException):
                     raise result
-        return len(claimed)
+        return len(batch)
 
     async def _save(self, notification: Notification) -> None:
         if await self.uow.notifications.record(notification) and notification.incident_id:
@@ -95,15 +158,26 @@ class NotificationDispatch:
             reason = f"gave up after {self.retry.max_attempts} attempts that did not report back"
             notification.mark_failed(reason, self.clock.now(), retry_at=None)
             return
+        channel = notification.channel.value
         message = OutgoingMessage(
             notification.channel, notification.address, notification.subject, notification.body
         )
+        deadline = asyncio.timeout(self.send_timeout.total_seconds())
         try:
-            await self.notifier.send(message)
+            async with deadline:
+                if self.destinations is not None and notification.address:
+                    await self.destinations.check(notification.channel, notification.address)
+                await self.notifier.send(message)
+        except DestinationRefused as refused:
+            self._failed(notification, f"{channel}: not sent: {refused.reason}", permanent=True)
         except DeliveryFailed as failure:
             self._failed(notification, failure.reason, permanent=failure.permanent)
         except Exception as error:  # a broken adapter must not stop the other pages
-            self._failed(notification, f"{type(error).__name__}: {error}", permanent=False)
+            if isinstance(error, TimeoutError) and deadline.expired():
+                reason = f"{channel}: no answer within {self.send_timeout.total_seconds():g} s"
+            else:
+                reason = f"{type(error).__name__}: {error}"
+            self._failed(notification, reason, permanent=False)
         else:
             notification.mark_sent(self.clock.now())
 

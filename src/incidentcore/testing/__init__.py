@@ -25,6 +25,7 @@ from incidentcore.testing.memory import (
     MemoryUnitOfWork,
     MemoryUserRepository,
     RecordingNotifier,
+    RefusedHosts,
     SequentialSecrets,
 )
 
@@ -49,5 +50,6 @@ __all__ = [
     "MemoryUnitOfWork",
     "MemoryUserRepository",
     "RecordingNotifier",
+    "RefusedHosts",
     "SequentialSecrets",
 ]

@@ -14,10 +14,12 @@ import builtins  # `list` names a method in several repositories, so annotations
 import copy
 import json
 import math
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Generic, Self, TypeVar
+from urllib.parse import urlsplit
 
 from incidentcore.errors import AuthenticationFailed, Conflict, NotFound, StaleState
 from incidentcore.escalation import EffectKind
@@ -43,6 +45,9 @@ from incidentcore.ports import (
     Clock,
     CommentRepository,
     DeliveryFailed,
+    DestinationLimit,
+    DestinationPolicy,
+    DestinationRefused,
     EscalationEventRepository,
     IncidentFilter,
     IncidentRepository,
@@ -557,7 +562,9 @@ class MemoryNotificationRepository(_InTransaction, NotificationRepository):
     async def was_paged(self, incident_id: int, user_id: int) -> bool:
         return any(n.incident_id == incident_id and n.user_id == user_id for n in self._tx.notifications.rows())
 
-    async def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Notification]:
+    async def claim_due(
+        self, now: datetime, limit: int, lease: timedelta, destinations: DestinationLimit | None = None
+    ) -> list[Notification]:
         notifications = self._tx.notifications
 
         def due(n: Notification) -> bool:  # a sending row is due when its sender's lease ran out
@@ -570,10 +577,17 @@ class MemoryNotificationRepository(_InTransaction, NotificationRepository):
 
         candidates = sorted(
             (n for n in notifications.rows() if due(n) and not notifications.held_by_other(n.id)),
-            key=lambda n: (n.next_attempt_at or now, n.id),
+            key=lambda n: (n.urgency, n.next_attempt_at or now, n.id),
         )
         claimed: list[Notification] = []
-        for stored in candidates[: max(limit, 0)]:
+        per_destination: Counter[str] = Counter()
+        for stored in candidates:
+            if len(claimed) >= limit:
+                break
+            if destinations is not None and not destinations.admits(stored.destination, per_destination):
+                continue
+            if stored.destination is not None:
+                per_destination[stored.destination] += 1
             notification = copy.deepcopy(stored)
             notification.claim(now, lease)
             notification.version += 1
@@ -811,6 +825,21 @@ class RecordingNotifier(Notifier):
         if failure is not None:
             raise DeliveryFailed(failure.reason, permanent=failure.permanent)
         self.sent.append(message)
+
+
+class RefusedHosts(DestinationPolicy):
+    """Refuses addresses whose host is one of `hosts`, allows every other: the real policy's
+    decision without its DNS look-ups."""
+
+    def __init__(self, hosts: Iterable[str] = ()) -> None:
+        self.hosts = {host.lower() for host in hosts}
+        self.checked: list[tuple[Channel, str]] = []
+
+    async def check(self, channel: Channel, address: str) -> None:
+        self.checked.append((channel, address))
+        host = urlsplit(address).hostname
+        if host is not None and host in self.hosts:
+            raise DestinationRefused(f"{host} is not a destination pages may reach")
 
 
 class MemoryLoginThrottle(LoginThrottle):

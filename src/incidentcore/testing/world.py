@@ -29,6 +29,7 @@ from incidentcore.testing.memory import (
     MemoryStore,
     MemoryUnitOfWork,
     RecordingNotifier,
+    RefusedHosts,
     SequentialSecrets,
 )
 
@@ -48,6 +49,7 @@ class InMemoryServices:
         self.notifier = RecordingNotifier()
         self.retry = FixedRetryPolicy([timedelta(seconds=30), timedelta(minutes=2)])
         self.paging = PagingConfig()
+        self.destinations = RefusedHosts()
 
     def uow(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self.store)
@@ -72,7 +74,7 @@ class InMemoryServices:
 
     @property
     def preferences(self) -> Preferences:
-        return Preferences(self.uow())
+        return Preferences(self.uow(), self.destinations)
 
     @property
     def integrations(self) -> Integrations:
@@ -88,7 +90,9 @@ class InMemoryServices:
 
     @property
     def dispatch(self) -> NotificationDispatch:
-        return NotificationDispatch(self.uow(), self.clock, self.notifier, self.retry)
+        return NotificationDispatch(
+            self.uow(), self.clock, self.notifier, self.retry, destinations=self.destinations
+        )
 
     async def user(
         self, email: str, role: Role = Role.USER, team_id: int | None = None, password: str = "password1"
