@@ -223,6 +223,7 @@ def test_the_migrate_command_reports_a_bad_configuration(
 
 
 @pytest.mark.postgres
+@pytest.mark.timeout(300)  # three migrating processes, each waited for up to 120 s
 def test_concurrent_upgrades_of_a_fresh_postgres_schema_all_succeed(
     postgres_schema: PostgresSchema, sync_engine_for_schema: sqlalchemy.Engine
 ) -> None:

@@ -36,6 +36,7 @@ from incidentcore.testing import (
     RecordingNotifier,
     SequentialSecrets,
 )
+from incidentcore.testing.world import MAX_WORKER_ROUNDS, drain
 
 pytestmark = pytest.mark.anyio
 
@@ -469,3 +470,18 @@ def test_nudge_and_retry_policy() -> None:
     assert retry.next_attempt(1, T0) == T0 + timedelta(seconds=10)
     assert retry.next_attempt(2, T0) == T0 + timedelta(minutes=1)
     assert retry.next_attempt(3, T0) is None
+
+
+async def test_the_test_worker_loop_fails_instead_of_looping_forever() -> None:
+    """A due check that never lets go (a tick that claims an incident but never advances it) must fail
+    the test that meets it, not hang the run."""
+    batches = 0
+
+    async def never_done() -> int:
+        nonlocal batches
+        batches += 1
+        return 1
+
+    with pytest.raises(RuntimeError, match="the escalation tick still found work after 100 batches"):
+        await drain(never_done, "the escalation tick")
+    assert batches == MAX_WORKER_ROUNDS == 100

@@ -285,6 +285,35 @@ async def test_resolve_lets_a_send_already_in_flight_finish(oncall: Oncall) -> N
     assert (row.status, row.attempts) == (NotificationStatus.SENT, 1)
 
 
+async def test_snooze_withdraws_pages_still_waiting_to_go_out(oncall: Oncall) -> None:
+    """An acknowledgement lets a send already in flight finish; if that send fails it waits for a retry.
+    Snoozing withdraws the retry: the incident is in hand, nothing more goes out while it is snoozed."""
+    await three_step_policy(oncall)
+    incident = await oncall.open()
+    world = oncall.world
+
+    class AcknowledgingThenFailing(RecordingNotifier):
+        async def send(self, message: OutgoingMessage) -> None:
+            await world.incidents.acknowledge(oncall.alice, incident.id)  # while the page is `sending`
+            raise DeliveryFailed("sms gateway timed out")
+
+    world.notifier = AcknowledgingThenFailing()
+    await world.run_worker()
+    (row,) = (await world.incidents.notifications(oncall.admin, incident.id, ALL)).items
+    assert row.status is NotificationStatus.RETRYING  # waiting to go out again in 30 seconds
+
+    world.notifier = RecordingNotifier()
+    await world.incidents.snooze(oncall.alice, incident.id, 30)
+    (row,) = (await world.incidents.notifications(oncall.admin, incident.id, ALL)).items
+    assert (row.status, row.last_error, row.next_attempt_at) == (
+        NotificationStatus.FAILED,
+        "incident snoozed",
+        None,
+    )
+    await oncall.run_for(29)
+    assert oncall.sent() == []
+
+
 # --- catching up ----------------------------------------------------------------------------------------
 
 
@@ -315,15 +344,34 @@ async def test_a_worker_down_for_an_hour_catches_up_in_order_with_nothing_skippe
     assert sent.count("first") == sent.count("second") == 6
 
 
+async def test_a_step_caught_up_by_an_action_is_dated_at_its_scheduled_time(oncall: Oncall) -> None:
+    """The worker was down when step 1 came due at minute 5; the acknowledgement at minute 7 fires it
+    first, and the timeline says it escalated at minute 5, before the acknowledgement."""
+    await three_step_policy(oncall)
+    incident = await oncall.open()
+    oncall.world.clock.advance(minutes=7)
+    await oncall.world.incidents.acknowledge(oncall.bob, incident.id)
+    timeline = (await oncall.world.incidents.timeline(oncall.admin, incident.id, ALL)).items
+    assert [
+        (e.kind, minutes_after_t0(e.created_at), e.data.get("step_index"))
+        for e in timeline
+        if e.kind in (TimelineKind.ESCALATED, TimelineKind.ACKNOWLEDGED)
+    ] == [
+        (TimelineKind.ESCALATED, 0, 0),
+        (TimelineKind.ESCALATED, 5, 1),
+        (TimelineKind.ACKNOWLEDGED, 7, None),
+    ]
+    (caught_up,) = [e for e in timeline if e.kind is TimelineKind.ESCALATED and e.data["step_index"] == 1]
+    assert caught_up.data["scheduled_at"] == (T0 + timedelta(minutes=5)).isoformat()
+
+
 async def test_catch_up_across_many_incidents_in_small_batches(oncall: Oncall) -> None:
     await three_step_policy(oncall, repeat=0)
     incidents = [await oncall.open(f"incident {i}") for i in range(25)]
     oncall.world.clock.advance(hours=1)
     tick = EscalationTick(oncall.world.uow(), oncall.world.clock, oncall.world.paging)
-    batches = []
-    while advanced := await tick.run(batch_size=10):
-        batches.append(advanced)
-    assert batches == [10, 10, 5]
+    batches = [await tick.run(batch_size=10) for _ in range(4)]
+    assert batches == [10, 10, 5, 0]
     for incident in incidents:
         assert [p[2] for p in await oncall.pages(incident.id)] == [0, 1, 2]
 
