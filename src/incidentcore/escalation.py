@@ -243,8 +243,15 @@ def _acknowledge(policy: PolicySnapshot, state: EscalationState, now: datetime) 
 
 
 def _snooze(state: EscalationState, until: datetime, now: datetime) -> Transition:
+    """Hold an acknowledged (or already snoozed) incident until `until`, as PagerDuty does.
+
+    A triggered incident is refused rather than acknowledged on the side: who took it, and when,
+    must be an acknowledgement of its own, on the timeline and in the escalation events.
+    """
     if state.phase is Phase.RESOLVED:
         raise InvalidTransition("cannot snooze a resolved incident")
+    if state.phase not in (Phase.ACKNOWLEDGED, Phase.SNOOZED):
+        raise InvalidTransition("only an acknowledged incident can be snoozed: acknowledge it first")
     if until <= now:
         raise InvalidTransition("a snooze must end in the future")
     snoozed = replace(state, phase=Phase.SNOOZED, next_at=until)

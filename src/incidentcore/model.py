@@ -253,8 +253,6 @@ class Incident:
             raise ValidationFailed(FieldError("minutes", "must be at least 1"))
         until = now + timedelta(minutes=minutes)
         outcome = self._escalate_with(Snooze(until), now, actor_id)
-        if self.acknowledged_at is None:
-            self.acknowledged_at = now
         data = {"minutes": minutes, "until": until.isoformat()}
         outcome.timeline.append(self._event(TimelineKind.SNOOZED, now, actor_id, data))
         return outcome

@@ -134,7 +134,17 @@ def test_acknowledge_then_resolve_and_the_409s(api):
 def test_snooze_holds_the_incident(api):
     api.create_policy()
     incident = api.create_incident()
-    response = api.client.post(f"/v1/incidents/{incident['id']}/snooze", json={"minutes": 30}, headers=api.admin_headers)
+    path = f"/v1/incidents/{incident['id']}"
+    refused = api.client.post(f"{path}/snooze", json={"minutes": 30}, headers=api.admin_headers)
+    assert refused.status_code == 409  # like PagerDuty: only an acknowledged incident can be snoozed
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "acknowledge it first" in refused.json()["detail"]
+    assert api.client.get(path, headers=api.admin_headers).json() == incident
+    timeline = api.client.get(f"{path}/timeline", headers=api.admin_headers).json()["items"]
+    assert [e["kind"] for e in timeline] == ["created", "escalated"]
+
+    assert api.client.post(f"{path}/acknowledge", headers=api.admin_headers).status_code == 200
+    response = api.client.post(f"{path}/snooze", json={"minutes": 30}, headers=api.admin_headers)
     assert response.status_code == 200
     snoozed = response.json()
     assert snoozed["status"] == "acknowledged"

@@ -110,6 +110,14 @@ def then(run: Run, event: Event, now: datetime) -> tuple[EscalationState, tuple[
     return apply(run.policy, run.state, event, now)
 
 
+def held_state(run: Run, now: datetime) -> EscalationState:
+    """The run's state at `now`, acknowledged first unless it is held already: a snooze needs that."""
+    state, _ = then(run, Tick(), now)
+    if state.phase in (Phase.ACTIVE, Phase.EXHAUSTED):
+        state, _ = apply(run.policy, state, Acknowledge(), now)
+    return state
+
+
 def fire_key(effect: Effect) -> tuple[object, ...]:
     return (effect.kind, effect.cycle, effect.step_index, effect.loop, effect.scheduled_at)
 
@@ -246,7 +254,7 @@ def test_nothing_happens_while_snoozed(run: RunData, gap: int, length: int, data
     done = replay(policy, start, events)
     now = done.last_instant + gap * MINUTE
     until = now + length * MINUTE
-    state, effects = then(done, Snooze(until), now)
+    state, effects = apply(policy, held_state(done, now), Snooze(until), now)
     assert state.phase is Phase.SNOOZED
     assert effects[-1] == Effect(EffectKind.SNOOZED, state.cycle, now, reason=until.isoformat())
     for second in data.draw(st.lists(st.integers(0, length * 60 - 1), max_size=8).map(sorted)):
@@ -369,7 +377,7 @@ def test_snooze_expiry_retriggers_exactly_once(
     done = replay(policy, start, events)
     now = done.last_instant + gap * MINUTE
     until = now + length * MINUTE
-    state, _ = then(done, Snooze(until), now)
+    state, _ = apply(policy, held_state(done, now), Snooze(until), now)
     cycle = state.cycle
     effects: list[Effect] = []
     for offset in [*during, length * MINUTE + after * MINUTE]:
@@ -426,6 +434,25 @@ def test_no_ack_timeout_means_acknowledged_for_good() -> None:
     assert then(done, Tick(), start + timedelta(days=365)) == (done.state, ())
 
 
+@given(runs())
+def test_only_an_acknowledged_incident_can_be_snoozed(run: RunData) -> None:
+    """PagerDuty's rule: a snooze holds what an acknowledgement took. A triggered incident is refused,
+    never acknowledged on the side, so no state change happens without its own event."""
+    policy, start, events = run
+    done = replay(policy, start, events)
+    for step in done.steps:
+        if not isinstance(step.event, Snooze):
+            continue
+        caught_up, _ = apply(policy, step.before, Tick(), step.now)
+        if caught_up.phase in (Phase.ACKNOWLEDGED, Phase.SNOOZED) and step.event.until > step.now:
+            assert step.error is None
+            assert step.after.phase is Phase.SNOOZED
+            assert [e.kind for e in step.effects] == [EffectKind.SNOOZED]  # no acknowledgement on the side
+        else:
+            assert isinstance(step.error, InvalidTransition)
+            assert step.after == step.before
+
+
 # ---------------------------------------------------------------------------------------- manual escalate
 
 
@@ -458,8 +485,9 @@ def test_escalate_while_held_retriggers_then_fires(run: RunData, hold: str, gap:
     policy, start, events = run
     done = replay(policy, start, events)
     held_at = done.last_instant
-    event: Event = Acknowledge() if hold == "acknowledge" else Snooze(held_at + 61 * MINUTE)
-    held, _ = then(done, event, held_at)
+    held, _ = then(done, Acknowledge(), held_at)
+    if hold == "snooze":
+        held, _ = apply(policy, held, Snooze(held_at + 61 * MINUTE), held_at)
     timeout = policy.ack_timeout_minutes
     if hold == "acknowledge" and timeout is not None:
         assume(gap < timeout)
@@ -512,12 +540,14 @@ def test_refused_events() -> None:
     assert (state.phase, state.next_at, state.last_fired_step) == (Phase.ACTIVE, t0 + 10 * MINUTE, 0)
     with pytest.raises(InvalidTransition, match="already triggered"):
         apply(policy, state, Trigger(), t0)
-    with pytest.raises(InvalidTransition, match="in the future"):
-        apply(policy, state, Snooze(t0), t0)
+    with pytest.raises(InvalidTransition, match="acknowledge it first"):
+        apply(policy, state, Snooze(t0 + MINUTE), t0)
     acked, _ = apply(policy, state, Acknowledge(), t0)
     with pytest.raises(InvalidTransition, match="acknowledged"):
         apply(policy, acked, Acknowledge(), t0)
-    snoozed, _ = apply(policy, state, Snooze(t0 + MINUTE), t0)
+    with pytest.raises(InvalidTransition, match="in the future"):
+        apply(policy, acked, Snooze(t0), t0)
+    snoozed, _ = apply(policy, acked, Snooze(t0 + MINUTE), t0)
     with pytest.raises(InvalidTransition, match="snoozed"):
         apply(policy, snoozed, Acknowledge(), t0)
     resolved, _ = apply(policy, state, Resolve(), t0)
@@ -560,6 +590,7 @@ def test_an_event_first_fires_the_steps_that_came_due_before_it() -> None:
 def test_an_expired_snooze_retriggers_before_the_next_event() -> None:
     policy = PolicySnapshot(1, (_step(30),))
     state, _ = apply(policy, None, Trigger(), T0)
+    state, _ = apply(policy, state, Acknowledge(), T0)
     state, _ = apply(policy, state, Snooze(T0 + 10 * MINUTE), T0)
     state, effects = apply(policy, state, Acknowledge(), T0 + 20 * MINUTE)
     assert [e.kind for e in effects] == [EffectKind.RETRIGGERED, EffectKind.FIRED, EffectKind.ACKNOWLEDGED]

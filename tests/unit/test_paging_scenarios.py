@@ -246,6 +246,7 @@ async def test_snooze_holds_the_pages_then_retriggers_at_step_zero(oncall: Oncal
     await three_step_policy(oncall)
     incident = await oncall.open()
     await oncall.run_for(2)
+    await oncall.world.incidents.acknowledge(oncall.alice, incident.id)
     snoozed = await oncall.world.incidents.snooze(oncall.alice, incident.id, 30)
     assert snoozed.snoozed_until == T0 + timedelta(minutes=32)
     await oncall.run_for(29)

@@ -331,6 +331,8 @@ async def test_incident_bad_actions_are_rejected(world: InMemoryServices) -> Non
         await world.incidents.acknowledge(user, 999)
     with pytest.raises(ValidationFailed):
         await world.incidents.snooze(user, incident.id, 0)
+    with pytest.raises(InvalidTransition, match="acknowledge it first"):
+        await world.incidents.snooze(user, incident.id, 5)  # triggered: only acknowledged ones snooze
     with pytest.raises(ValidationFailed):
         await world.incidents.assign(user, incident.id, 999, None)
     with pytest.raises(ValidationFailed):
