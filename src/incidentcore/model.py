@@ -342,6 +342,9 @@ class EscalationPolicy:
     MAX_REPEAT = 9
     MAX_STEPS = 20
     MAX_DELAY_MINUTES = 7 * 24 * 60
+    # A loop that takes no time pages every step of every loop at one instant (up to 200 pages):
+    # like PagerDuty, a policy loops only if its delays add up to something.
+    MIN_LOOP_MINUTES = 1
 
     def validate(self) -> None:
         errors: list[FieldError] = []
@@ -353,6 +356,16 @@ class EscalationPolicy:
             errors.append(FieldError("steps", f"at most {self.MAX_STEPS} steps"))
         if not 0 <= self.repeat <= self.MAX_REPEAT:
             errors.append(FieldError("repeat", f"must be between 0 and {self.MAX_REPEAT}"))
+        loop_minutes = sum(step.delay_minutes for step in self.steps)
+        if self.repeat > 0 and self.steps and loop_minutes < self.MIN_LOOP_MINUTES:
+            errors.append(
+                FieldError(
+                    "repeat",
+                    f"a policy that repeats needs its steps' delay_minutes to add up to at least "
+                    f"{self.MIN_LOOP_MINUTES} (they add up to {loop_minutes}): each loop would page "
+                    "at the same instant",
+                )
+            )
         if (
             self.ack_timeout_minutes is not None
             and not 1 <= self.ack_timeout_minutes <= self.MAX_DELAY_MINUTES

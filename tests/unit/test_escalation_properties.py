@@ -35,8 +35,10 @@ from incidentcore.escalation import (
     Trigger,
     apply,
 )
+from incidentcore.model import EscalationPolicy
 from incidentcore.testing.strategies import (
     TimedEvent,
+    escalation_policies,
     event_sequences,
     instants,
     policy_snapshots,
@@ -47,6 +49,7 @@ MINUTE = timedelta(minutes=1)
 RunData = tuple[PolicySnapshot, datetime, list[TimedEvent]]
 NOT_TICK = ("acknowledge", "snooze", "escalate", "resolve")
 NEVER_RESOLVES = ("tick", "tick", "acknowledge", "snooze", "escalate")
+NEVER_ESCALATES = ("tick", "tick", "acknowledge", "snooze", "resolve")
 ESCALATE_HEAVY = ("tick", "acknowledge", "snooze", "escalate", "escalate", "escalate", "resolve")
 
 
@@ -292,6 +295,20 @@ def test_automatic_fires_per_cycle_are_bounded(run: RunData) -> None:
     done = replay(policy, start, events)
     per_cycle = Counter(e.cycle for e in done.effects if e.kind is EffectKind.FIRED)
     assert all(count <= policy.fires_per_cycle for count in per_cycle.values())
+
+
+# delays of 0 or 1 minute: loops that take no time at all are likely, if validate let them through
+TIGHT_VALID_POLICIES = escalation_policies(max_delay=1).map(EscalationPolicy.snapshot)
+
+
+@given(runs(TIGHT_VALID_POLICIES, kinds=NEVER_ESCALATES, max_size=20))
+def test_a_valid_policy_pages_at_most_one_loop_at_any_instant(run: RunData) -> None:
+    """`EscalationPolicy.validate` makes a repeating policy's loop last at least a minute, so however
+    a run goes, the schedule never fires more than one loop's steps at the same instant: no storm."""
+    policy, start, events = run
+    done = replay(policy, start, events)
+    at_once = Counter((e.cycle, e.scheduled_at) for e in done.effects if e.kind is EffectKind.FIRED)
+    assert all(count <= len(policy.steps) for count in at_once.values())
 
 
 @given(policy_snapshots(), instants(), st.integers(0, 600))
@@ -618,3 +635,10 @@ def test_escalate_when_exhausted_pages_the_last_step_again_as_a_further_loop() -
     state, effects = apply(policy, state, Escalate(), now)
     assert effects == (Effect(EffectKind.MANUAL, 0, now, 1, 3),)
     assert (state.phase, state.next_at, state.last_fired_step) == (Phase.EXHAUSTED, None, 1)
+
+
+def test_an_unvalidated_zero_delay_loop_would_page_every_loop_at_once() -> None:
+    """Why the rule exists: the engine itself fires whatever a snapshot says."""
+    storm = PolicySnapshot(1, (_step(0), _step(0)), repeat=9)
+    _, effects = apply(storm, None, Trigger(), T0)
+    assert [(e.scheduled_at, e.kind) for e in effects] == [(T0, EffectKind.FIRED)] * 20
