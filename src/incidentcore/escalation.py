@@ -77,7 +77,10 @@ class Phase(StrEnum):
 class EscalationState:
     """Where an incident is in its policy.
 
-    `cycle` counts triggers (the first trigger is cycle 0; every re-trigger starts the next one).
+    `cycle` counts runs of the policy from step 0: the trigger starts cycle 0, and each automatic
+    re-trigger (ack timeout, snooze end) starts the next cycle at step 0. A manual escalate of an
+    acknowledged or snoozed incident re-triggers it within its cycle and goes on up the chain from the
+    next step not yet fired, so (cycle, step, loop) never repeats: it is the page key.
     `next_step`/`loop` point at the step that fires next. `next_at` is the one pending timer: the
     next step (active), the ack timeout (acknowledged) or the snooze end (snoozed); None when no
     timer is pending.
@@ -259,7 +262,8 @@ def _snooze(state: EscalationState, until: datetime, now: datetime) -> Transitio
 
 
 def _escalate(policy: PolicySnapshot, state: EscalationState, now: datetime) -> Transition:
-    """Fire the next step now; from acknowledged or snoozed this re-triggers the incident first.
+    """Fire the next step now; from acknowledged or snoozed this re-triggers the incident first,
+    within its cycle: escalating asks for the next level up, not for the first responder again.
 
     Past the last loop the final step is paged again, each time as a further loop, so a responder
     can always wake the top of the chain and every page keeps a distinct (cycle, step, loop).

@@ -516,6 +516,37 @@ def test_escalate_while_held_retriggers_then_fires(run: RunData, hold: str, gap:
     assert state.phase in (Phase.ACTIVE, Phase.EXHAUSTED)
 
 
+@given(runs(policy_snapshots(min_steps=1), kinds=ESCALATE_HEAVY, max_size=25))
+def test_escalating_a_held_incident_goes_on_up_its_cycle(run: RunData) -> None:
+    """Only the automatic re-triggers (ack timeout, snooze end) start a new cycle, at step 0. Escalate on
+    an acknowledged or snoozed incident re-triggers it within its cycle and pages the next step not yet
+    fired: within a cycle every fire is further along (loop, step) than the one before it."""
+    policy, start, events = run
+    done = replay(policy, start, events)
+    cycle = 0
+    furthest: dict[int, tuple[int, int]] = {}
+    for effect in done.effects:
+        if effect.kind is EffectKind.RETRIGGERED:
+            expected_cycle = cycle if effect.reason == "manual" else cycle + 1
+            assert effect.cycle == expected_cycle
+            cycle = effect.cycle
+        elif effect.is_fire:
+            assert effect.cycle == cycle and effect.loop is not None and effect.step_index is not None
+            at = (effect.loop, effect.step_index)
+            assert at > furthest[cycle] if cycle in furthest else at == (0, 0)
+            furthest[cycle] = at
+    for step in done.steps:
+        if not isinstance(step.event, Escalate) or step.error is not None:
+            continue
+        caught_up, _ = apply(policy, step.before, Tick(), step.now)
+        if caught_up.phase not in (Phase.ACKNOWLEDGED, Phase.SNOOZED):
+            continue
+        (manual,) = [e for e in step.effects if e.kind is EffectKind.MANUAL]
+        exhausted = caught_up.loop > policy.repeat
+        expected_step = len(policy.steps) - 1 if exhausted else caught_up.next_step
+        assert (manual.cycle, manual.step_index, manual.loop) == (caught_up.cycle, expected_step, caught_up.loop)
+
+
 @given(runs(kinds=NEVER_RESOLVES), st.integers(0, 60))
 def test_escalate_on_resolved_is_an_invalid_transition(run: RunData, gap: int) -> None:
     policy, start, events = run
