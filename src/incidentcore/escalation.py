@@ -151,11 +151,24 @@ class Escalate:
 
 Event = Trigger | Tick | Acknowledge | Snooze | Resolve | Escalate
 
+
+class NaiveDatetimeError(ValueError):
+    """A datetime without a timezone reached the state machine: a caller's bug, named as such."""
+
 Transition = tuple[EscalationState, tuple[Effect, ...]]
 
 
 def apply(policy: PolicySnapshot, state: EscalationState | None, event: Event, now: datetime) -> Transition:
-    """Apply one event at `now`. `state` is None only before the first Trigger."""
+    """Apply one event at `now`. `state` is None only before the first Trigger.
+
+    Every instant must be timezone-aware (the service passes UTC): a naive `now`, snooze end or timer
+    raises NaiveDatetimeError here instead of a TypeError from deep inside a comparison.
+    """
+    _require_aware(
+        now=now,
+        until=event.until if isinstance(event, Snooze) else None,
+        next_at=state.next_at if state is not None else None,
+    )
     if state is None:
         if not isinstance(event, Trigger):
             raise InvalidTransition("an incident must trigger before anything else happens to it")
@@ -182,6 +195,14 @@ def apply(policy: PolicySnapshot, state: EscalationState | None, event: Event, n
         case _:  # pragma: no cover
             raise TypeError(f"unknown escalation event {event!r}")
     return state, due + effects
+
+
+def _require_aware(**instants: datetime | None) -> None:
+    for name, instant in instants.items():
+        if instant is not None and instant.utcoffset() is None:
+            raise NaiveDatetimeError(
+                f"{name}={instant.isoformat()} has no timezone; escalation needs timezone-aware (UTC) times"
+            )
 
 
 def _tick(policy: PolicySnapshot, state: EscalationState, now: datetime) -> Transition:

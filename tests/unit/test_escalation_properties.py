@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import pairwise
 
@@ -25,6 +25,7 @@ from incidentcore.escalation import (
     EscalationState,
     EscalationStep,
     Event,
+    NaiveDatetimeError,
     Phase,
     PolicySnapshot,
     Resolve,
@@ -673,3 +674,25 @@ def test_an_unvalidated_zero_delay_loop_would_page_every_loop_at_once() -> None:
     storm = PolicySnapshot(1, (_step(0), _step(0)), repeat=9)
     _, effects = apply(storm, None, Trigger(), T0)
     assert [(e.scheduled_at, e.kind) for e in effects] == [(T0, EffectKind.FIRED)] * 20
+
+
+@given(runs(), st.sampled_from(["now", "until", "next_at"]), st.integers(0, 120))
+def test_a_naive_datetime_is_refused_with_a_clear_error(run: RunData, naive: str, gap: int) -> None:
+    """Mixed naive and aware instants never reach a comparison (a bare TypeError): `apply` names them."""
+    policy, start, events = run
+    done = replay(policy, start, events)
+    now = done.last_instant + gap * MINUTE
+    state = done.state
+    event: Event = Tick()
+    if naive == "now":
+        now = now.replace(tzinfo=None)
+    elif naive == "until":
+        event = Snooze(now.replace(tzinfo=None) + MINUTE)
+    else:
+        assume(state.next_at is not None)
+        assert state.next_at is not None
+        state = replace(state, next_at=state.next_at.replace(tzinfo=None))
+    with pytest.raises(NaiveDatetimeError, match=f"^{naive}=.* has no timezone"):
+        apply(policy, state, event, now)
+    with pytest.raises(ValueError, match="has no timezone"):  # before the first trigger too
+        apply(policy, None, Trigger(), start.replace(tzinfo=None))
