@@ -155,6 +155,7 @@ Event = Trigger | Tick | Acknowledge | Snooze | Resolve | Escalate
 class NaiveDatetimeError(ValueError):
     """A datetime without a timezone reached the state machine: a caller's bug, named as such."""
 
+
 Transition = tuple[EscalationState, tuple[Effect, ...]]
 
 

@@ -545,7 +545,11 @@ def test_escalating_a_held_incident_goes_on_up_its_cycle(run: RunData) -> None:
         (manual,) = [e for e in step.effects if e.kind is EffectKind.MANUAL]
         exhausted = caught_up.loop > policy.repeat
         expected_step = len(policy.steps) - 1 if exhausted else caught_up.next_step
-        assert (manual.cycle, manual.step_index, manual.loop) == (caught_up.cycle, expected_step, caught_up.loop)
+        assert (manual.cycle, manual.step_index, manual.loop) == (
+            caught_up.cycle,
+            expected_step,
+            caught_up.loop,
+        )
 
 
 @given(runs(kinds=NEVER_RESOLVES), st.integers(0, 60))

@@ -145,7 +145,9 @@ def test_validate_accepts_the_bounds() -> None:
         ack_timeout_minutes=7 * 24 * 60,
     ).validate()
     policy(repeat=0, ack_timeout_minutes=1).validate()
-    policy(steps=(EscalationStep(0, (USER_TARGET,)),) * 20).validate()  # zero delays are fine if it never loops
+    policy(
+        steps=(EscalationStep(0, (USER_TARGET,)),) * 20
+    ).validate()  # zero delays are fine if it never loops
     policy(steps=(EscalationStep(0, (USER_TARGET,)),) * 19 + (STEP_OF_A_MINUTE,), repeat=9).validate()
     policy(
         steps=(
