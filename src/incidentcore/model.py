@@ -81,6 +81,7 @@ class TimelineKind(StrEnum):
     ESCALATED = "escalated"
     NOTIFIED = "notified"
     NOTIFICATION_FAILED = "notification_failed"
+    NOTIFICATION_CANCELLED = "notification_cancelled"
     RETRIGGERED = "retriggered"
     ALERT = "alert"
 
@@ -98,7 +99,8 @@ class NotificationStatus(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     RETRYING = "retrying"
-    FAILED = "failed"
+    FAILED = "failed"  # delivery failed for good
+    CANCELLED = "cancelled"  # withdrawn before it went out: the incident was in hand (see cancel_reason)
 
 
 @dataclass
@@ -453,6 +455,7 @@ class Notification:
     attempts: int = 0
     last_error: str | None = None
     sent_at: datetime | None = None
+    cancel_reason: str | None = None
     # When a worker may take the row: the next try (pending, retrying) or, while it is being sent,
     # the end of the sender's lease, after which the sender is presumed dead and the page re-sent.
     next_attempt_at: datetime | None = None
@@ -480,6 +483,12 @@ class Notification:
         self.status = NotificationStatus.RETRYING if retry_at else NotificationStatus.FAILED
         self.next_attempt_at = retry_at
 
+    def cancel(self, reason: str) -> None:
+        """Withdraw a page that has not gone out; `last_error` keeps any earlier failed attempt's error."""
+        self.status = NotificationStatus.CANCELLED
+        self.cancel_reason = reason[:1000]
+        self.next_attempt_at = None
+
 
 @dataclass
 class Integration:
@@ -494,6 +503,15 @@ class Integration:
 
 @dataclass
 class EscalationEvent:
+    """One escalation effect as recorded, append-only.
+
+    A fire's `notified_user_ids` are the users it queued pages for. `cancelled_user_ids` are users
+    whose pages this record withdrew, with `cancel_reason`: on a fire, the targets it reached whose
+    pages were cancelled in the same transaction, before they could be queued (the action that caught
+    the fire up acknowledged, snoozed or resolved the incident); on an acknowledged, snoozed or stopped
+    event, the users whose pages, queued by earlier fires, were still waiting and are now withdrawn.
+    """
+
     incident_id: int
     policy_id: int | None
     kind: EffectKind
@@ -503,6 +521,8 @@ class EscalationEvent:
     step_index: int | None = None
     loop: int | None = None
     notified_user_ids: list[int] = field(default_factory=list)
+    cancelled_user_ids: list[int] = field(default_factory=list)
+    cancel_reason: str | None = None
     id: int = 0
 
 

@@ -638,7 +638,7 @@ async def test_resolve_cancels_pages_not_yet_sent(world: InMemoryServices) -> No
     await world.run_worker()
     assert world.notifier.sent == []
     (row,) = (await world.incidents.notifications(admin, incident.id, PAGE)).items
-    assert row.status is NotificationStatus.FAILED and row.last_error
+    assert (row.status, row.cancel_reason, row.last_error) == (NotificationStatus.CANCELLED, "incident resolved", None)
 
 
 # --- review fixes: references, reach, cancellation, moves ------------------------------------------------------
@@ -702,7 +702,7 @@ async def test_acknowledging_cancels_pages_still_waiting_to_go_out(world: InMemo
     await world.run_worker()
     assert world.notifier.sent == []
     (row,) = (await world.incidents.notifications(admin, incident.id, PAGE)).items
-    assert (row.status, row.last_error) == (NotificationStatus.FAILED, "incident acknowledged")
+    assert (row.status, row.cancel_reason) == (NotificationStatus.CANCELLED, "incident acknowledged")
 
 
 async def test_manual_escalation_is_attributed_to_who_escalated(world: InMemoryServices) -> None:

@@ -258,6 +258,8 @@ escalation_events = Table(
     Column("scheduled_at", UtcDateTime, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("notified_user_ids", Json, nullable=False),
+    Column("cancelled_user_ids", Json),  # NULL on events recorded before cancellations were recorded
+    Column("cancel_reason", Text),
     one_of("kind", EffectKind),
     Index("ix_escalation_events_incident_id_created_at", "incident_id", "created_at", "id"),
     **NEVER_REUSE_IDS,
@@ -294,6 +296,7 @@ notifications = Table(
     Column("sent_at", UtcDateTime),
     Column("next_attempt_at", UtcDateTime),
     Column("version", Integer, nullable=False, server_default="0"),
+    Column("cancel_reason", Text),
     one_of("channel", Channel),
     one_of("status", NotificationStatus),
     Index("ix_notifications_incident_id_created_at", "incident_id", "created_at", "id"),
