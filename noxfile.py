@@ -43,7 +43,8 @@ def fuzz(session: nox.Session) -> None:
     """Schemathesis over /v1/openapi.json with many examples (the tests session runs a bounded few)."""
     install(session)
     session.env.setdefault("INCIDENTCORE_FUZZ_EXAMPLES", "200")
-    session.run("pytest", "tests/contract/test_http_schemathesis.py", *session.posargs)
+    # many examples per operation: longer than the suite's per-test timeout
+    session.run("pytest", "--timeout=1800", "tests/contract/test_http_schemathesis.py", *session.posargs)
 
 
 @nox.session

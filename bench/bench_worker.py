@@ -151,6 +151,7 @@ def copy_notifications(url: str, template_incident: int, copies: int) -> None:
         "next_attempt_at": "now()",
         "sent_at": "NULL",
         "last_error": "NULL",
+        "cancel_reason": "NULL",
         "version": "0",
     }
     select = ", ".join(overrides.get(c, f"t.{c}") for c in columns)

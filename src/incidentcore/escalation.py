@@ -77,7 +77,10 @@ class Phase(StrEnum):
 class EscalationState:
     """Where an incident is in its policy.
 
-    `cycle` counts triggers (the first trigger is cycle 0; every re-trigger starts the next one).
+    `cycle` counts runs of the policy from step 0: the trigger starts cycle 0, and each automatic
+    re-trigger (ack timeout, snooze end) starts the next cycle at step 0. A manual escalate of an
+    acknowledged or snoozed incident re-triggers it within its cycle and goes on up the chain from the
+    next step not yet fired, so (cycle, step, loop) never repeats: it is the page key.
     `next_step`/`loop` point at the step that fires next. `next_at` is the one pending timer: the
     next step (active), the ack timeout (acknowledged) or the snooze end (snoozed); None when no
     timer is pending.
@@ -148,11 +151,25 @@ class Escalate:
 
 Event = Trigger | Tick | Acknowledge | Snooze | Resolve | Escalate
 
+
+class NaiveDatetimeError(ValueError):
+    """A datetime without a timezone reached the state machine: a caller's bug, named as such."""
+
+
 Transition = tuple[EscalationState, tuple[Effect, ...]]
 
 
 def apply(policy: PolicySnapshot, state: EscalationState | None, event: Event, now: datetime) -> Transition:
-    """Apply one event at `now`. `state` is None only before the first Trigger."""
+    """Apply one event at `now`. `state` is None only before the first Trigger.
+
+    Every instant must be timezone-aware (the service passes UTC): a naive `now`, snooze end or timer
+    raises NaiveDatetimeError here instead of a TypeError from deep inside a comparison.
+    """
+    _require_aware(
+        now=now,
+        until=event.until if isinstance(event, Snooze) else None,
+        next_at=state.next_at if state is not None else None,
+    )
     if state is None:
         if not isinstance(event, Trigger):
             raise InvalidTransition("an incident must trigger before anything else happens to it")
@@ -179,6 +196,14 @@ def apply(policy: PolicySnapshot, state: EscalationState | None, event: Event, n
         case _:  # pragma: no cover
             raise TypeError(f"unknown escalation event {event!r}")
     return state, due + effects
+
+
+def _require_aware(**instants: datetime | None) -> None:
+    for name, instant in instants.items():
+        if instant is not None and instant.utcoffset() is None:
+            raise NaiveDatetimeError(
+                f"{name}={instant.isoformat()} has no timezone; escalation needs timezone-aware (UTC) times"
+            )
 
 
 def _tick(policy: PolicySnapshot, state: EscalationState, now: datetime) -> Transition:
@@ -243,8 +268,15 @@ def _acknowledge(policy: PolicySnapshot, state: EscalationState, now: datetime) 
 
 
 def _snooze(state: EscalationState, until: datetime, now: datetime) -> Transition:
+    """Hold an acknowledged (or already snoozed) incident until `until`, as PagerDuty does.
+
+    A triggered incident is refused rather than acknowledged on the side: who took it, and when,
+    must be an acknowledgement of its own, on the timeline and in the escalation events.
+    """
     if state.phase is Phase.RESOLVED:
         raise InvalidTransition("cannot snooze a resolved incident")
+    if state.phase not in (Phase.ACKNOWLEDGED, Phase.SNOOZED):
+        raise InvalidTransition("only an acknowledged incident can be snoozed: acknowledge it first")
     if until <= now:
         raise InvalidTransition("a snooze must end in the future")
     snoozed = replace(state, phase=Phase.SNOOZED, next_at=until)
@@ -252,7 +284,8 @@ def _snooze(state: EscalationState, until: datetime, now: datetime) -> Transitio
 
 
 def _escalate(policy: PolicySnapshot, state: EscalationState, now: datetime) -> Transition:
-    """Fire the next step now; from acknowledged or snoozed this re-triggers the incident first.
+    """Fire the next step now; from acknowledged or snoozed this re-triggers the incident first,
+    within its cycle: escalating asks for the next level up, not for the first responder again.
 
     Past the last loop the final step is paged again, each time as a further loop, so a responder
     can always wake the top of the chain and every page keeps a distinct (cycle, step, loop).

@@ -88,6 +88,7 @@ class TimelineKind(StrEnum):
     ESCALATED = "escalated"
     NOTIFIED = "notified"
     NOTIFICATION_FAILED = "notification_failed"
+    NOTIFICATION_CANCELLED = "notification_cancelled"
     RETRIGGERED = "retriggered"
     ALERT = "alert"
 
@@ -105,7 +106,8 @@ class NotificationStatus(StrEnum):
     SENDING = "sending"
     SENT = "sent"
     RETRYING = "retrying"
-    FAILED = "failed"
+    FAILED = "failed"  # delivery failed for good
+    CANCELLED = "cancelled"  # withdrawn before it went out: the incident was in hand (see cancel_reason)
 
 
 @dataclass
@@ -267,8 +269,6 @@ class Incident:
             raise ValidationFailed(FieldError("minutes", "must be at least 1"))
         until = now + timedelta(minutes=minutes)
         outcome = self._escalate_with(Snooze(until), now, actor_id)
-        if self.acknowledged_at is None:
-            self.acknowledged_at = now
         data = {"minutes": minutes, "until": until.isoformat()}
         outcome.timeline.append(self._event(TimelineKind.SNOOZED, now, actor_id, data))
         return outcome
@@ -360,6 +360,9 @@ class EscalationPolicy:
     MAX_REPEAT = 9
     MAX_STEPS = 20
     MAX_DELAY_MINUTES = 7 * 24 * 60
+    # A loop that takes no time pages every step of every loop at one instant (up to 200 pages):
+    # like PagerDuty, a policy loops only if its delays add up to something.
+    MIN_LOOP_MINUTES = 1
 
     def validate(self) -> None:
         errors: list[FieldError] = []
@@ -377,6 +380,16 @@ class EscalationPolicy:
             errors.append(FieldError("steps", f"at most {self.MAX_STEPS} steps"))
         if not 0 <= self.repeat <= self.MAX_REPEAT:
             errors.append(FieldError("repeat", f"must be between 0 and {self.MAX_REPEAT}"))
+        loop_minutes = sum(step.delay_minutes for step in self.steps)
+        if self.repeat > 0 and self.steps and loop_minutes < self.MIN_LOOP_MINUTES:
+            errors.append(
+                FieldError(
+                    "repeat",
+                    f"a policy that repeats needs its steps' delay_minutes to add up to at least "
+                    f"{self.MIN_LOOP_MINUTES} (they add up to {loop_minutes}): each loop would page "
+                    "at the same instant",
+                )
+            )
         if (
             self.ack_timeout_minutes is not None
             and not 1 <= self.ack_timeout_minutes <= self.MAX_DELAY_MINUTES
@@ -466,6 +479,7 @@ class Notification:
     attempts: int = 0
     last_error: str | None = None
     sent_at: datetime | None = None
+    cancel_reason: str | None = None
     # When a worker may take the row: the next try (pending, retrying) or, while it is being sent,
     # the end of the sender's lease, after which the sender is presumed dead and the page re-sent.
     next_attempt_at: datetime | None = None
@@ -509,6 +523,12 @@ class Notification:
         self.status = NotificationStatus.RETRYING if retry_at else NotificationStatus.FAILED
         self.next_attempt_at = retry_at
 
+    def cancel(self, reason: str) -> None:
+        """Withdraw a page that has not gone out; `last_error` keeps any earlier failed attempt's error."""
+        self.status = NotificationStatus.CANCELLED
+        self.cancel_reason = reason[:1000]
+        self.next_attempt_at = None
+
 
 @dataclass
 class Integration:
@@ -523,6 +543,15 @@ class Integration:
 
 @dataclass
 class EscalationEvent:
+    """One escalation effect as recorded, append-only.
+
+    A fire's `notified_user_ids` are the users it queued pages for. `cancelled_user_ids` are users
+    whose pages this record withdrew, with `cancel_reason`: on a fire, the targets it reached whose
+    pages were cancelled in the same transaction, before they could be queued (the action that caught
+    the fire up acknowledged, snoozed or resolved the incident); on an acknowledged, snoozed or stopped
+    event, the users whose pages, queued by earlier fires, were still waiting and are now withdrawn.
+    """
+
     incident_id: int
     policy_id: int | None
     kind: EffectKind
@@ -532,6 +561,8 @@ class EscalationEvent:
     step_index: int | None = None
     loop: int | None = None
     notified_user_ids: list[int] = field(default_factory=list)
+    cancelled_user_ids: list[int] = field(default_factory=list)
+    cancel_reason: str | None = None
     id: int = 0
 
 

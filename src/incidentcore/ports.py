@@ -255,10 +255,10 @@ class NotificationRepository(Protocol):
         Returns False, changing nothing, when another worker has re-claimed it since."""
         ...
 
-    async def cancel_pending_for_incident(self, incident_id: int, now: datetime, reason: str) -> int:
-        """Fails the incident's pages that are waiting (pending or retrying), with `reason` as their
-        error (someone acknowledged, snoozed or resolved it); a page already being sent is left to
-        finish. Returns how many were cancelled."""
+    async def cancel_pending_for_incident(self, incident_id: int, reason: str) -> list[Notification]:
+        """Cancels the incident's pages that are waiting (pending or retrying) with `reason` (someone
+        acknowledged, snoozed or resolved it); a page already being sent is left to finish.
+        Returns the pages it cancelled."""
         ...
 
 

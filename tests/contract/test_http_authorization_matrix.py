@@ -45,6 +45,13 @@ class World:
     def incident(self, api: Any) -> int:
         return int(api.create_incident(team_id=self.incident_team["id"])["id"])
 
+    def acknowledged_incident(self, api: Any) -> int:
+        """Snooze needs one: only an acknowledged incident can be snoozed."""
+        incident_id = self.incident(api)
+        response = api.client.post(f"/v1/incidents/{incident_id}/acknowledge", headers=api.admin_headers)
+        assert response.status_code == 200, response.text
+        return incident_id
+
 
 def fresh_team(api: Any, _: World) -> int:
     return int(api.create_team()["id"])
@@ -109,7 +116,7 @@ MATRIX: dict[tuple[str, str], tuple[Action, Prepare]] = {
     ),
     ("POST", "/v1/incidents/{incident_id}/snooze"): (
         Action.INCIDENT_SNOOZE,
-        lambda a, w: (f"/v1/incidents/{w.incident(a)}/snooze", body({"minutes": 10})),
+        lambda a, w: (f"/v1/incidents/{w.acknowledged_incident(a)}/snooze", body({"minutes": 10})),
     ),
     ("POST", "/v1/incidents/{incident_id}/assign"): (
         Action.INCIDENT_ASSIGN,

@@ -42,13 +42,42 @@ def test_open_an_incident_starts_its_policy(api):
     [fired] = events["items"]
     assert set(fired) >= {
         "id", "incident_id", "policy_id", "step_index", "loop", "kind", "scheduled_at", "created_at", "notified_user_ids",
+        "cancelled_user_ids", "cancel_reason",
     }
     assert (fired["kind"], fired["step_index"], fired["notified_user_ids"]) == ("fired", 0, [api.admin_id])
+    assert (fired["cancelled_user_ids"], fired["cancel_reason"]) == ([], None)
 
     notifications = api.client.get(f"/v1/incidents/{incident['id']}/notifications", headers=api.admin_headers).json()
     [page] = notifications["items"]
-    assert set(page) == {"id", "user_id", "channel", "status", "attempts", "last_error", "created_at", "sent_at"}
-    assert (page["user_id"], page["channel"], page["status"]) == (api.admin_id, "email", "pending")
+    assert set(page) == {
+        "id", "user_id", "channel", "status", "attempts", "last_error", "created_at", "sent_at", "cancel_reason",
+    }
+    assert (page["user_id"], page["channel"], page["status"], page["cancel_reason"]) == (
+        api.admin_id, "email", "pending", None,
+    )
+
+
+def test_a_page_withdrawn_before_it_went_out_is_cancelled_not_failed(api):
+    api.create_policy()
+    incident = api.create_incident()  # step 0 queues a page; no worker runs in these tests
+    path = f"/v1/incidents/{incident['id']}"
+    assert api.client.post(f"{path}/resolve", headers=api.admin_headers).status_code == 200
+
+    [page] = api.client.get(f"{path}/notifications", headers=api.admin_headers).json()["items"]
+    assert (page["status"], page["cancel_reason"], page["last_error"], page["attempts"], page["sent_at"]) == (
+        "cancelled", "incident resolved", None, 0, None,
+    )
+    events = api.client.get(f"{path}/escalation-events", headers=api.admin_headers).json()["items"]
+    assert [(e["kind"], e["notified_user_ids"], e["cancelled_user_ids"], e["cancel_reason"]) for e in events] == [
+        ("fired", [api.admin_id], [], None),  # the page was queued ...
+        ("stopped", [], [api.admin_id], "incident resolved"),  # ... and withdrawn by the resolve
+    ]
+    timeline = api.client.get(f"{path}/timeline", headers=api.admin_headers).json()["items"]
+    assert [e["kind"] for e in timeline] == ["created", "escalated", "resolved", "notification_cancelled"]
+    assert timeline[-1]["data"] == {
+        "notification_id": page["id"], "user_id": api.admin_id, "channel": "email", "attempts": 0,
+        "reason": "incident resolved",
+    }
 
 
 @pytest.mark.parametrize(
@@ -134,7 +163,17 @@ def test_acknowledge_then_resolve_and_the_409s(api):
 def test_snooze_holds_the_incident(api):
     api.create_policy()
     incident = api.create_incident()
-    response = api.client.post(f"/v1/incidents/{incident['id']}/snooze", json={"minutes": 30}, headers=api.admin_headers)
+    path = f"/v1/incidents/{incident['id']}"
+    refused = api.client.post(f"{path}/snooze", json={"minutes": 30}, headers=api.admin_headers)
+    assert refused.status_code == 409  # like PagerDuty: only an acknowledged incident can be snoozed
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "acknowledge it first" in refused.json()["detail"]
+    assert api.client.get(path, headers=api.admin_headers).json() == incident
+    timeline = api.client.get(f"{path}/timeline", headers=api.admin_headers).json()["items"]
+    assert [e["kind"] for e in timeline] == ["created", "escalated"]
+
+    assert api.client.post(f"{path}/acknowledge", headers=api.admin_headers).status_code == 200
+    response = api.client.post(f"{path}/snooze", json={"minutes": 30}, headers=api.admin_headers)
     assert response.status_code == 200
     snoozed = response.json()
     assert snoozed["status"] == "acknowledged"

@@ -62,6 +62,12 @@ def test_update_is_partial_and_validated(api):
     assert api.client.put(path, json={"steps": steps}, headers=api.admin_headers).json()["steps"][0]["delay_minutes"] == 3
     response = api.client.put(path, json={"steps": []}, headers=api.admin_headers)
     assert response.status_code == 400 and response.json()["errors"][0]["field"] == "steps"
+    # the edit is checked with the rest of the policy: repeating a loop of zero delays pages all at once
+    instant = [{"delay_minutes": 0, "targets": [{"type": "role", "role": "cto"}]}]
+    assert api.client.put(path, json={"steps": instant}, headers=api.admin_headers).status_code == 200
+    response = api.client.put(path, json={"repeat": 2}, headers=api.admin_headers)
+    assert response.status_code == 400 and [e["field"] for e in response.json()["errors"]] == ["repeat"]
+    assert "add up to at least 1" in response.json()["errors"][0]["message"]
     assert api.client.put(path, json={"name": None}, headers=api.admin_headers).status_code == 400
     assert api.client.put("/v1/escalation/policies/4242", json={"repeat": 1}, headers=api.admin_headers).status_code == 404
 
@@ -78,6 +84,7 @@ def test_update_is_partial_and_validated(api):
         ({"steps": [{"delay_minutes": 5, "targets": [{"type": "user", "id": 4242}]}]}, "steps[0].targets[0].id"),
         ({"severities": ["urgent"]}, "severities[0]"),
         ({"repeat": 10}, "repeat"),
+        ({"steps": [{"delay_minutes": 0, "targets": [{"type": "role", "role": "cto"}]}], "repeat": 1}, "repeat"),
         ({"team_id": 4242}, "team_id"),
         ({"name": ""}, "name"),
         ({"colour": "red"}, "colour"),

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-pytestmark = pytest.mark.slow
+# real server processes; each wait inside has its own deadline
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 CLI = [sys.executable, "-c", "import sys; from entrypoints.cli import main; sys.exit(main())"]
 

@@ -248,7 +248,7 @@ async def test_record_saves_a_result_for_the_current_claim(uow_factory: UowFacto
         assert retried.attempts == 2
 
 
-async def test_cancel_fails_the_waiting_pages_of_an_incident(uow_factory: UowFactory) -> None:
+async def test_cancel_withdraws_the_waiting_pages_of_an_incident(uow_factory: UowFactory) -> None:
     incident = await incident_id(uow_factory)
     other = await incident_id(uow_factory)
     await stored_pages(
@@ -259,6 +259,7 @@ async def test_cancel_fails_the_waiting_pages_of_an_incident(uow_factory: UowFac
             incident_id=incident,
             status=NotificationStatus.RETRYING,
             attempts=1,
+            last_error="smtp timed out",
             next_attempt_at=T0,
         ),
         page_for("sent", incident_id=incident, status=NotificationStatus.SENT, attempts=1, sent_at=T0),
@@ -271,13 +272,15 @@ async def test_cancel_fails_the_waiting_pages_of_an_incident(uow_factory: UowFac
     assert sending.idempotency_key == "sending"
 
     async with uow_factory() as uow:
-        assert await uow.notifications.cancel_pending_for_incident(incident, T0 + timedelta(minutes=1), "incident resolved") == 2
+        cancelled = await uow.notifications.cancel_pending_for_incident(incident, "incident resolved")
         await uow.commit()
 
     stored = await outbox(uow_factory, incident)
-    for key in ("pending", "retrying"):
-        assert stored[key].status is NotificationStatus.FAILED
-        assert stored[key].last_error == "incident resolved"
+    assert cancelled == [stored["pending"], stored["retrying"]]  # oldest first, as stored now
+    for key, error in (("pending", None), ("retrying", "smtp timed out")):
+        assert stored[key].status is NotificationStatus.CANCELLED
+        assert stored[key].cancel_reason == "incident resolved"
+        assert stored[key].last_error == error  # an earlier attempt's failure is kept, not overwritten
         assert stored[key].next_attempt_at is None
         assert stored[key].version == 1
     assert stored["sent"].status is NotificationStatus.SENT
@@ -285,6 +288,7 @@ async def test_cancel_fails_the_waiting_pages_of_an_incident(uow_factory: UowFac
     assert (await outbox(uow_factory, other))["other"].status is NotificationStatus.PENDING
     async with uow_factory() as uow:
         claimable = await uow.notifications.claim_due(T0 + timedelta(hours=1), 10, LEASE)
+        assert await uow.notifications.cancel_pending_for_incident(incident, "incident resolved") == []
     assert [n.idempotency_key for n in claimable] == ["sending", "other"]  # the cancelled stay put
 
 
@@ -302,3 +306,20 @@ async def test_was_paged_asks_for_one_user_on_one_incident(uow_factory: UowFacto
         assert await uow.notifications.was_paged(incident.id, ann.id)
         assert not await uow.notifications.was_paged(incident.id, bob.id)
         assert not await uow.notifications.was_paged(other.id, ann.id)
+
+
+async def test_a_page_added_cancelled_is_stored_so_and_never_claimed(uow_factory: UowFactory) -> None:
+    incident = await incident_id(uow_factory)
+    withdrawn = page_for("withdrawn", incident_id=incident)
+    withdrawn.cancel("incident acknowledged before the page could be sent")
+    (inserted,) = await stored_pages(uow_factory, withdrawn)
+    stored = (await outbox(uow_factory, incident))["withdrawn"]
+    assert stored == inserted
+    assert (stored.status, stored.cancel_reason, stored.next_attempt_at, stored.attempts) == (
+        NotificationStatus.CANCELLED,
+        "incident acknowledged before the page could be sent",
+        None,
+        0,
+    )
+    async with uow_factory() as uow:
+        assert await uow.notifications.claim_due(T0 + timedelta(days=1), 10, LEASE) == []

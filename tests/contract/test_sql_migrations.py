@@ -105,6 +105,43 @@ async def test_the_latest_revision_matches_the_tables(
     assert differences == []
 
 
+async def test_pages_withdrawn_before_0005_become_cancelled_and_back(
+    empty_database_url: str, sync_engine_for: sqlalchemy.Engine
+) -> None:
+    """Before 0005 a withdrawn page was stored `failed` with the withdrawal as its error."""
+    await upgrade_async(empty_database_url, "0004")
+    pages = {
+        "withdrawn": ("failed", "incident acknowledged"),
+        "undeliverable": ("failed", "smtp said no"),
+        "delivered": ("sent", None),
+    }
+    insert = sqlalchemy.text(
+        "INSERT INTO notifications (channel, subject, body, idempotency_key, status, attempts, last_error, "
+        "created_at, version) VALUES ('email', 's', 'b', :key, :status, 0, :error, :at, 0)"
+    )
+    with sync_engine_for.begin() as connection:
+        for key, (status, error) in pages.items():
+            connection.execute(
+                insert, {"key": key, "status": status, "error": error, "at": "2026-01-01 09:00:00"}
+            )
+
+    def stored(*columns: str) -> dict[str, tuple[object, ...]]:
+        with sync_engine_for.connect() as connection:
+            rows = connection.exec_driver_sql(
+                f"SELECT idempotency_key, {', '.join(columns)} FROM notifications"
+            )
+            return {key: tuple(values) for key, *values in rows}
+
+    await upgrade_async(empty_database_url, "0005")
+    assert stored("status", "last_error", "cancel_reason") == {
+        "withdrawn": ("cancelled", None, "incident acknowledged"),
+        "undeliverable": ("failed", "smtp said no", None),
+        "delivered": ("sent", None, None),
+    }
+    await downgrade_async(empty_database_url, "0004")
+    assert stored("status", "last_error") == pages
+
+
 def sqlite_schema(engine: sqlalchemy.Engine) -> dict[str, object]:
     """Every table's definition as a set of lines (order-free), and every index statement."""
     with engine.connect() as connection:
@@ -267,6 +304,7 @@ def test_the_migrate_command_reports_a_bad_configuration(
 
 
 @pytest.mark.postgres
+@pytest.mark.timeout(300)  # three migrating processes, each waited for up to 120 s
 def test_concurrent_upgrades_of_a_fresh_postgres_schema_all_succeed(
     postgres_schema: PostgresSchema, sync_engine_for_schema: sqlalchemy.Engine
 ) -> None:

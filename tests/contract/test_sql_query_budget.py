@@ -124,13 +124,13 @@ async def test_batch_reads_and_writes_do_not_grow_with_rows(sql_engine: AsyncEng
             await uow.preferences.list_for_users([u.id for u in users])
             timeline = await uow.timeline.list_for_incident(incident.id, Page(limit=500))
             claimed = await uow.notifications.claim_due(T0, 500, LEASE)
-            cancelled = await uow.notifications.cancel_pending_for_incident(incident.id, T0, "incident resolved")
+            cancelled = await uow.notifications.cancel_pending_for_incident(incident.id, "incident resolved")
         await uow.commit()
 
     assert len(targets) == 50
     assert len(timeline.items) == 500
     assert len(claimed) == 500
-    assert cancelled == 0
+    assert cancelled == []
     # add_many 1, add_new 1, resolve_targets 1, list_for_users 1, list 2, claim 2, cancel 1
     assert log.count == 9, log.statements
 

@@ -22,7 +22,8 @@ import httpx
 import pytest
 from capture_server import CaptureServer
 
-pytestmark = pytest.mark.slow
+# real server processes; each wait inside has its own deadline
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 INTERVAL = 2.0
 EMAIL, PASSWORD = "admin@example.com", "correct horse battery"

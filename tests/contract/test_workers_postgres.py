@@ -23,6 +23,7 @@ POSTGRES_URL = os.environ.get("INCIDENTCORE_TEST_POSTGRES_URL")
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.slow,
+    pytest.mark.timeout(300),  # several worker processes; each wait inside has its own deadline
     pytest.mark.skipif(not POSTGRES_URL, reason="INCIDENTCORE_TEST_POSTGRES_URL is not set"),
 ]
 

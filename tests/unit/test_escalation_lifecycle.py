@@ -18,7 +18,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from incidentcore.errors import Conflict, DomainError, InvalidTransition, ValidationFailed
 from incidentcore.escalation import Effect, EffectKind, Phase, PolicySnapshot, Tick, apply
-from incidentcore.model import Incident, IncidentStatus, Outcome, Severity, TimelineKind
+from incidentcore.model import Incident, IncidentStatus, Outcome, Severity, TimelineEvent, TimelineKind
 from incidentcore.testing.strategies import instants, policy_snapshots
 
 MINUTE = timedelta(minutes=1)
@@ -37,6 +37,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
     now: datetime
     synced_at: datetime  # the last instant the escalation state was brought up to date
     effects: list[Effect]
+    timeline: list[TimelineEvent]  # of the escalation actions, in the order they were recorded
     ever_resolved: bool
 
     # ------------------------------------------------------------------------------------------ helpers
@@ -70,6 +71,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
             e.cycle for e in retriggered
         ]
         self.effects.extend(outcome.effects)
+        self.timeline.extend(outcome.timeline)
         self.synced_at = self.now
 
     # ------------------------------------------------------------------------------------------- rules
@@ -88,6 +90,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
         )
         self.now = self.synced_at = start
         self.effects = []
+        self.timeline = []
         self.ever_resolved = False
         outcome = self.incident.trigger(policy, start, ACTOR)
         assert outcome.timeline[0].kind is TimelineKind.CREATED
@@ -143,8 +146,10 @@ class IncidentLifecycle(RuleBasedStateMachine):
     def snooze(self, minutes: int) -> None:
         if minutes < 1:
             expected: type[DomainError] | None = ValidationFailed
-        else:
-            expected = InvalidTransition if self.caught_up_phase() is Phase.RESOLVED else None
+        else:  # only an acknowledged (or snoozed) incident: never an acknowledgement on the side
+            held = self.caught_up_phase() in (Phase.ACKNOWLEDGED, Phase.SNOOZED)
+            expected = None if held else InvalidTransition
+        acknowledged_at = self.incident.acknowledged_at
         outcome = self.attempt(expected, lambda: self.incident.snooze(ACTOR, minutes, self.now))
         if outcome is None:
             return
@@ -152,9 +157,8 @@ class IncidentLifecycle(RuleBasedStateMachine):
         assert self.incident.snoozed_until == until
         assert self.incident.next_escalation_at == until
         assert self.incident.status is IncidentStatus.ACKNOWLEDGED
-        assert self.incident.acknowledged_at is not None
-        assert self.incident.acknowledged_at <= self.now
-        assert outcome.timeline[-1].kind is TimelineKind.SNOOZED
+        assert self.incident.acknowledged_at == acknowledged_at is not None
+        assert [e.kind for e in outcome.timeline] == [TimelineKind.SNOOZED]
         assert outcome.timeline[-1].data == {"minutes": minutes, "until": until.isoformat()}
         self.record(outcome)
 
@@ -276,6 +280,22 @@ class IncidentLifecycle(RuleBasedStateMachine):
             assert incident.next_escalation_at is None
         # nothing is left overdue by the last action that touched the escalation state
         assert incident.next_escalation_at is None or incident.next_escalation_at > self.synced_at
+
+    @invariant()
+    def every_status_change_is_on_the_timeline(self) -> None:
+        """Replaying the timeline's own events gives the incident's status: nothing changes unrecorded."""
+        status_after = {
+            TimelineKind.CREATED: IncidentStatus.TRIGGERED,
+            TimelineKind.ACKNOWLEDGED: IncidentStatus.ACKNOWLEDGED,
+            TimelineKind.RETRIGGERED: IncidentStatus.TRIGGERED,
+            TimelineKind.RESOLVED: IncidentStatus.RESOLVED,
+        }
+        status = None
+        for event in self.timeline:
+            if event.kind is TimelineKind.SNOOZED:  # holds what an acknowledgement took
+                assert status is IncidentStatus.ACKNOWLEDGED
+            status = status_after.get(event.kind, status)
+        assert status is self.incident.status
 
     @invariant()
     def fires_are_bounded_and_never_repeat(self) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import pairwise
 
@@ -25,6 +25,7 @@ from incidentcore.escalation import (
     EscalationState,
     EscalationStep,
     Event,
+    NaiveDatetimeError,
     Phase,
     PolicySnapshot,
     Resolve,
@@ -35,8 +36,10 @@ from incidentcore.escalation import (
     Trigger,
     apply,
 )
+from incidentcore.model import EscalationPolicy
 from incidentcore.testing.strategies import (
     TimedEvent,
+    escalation_policies,
     event_sequences,
     instants,
     policy_snapshots,
@@ -47,6 +50,7 @@ MINUTE = timedelta(minutes=1)
 RunData = tuple[PolicySnapshot, datetime, list[TimedEvent]]
 NOT_TICK = ("acknowledge", "snooze", "escalate", "resolve")
 NEVER_RESOLVES = ("tick", "tick", "acknowledge", "snooze", "escalate")
+NEVER_ESCALATES = ("tick", "tick", "acknowledge", "snooze", "resolve")
 ESCALATE_HEAVY = ("tick", "acknowledge", "snooze", "escalate", "escalate", "escalate", "resolve")
 
 
@@ -108,6 +112,14 @@ def replay(policy: PolicySnapshot, start: datetime, events: Iterable[TimedEvent]
 
 def then(run: Run, event: Event, now: datetime) -> tuple[EscalationState, tuple[Effect, ...]]:
     return apply(run.policy, run.state, event, now)
+
+
+def held_state(run: Run, now: datetime) -> EscalationState:
+    """The run's state at `now`, acknowledged first unless it is held already: a snooze needs that."""
+    state, _ = then(run, Tick(), now)
+    if state.phase in (Phase.ACTIVE, Phase.EXHAUSTED):
+        state, _ = apply(run.policy, state, Acknowledge(), now)
+    return state
 
 
 def fire_key(effect: Effect) -> tuple[object, ...]:
@@ -246,7 +258,7 @@ def test_nothing_happens_while_snoozed(run: RunData, gap: int, length: int, data
     done = replay(policy, start, events)
     now = done.last_instant + gap * MINUTE
     until = now + length * MINUTE
-    state, effects = then(done, Snooze(until), now)
+    state, effects = apply(policy, held_state(done, now), Snooze(until), now)
     assert state.phase is Phase.SNOOZED
     assert effects[-1] == Effect(EffectKind.SNOOZED, state.cycle, now, reason=until.isoformat())
     for second in data.draw(st.lists(st.integers(0, length * 60 - 1), max_size=8).map(sorted)):
@@ -284,6 +296,20 @@ def test_automatic_fires_per_cycle_are_bounded(run: RunData) -> None:
     done = replay(policy, start, events)
     per_cycle = Counter(e.cycle for e in done.effects if e.kind is EffectKind.FIRED)
     assert all(count <= policy.fires_per_cycle for count in per_cycle.values())
+
+
+# delays of 0 or 1 minute: loops that take no time at all are likely, if validate let them through
+TIGHT_VALID_POLICIES = escalation_policies(max_delay=1).map(EscalationPolicy.snapshot)
+
+
+@given(runs(TIGHT_VALID_POLICIES, kinds=NEVER_ESCALATES, max_size=20))
+def test_a_valid_policy_pages_at_most_one_loop_at_any_instant(run: RunData) -> None:
+    """`EscalationPolicy.validate` makes a repeating policy's loop last at least a minute, so however
+    a run goes, the schedule never fires more than one loop's steps at the same instant: no storm."""
+    policy, start, events = run
+    done = replay(policy, start, events)
+    at_once = Counter((e.cycle, e.scheduled_at) for e in done.effects if e.kind is EffectKind.FIRED)
+    assert all(count <= len(policy.steps) for count in at_once.values())
 
 
 @given(policy_snapshots(), instants(), st.integers(0, 600))
@@ -369,7 +395,7 @@ def test_snooze_expiry_retriggers_exactly_once(
     done = replay(policy, start, events)
     now = done.last_instant + gap * MINUTE
     until = now + length * MINUTE
-    state, _ = then(done, Snooze(until), now)
+    state, _ = apply(policy, held_state(done, now), Snooze(until), now)
     cycle = state.cycle
     effects: list[Effect] = []
     for offset in [*during, length * MINUTE + after * MINUTE]:
@@ -426,6 +452,25 @@ def test_no_ack_timeout_means_acknowledged_for_good() -> None:
     assert then(done, Tick(), start + timedelta(days=365)) == (done.state, ())
 
 
+@given(runs())
+def test_only_an_acknowledged_incident_can_be_snoozed(run: RunData) -> None:
+    """PagerDuty's rule: a snooze holds what an acknowledgement took. A triggered incident is refused,
+    never acknowledged on the side, so no state change happens without its own event."""
+    policy, start, events = run
+    done = replay(policy, start, events)
+    for step in done.steps:
+        if not isinstance(step.event, Snooze):
+            continue
+        caught_up, _ = apply(policy, step.before, Tick(), step.now)
+        if caught_up.phase in (Phase.ACKNOWLEDGED, Phase.SNOOZED) and step.event.until > step.now:
+            assert step.error is None
+            assert step.after.phase is Phase.SNOOZED
+            assert [e.kind for e in step.effects] == [EffectKind.SNOOZED]  # no acknowledgement on the side
+        else:
+            assert isinstance(step.error, InvalidTransition)
+            assert step.after == step.before
+
+
 # ---------------------------------------------------------------------------------------- manual escalate
 
 
@@ -458,8 +503,9 @@ def test_escalate_while_held_retriggers_then_fires(run: RunData, hold: str, gap:
     policy, start, events = run
     done = replay(policy, start, events)
     held_at = done.last_instant
-    event: Event = Acknowledge() if hold == "acknowledge" else Snooze(held_at + 61 * MINUTE)
-    held, _ = then(done, event, held_at)
+    held, _ = then(done, Acknowledge(), held_at)
+    if hold == "snooze":
+        held, _ = apply(policy, held, Snooze(held_at + 61 * MINUTE), held_at)
     timeout = policy.ack_timeout_minutes
     if hold == "acknowledge" and timeout is not None:
         assume(gap < timeout)
@@ -469,6 +515,41 @@ def test_escalate_while_held_retriggers_then_fires(run: RunData, hold: str, gap:
     assert effects[1].kind is EffectKind.MANUAL
     assert (effects[1].cycle, effects[1].scheduled_at) == (held.cycle, now)
     assert state.phase in (Phase.ACTIVE, Phase.EXHAUSTED)
+
+
+@given(runs(policy_snapshots(min_steps=1), kinds=ESCALATE_HEAVY, max_size=25))
+def test_escalating_a_held_incident_goes_on_up_its_cycle(run: RunData) -> None:
+    """Only the automatic re-triggers (ack timeout, snooze end) start a new cycle, at step 0. Escalate on
+    an acknowledged or snoozed incident re-triggers it within its cycle and pages the next step not yet
+    fired: within a cycle every fire is further along (loop, step) than the one before it."""
+    policy, start, events = run
+    done = replay(policy, start, events)
+    cycle = 0
+    furthest: dict[int, tuple[int, int]] = {}
+    for effect in done.effects:
+        if effect.kind is EffectKind.RETRIGGERED:
+            expected_cycle = cycle if effect.reason == "manual" else cycle + 1
+            assert effect.cycle == expected_cycle
+            cycle = effect.cycle
+        elif effect.is_fire:
+            assert effect.cycle == cycle and effect.loop is not None and effect.step_index is not None
+            at = (effect.loop, effect.step_index)
+            assert at > furthest[cycle] if cycle in furthest else at == (0, 0)
+            furthest[cycle] = at
+    for step in done.steps:
+        if not isinstance(step.event, Escalate) or step.error is not None:
+            continue
+        caught_up, _ = apply(policy, step.before, Tick(), step.now)
+        if caught_up.phase not in (Phase.ACKNOWLEDGED, Phase.SNOOZED):
+            continue
+        (manual,) = [e for e in step.effects if e.kind is EffectKind.MANUAL]
+        exhausted = caught_up.loop > policy.repeat
+        expected_step = len(policy.steps) - 1 if exhausted else caught_up.next_step
+        assert (manual.cycle, manual.step_index, manual.loop) == (
+            caught_up.cycle,
+            expected_step,
+            caught_up.loop,
+        )
 
 
 @given(runs(kinds=NEVER_RESOLVES), st.integers(0, 60))
@@ -512,12 +593,14 @@ def test_refused_events() -> None:
     assert (state.phase, state.next_at, state.last_fired_step) == (Phase.ACTIVE, t0 + 10 * MINUTE, 0)
     with pytest.raises(InvalidTransition, match="already triggered"):
         apply(policy, state, Trigger(), t0)
-    with pytest.raises(InvalidTransition, match="in the future"):
-        apply(policy, state, Snooze(t0), t0)
+    with pytest.raises(InvalidTransition, match="acknowledge it first"):
+        apply(policy, state, Snooze(t0 + MINUTE), t0)
     acked, _ = apply(policy, state, Acknowledge(), t0)
     with pytest.raises(InvalidTransition, match="acknowledged"):
         apply(policy, acked, Acknowledge(), t0)
-    snoozed, _ = apply(policy, state, Snooze(t0 + MINUTE), t0)
+    with pytest.raises(InvalidTransition, match="in the future"):
+        apply(policy, acked, Snooze(t0), t0)
+    snoozed, _ = apply(policy, acked, Snooze(t0 + MINUTE), t0)
     with pytest.raises(InvalidTransition, match="snoozed"):
         apply(policy, snoozed, Acknowledge(), t0)
     resolved, _ = apply(policy, state, Resolve(), t0)
@@ -560,6 +643,7 @@ def test_an_event_first_fires_the_steps_that_came_due_before_it() -> None:
 def test_an_expired_snooze_retriggers_before_the_next_event() -> None:
     policy = PolicySnapshot(1, (_step(30),))
     state, _ = apply(policy, None, Trigger(), T0)
+    state, _ = apply(policy, state, Acknowledge(), T0)
     state, _ = apply(policy, state, Snooze(T0 + 10 * MINUTE), T0)
     state, effects = apply(policy, state, Acknowledge(), T0 + 20 * MINUTE)
     assert [e.kind for e in effects] == [EffectKind.RETRIGGERED, EffectKind.FIRED, EffectKind.ACKNOWLEDGED]
@@ -587,3 +671,32 @@ def test_escalate_when_exhausted_pages_the_last_step_again_as_a_further_loop() -
     state, effects = apply(policy, state, Escalate(), now)
     assert effects == (Effect(EffectKind.MANUAL, 0, now, 1, 3),)
     assert (state.phase, state.next_at, state.last_fired_step) == (Phase.EXHAUSTED, None, 1)
+
+
+def test_an_unvalidated_zero_delay_loop_would_page_every_loop_at_once() -> None:
+    """Why the rule exists: the engine itself fires whatever a snapshot says."""
+    storm = PolicySnapshot(1, (_step(0), _step(0)), repeat=9)
+    _, effects = apply(storm, None, Trigger(), T0)
+    assert [(e.scheduled_at, e.kind) for e in effects] == [(T0, EffectKind.FIRED)] * 20
+
+
+@given(runs(), st.sampled_from(["now", "until", "next_at"]), st.integers(0, 120))
+def test_a_naive_datetime_is_refused_with_a_clear_error(run: RunData, naive: str, gap: int) -> None:
+    """Mixed naive and aware instants never reach a comparison (a bare TypeError): `apply` names them."""
+    policy, start, events = run
+    done = replay(policy, start, events)
+    now = done.last_instant + gap * MINUTE
+    state = done.state
+    event: Event = Tick()
+    if naive == "now":
+        now = now.replace(tzinfo=None)
+    elif naive == "until":
+        event = Snooze(now.replace(tzinfo=None) + MINUTE)
+    else:
+        assume(state.next_at is not None)
+        assert state.next_at is not None
+        state = replace(state, next_at=state.next_at.replace(tzinfo=None))
+    with pytest.raises(NaiveDatetimeError, match=f"^{naive}=.* has no timezone"):
+        apply(policy, state, event, now)
+    with pytest.raises(ValueError, match="has no timezone"):  # before the first trigger too
+        apply(policy, None, Trigger(), start.replace(tzinfo=None))

@@ -36,6 +36,7 @@ from incidentcore.testing import (
     RecordingNotifier,
     SequentialSecrets,
 )
+from incidentcore.testing.world import MAX_WORKER_ROUNDS, drain
 
 pytestmark = pytest.mark.anyio
 
@@ -367,7 +368,7 @@ async def test_notification_claims() -> None:
         assert rows[future.id].status is NotificationStatus.PENDING
 
 
-async def test_cancel_fails_unsent_pages_of_the_incident() -> None:
+async def test_cancel_withdraws_unsent_pages_of_the_incident() -> None:
     async with MemoryUnitOfWork() as uow:
         sent, pending, _ = await uow.notifications.add_new(
             [page_for(1, "sent"), page_for(2, "pending"), page_for(3, "other", incident_id=2)]
@@ -375,12 +376,21 @@ async def test_cancel_fails_unsent_pages_of_the_incident() -> None:
         [claimed] = await uow.notifications.claim_due(T0, limit=1, lease=LEASE)
         claimed.mark_sent(T0)
         assert await uow.notifications.record(claimed)
-        assert await uow.notifications.cancel_pending_for_incident(1, T0, "incident resolved") == 1
+        [cancelled] = await uow.notifications.cancel_pending_for_incident(1, "incident resolved")
+        assert cancelled.id == pending.id
         rows = {n.id: n for n in (await uow.notifications.list_for_incident(1, Page())).items}
         assert rows[sent.id].status is NotificationStatus.SENT
-        assert (rows[pending.id].status, rows[pending.id].last_error) == (
-            NotificationStatus.FAILED,
+        assert rows[pending.id] == cancelled
+        assert (
+            cancelled.status,
+            cancelled.cancel_reason,
+            cancelled.last_error,
+            cancelled.next_attempt_at,
+        ) == (
+            NotificationStatus.CANCELLED,
             "incident resolved",
+            None,
+            None,
         )
         other = (await uow.notifications.list_for_incident(2, Page())).items[0]
         assert other.status is NotificationStatus.PENDING
@@ -469,3 +479,18 @@ def test_nudge_and_retry_policy() -> None:
     assert retry.next_attempt(1, T0) == T0 + timedelta(seconds=10)
     assert retry.next_attempt(2, T0) == T0 + timedelta(minutes=1)
     assert retry.next_attempt(3, T0) is None
+
+
+async def test_the_test_worker_loop_fails_instead_of_looping_forever() -> None:
+    """A due check that never lets go (a tick that claims an incident but never advances it) must fail
+    the test that meets it, not hang the run."""
+    batches = 0
+
+    async def never_done() -> int:
+        nonlocal batches
+        batches += 1
+        return 1
+
+    with pytest.raises(RuntimeError, match="the escalation tick still found work after 100 batches"):
+        await drain(never_done, "the escalation tick")
+    assert batches == MAX_WORKER_ROUNDS == 100

@@ -47,6 +47,7 @@ T0 = datetime.fromisoformat("2024-01-01T00:00:00+00:00")
 MINUTE = timedelta(minutes=1)
 USER_TARGET = Target(TargetType.USER, user_id=1)
 STEP = EscalationStep(5, (USER_TARGET,))
+STEP_OF_A_MINUTE = EscalationStep(1, (USER_TARGET,))
 
 # ------------------------------------------------------------------------------------------------ orderings
 
@@ -123,10 +124,18 @@ def test_generated_policies_are_valid(p: EscalationPolicy) -> None:
             "steps[0].targets[0].role",
         ),
         ({"steps": (EscalationStep(5, (Target(TargetType.ROLE),)),)}, "steps[0].targets[0].role"),
+        ({"steps": (EscalationStep(0, (USER_TARGET,)),) * 3, "repeat": 1}, "repeat"),  # a zero-time loop
     ],
 )
 def test_validate_names_each_offending_field(overrides: dict[str, object], field: str) -> None:
     assert [e.field for e in field_errors(policy(**overrides))] == [field]
+
+
+def test_a_policy_that_repeats_must_take_time_to_loop() -> None:
+    storm = policy(steps=(EscalationStep(0, (USER_TARGET,)),) * 20, repeat=9)  # 200 pages at one instant
+    (error,) = field_errors(storm)
+    assert error.field == "repeat"
+    assert "delay_minutes to add up to at least 1" in error.message
 
 
 def test_validate_accepts_the_bounds() -> None:
@@ -136,6 +145,10 @@ def test_validate_accepts_the_bounds() -> None:
         ack_timeout_minutes=7 * 24 * 60,
     ).validate()
     policy(repeat=0, ack_timeout_minutes=1).validate()
+    policy(
+        steps=(EscalationStep(0, (USER_TARGET,)),) * 20
+    ).validate()  # zero delays are fine if it never loops
+    policy(steps=(EscalationStep(0, (USER_TARGET,)),) * 19 + (STEP_OF_A_MINUTE,), repeat=9).validate()
     policy(
         steps=(
             EscalationStep(

@@ -246,6 +246,7 @@ async def test_snooze_holds_the_pages_then_retriggers_at_step_zero(oncall: Oncal
     await three_step_policy(oncall)
     incident = await oncall.open()
     await oncall.run_for(2)
+    await oncall.world.incidents.acknowledge(oncall.alice, incident.id)
     snoozed = await oncall.world.incidents.snooze(oncall.alice, incident.id, 30)
     assert snoozed.snoozed_until == T0 + timedelta(minutes=32)
     await oncall.run_for(29)
@@ -264,7 +265,11 @@ async def test_resolve_cancels_pending_pages_and_stops_the_escalation(oncall: On
     await oncall.run_for(120)
     assert oncall.sent() == []
     (row,) = (await oncall.world.incidents.notifications(oncall.admin, incident.id, ALL)).items
-    assert (row.status, row.last_error, row.attempts) == (NotificationStatus.FAILED, "incident resolved", 0)
+    assert (row.status, row.cancel_reason, row.attempts) == (
+        NotificationStatus.CANCELLED,
+        "incident resolved",
+        0,
+    )
     resolved = await oncall.incident(incident.id)
     assert (resolved.status, resolved.next_escalation_at) == (IncidentStatus.RESOLVED, None)
 
@@ -283,6 +288,36 @@ async def test_resolve_lets_a_send_already_in_flight_finish(oncall: Oncall) -> N
     await world.run_worker()
     (row,) = (await world.incidents.notifications(oncall.admin, incident.id, ALL)).items
     assert (row.status, row.attempts) == (NotificationStatus.SENT, 1)
+
+
+async def test_snooze_withdraws_pages_still_waiting_to_go_out(oncall: Oncall) -> None:
+    """An acknowledgement lets a send already in flight finish; if that send fails it waits for a retry.
+    Snoozing withdraws the retry: the incident is in hand, nothing more goes out while it is snoozed."""
+    await three_step_policy(oncall)
+    incident = await oncall.open()
+    world = oncall.world
+
+    class AcknowledgingThenFailing(RecordingNotifier):
+        async def send(self, message: OutgoingMessage) -> None:
+            await world.incidents.acknowledge(oncall.alice, incident.id)  # while the page is `sending`
+            raise DeliveryFailed("sms gateway timed out")
+
+    world.notifier = AcknowledgingThenFailing()
+    await world.run_worker()
+    (row,) = (await world.incidents.notifications(oncall.admin, incident.id, ALL)).items
+    assert row.status is NotificationStatus.RETRYING  # waiting to go out again in 30 seconds
+
+    world.notifier = RecordingNotifier()
+    await world.incidents.snooze(oncall.alice, incident.id, 30)
+    (row,) = (await world.incidents.notifications(oncall.admin, incident.id, ALL)).items
+    assert (row.status, row.cancel_reason, row.last_error, row.next_attempt_at) == (
+        NotificationStatus.CANCELLED,
+        "incident snoozed",
+        "sms gateway timed out",  # what the one attempt it had met
+        None,
+    )
+    await oncall.run_for(29)
+    assert oncall.sent() == []
 
 
 # --- catching up ----------------------------------------------------------------------------------------
@@ -315,15 +350,132 @@ async def test_a_worker_down_for_an_hour_catches_up_in_order_with_nothing_skippe
     assert sent.count("first") == sent.count("second") == 6
 
 
+async def test_a_step_caught_up_by_an_action_is_dated_at_its_scheduled_time(oncall: Oncall) -> None:
+    """The worker was down when step 1 came due at minute 5; the acknowledgement at minute 7 fires it
+    first, and the timeline says it escalated at minute 5, before the acknowledgement."""
+    await three_step_policy(oncall)
+    incident = await oncall.open()
+    oncall.world.clock.advance(minutes=7)
+    await oncall.world.incidents.acknowledge(oncall.bob, incident.id)
+    timeline = (await oncall.world.incidents.timeline(oncall.admin, incident.id, ALL)).items
+    assert [
+        (e.kind, minutes_after_t0(e.created_at), e.data.get("step_index"))
+        for e in timeline
+        if e.kind in (TimelineKind.ESCALATED, TimelineKind.ACKNOWLEDGED)
+    ] == [
+        (TimelineKind.ESCALATED, 0, 0),
+        (TimelineKind.ESCALATED, 5, 1),
+        (TimelineKind.ACKNOWLEDGED, 7, None),
+    ]
+    (caught_up,) = [e for e in timeline if e.kind is TimelineKind.ESCALATED and e.data["step_index"] == 1]
+    assert caught_up.data["scheduled_at"] == (T0 + timedelta(minutes=5)).isoformat()
+
+
+async def test_a_step_fired_and_withdrawn_by_one_acknowledgement_pages_nobody(oncall: Oncall) -> None:
+    """Step 0 pages alice, step 1 the team lead (bob) after 5 minutes. The worker is down from minute 4
+    to minute 6; at minute 6 alice acknowledges. The acknowledgement first fires the overdue step 1,
+    then withdraws it in the same transaction: the record says bob was not paged, and why."""
+    world = oncall.world
+    await three_step_policy(oncall)
+    incident = await oncall.open()
+    await oncall.run_for(3)
+    world.clock.advance(minutes=3)  # no worker at minutes 4, 5 and 6
+    await world.incidents.acknowledge(oncall.alice, incident.id)
+    await oncall.run_for(60)
+
+    events = (await world.incidents.escalation_events(oncall.admin, incident.id, ALL)).items
+    assert [
+        (e.kind, e.step_index, e.notified_user_ids, e.cancelled_user_ids, e.cancel_reason) for e in events
+    ] == [
+        (EffectKind.FIRED, 0, [oncall.alice.id], [], None),
+        (EffectKind.FIRED, 1, [], [oncall.bob.id], "incident acknowledged before the page could be sent"),
+        (EffectKind.ACKNOWLEDGED, None, [], [], None),  # nothing queued earlier was still waiting
+    ]
+    pages = {
+        row.user_id: row
+        for row in (await world.incidents.notifications(oncall.admin, incident.id, ALL)).items
+    }
+    assert (
+        pages[oncall.bob.id].status,
+        pages[oncall.bob.id].cancel_reason,
+        pages[oncall.bob.id].attempts,
+    ) == (
+        NotificationStatus.CANCELLED,
+        "incident acknowledged before the page could be sent",
+        0,
+    )
+    assert pages[oncall.alice.id].status is NotificationStatus.SENT
+    assert oncall.sent() == [(Channel.SMS, "+15550001")]  # nothing ever went to bob
+
+    timeline = (await world.incidents.timeline(oncall.admin, incident.id, ALL)).items
+    (step_1,) = [e for e in timeline if e.kind is TimelineKind.ESCALATED and e.data["step_index"] == 1]
+    assert (
+        minutes_after_t0(step_1.created_at),
+        step_1.data["user_ids"],
+        step_1.data["cancelled_user_ids"],
+    ) == (
+        5,
+        [],
+        [oncall.bob.id],
+    )
+    assert step_1.data["cancel_reason"] == "incident acknowledged before the page could be sent"
+    assert "warning" not in step_1.data  # bob could be paged; he was not, because the incident was in hand
+    (withdrawn,) = [e for e in timeline if e.kind is TimelineKind.NOTIFICATION_CANCELLED]
+    assert withdrawn.data == {
+        "notification_id": pages[oncall.bob.id].id,
+        "user_id": oncall.bob.id,
+        "channel": "email",
+        "attempts": 0,
+        "reason": "incident acknowledged before the page could be sent",
+    }
+    assert [e.kind for e in timeline][-2:] == [TimelineKind.ACKNOWLEDGED, TimelineKind.NOTIFICATION_CANCELLED]
+
+
+async def test_a_page_queued_earlier_and_withdrawn_later_is_named_by_the_withdrawal(oncall: Oncall) -> None:
+    """The tick queues step 1 for bob at minute 5, but the dispatcher has not sent it yet when alice
+    acknowledges. Step 1's event rightly says bob's page was queued; the acknowledgement's event and the
+    timeline name the page it withdrew, so the record never leaves bob looking paged."""
+    world = oncall.world
+    await three_step_policy(oncall)
+    incident = await oncall.open()
+    await oncall.run_for(4)
+    world.clock.advance(minutes=1)
+    assert await world.escalation_tick.run() == 1  # the tick ran; the dispatcher did not
+    await world.incidents.acknowledge(oncall.alice, incident.id)
+    await oncall.run_for(60)
+
+    events = (await world.incidents.escalation_events(oncall.admin, incident.id, ALL)).items
+    assert [
+        (e.kind, e.step_index, e.notified_user_ids, e.cancelled_user_ids, e.cancel_reason) for e in events
+    ] == [
+        (EffectKind.FIRED, 0, [oncall.alice.id], [], None),
+        (EffectKind.FIRED, 1, [oncall.bob.id], [], None),
+        (EffectKind.ACKNOWLEDGED, None, [], [oncall.bob.id], "incident acknowledged"),
+    ]
+    pages = {
+        row.user_id: row
+        for row in (await world.incidents.notifications(oncall.admin, incident.id, ALL)).items
+    }
+    assert (pages[oncall.bob.id].status, pages[oncall.bob.id].cancel_reason) == (
+        NotificationStatus.CANCELLED,
+        "incident acknowledged",
+    )
+    assert oncall.sent() == [(Channel.SMS, "+15550001")]
+    timeline = (await world.incidents.timeline(oncall.admin, incident.id, ALL)).items
+    (withdrawn,) = [e for e in timeline if e.kind is TimelineKind.NOTIFICATION_CANCELLED]
+    assert (withdrawn.data["notification_id"], withdrawn.data["reason"]) == (
+        pages[oncall.bob.id].id,
+        "incident acknowledged",
+    )
+
+
 async def test_catch_up_across_many_incidents_in_small_batches(oncall: Oncall) -> None:
     await three_step_policy(oncall, repeat=0)
     incidents = [await oncall.open(f"incident {i}") for i in range(25)]
     oncall.world.clock.advance(hours=1)
     tick = EscalationTick(oncall.world.uow(), oncall.world.clock, oncall.world.paging)
-    batches = []
-    while advanced := await tick.run(batch_size=10):
-        batches.append(advanced)
-    assert batches == [10, 10, 5]
+    batches = [await tick.run(batch_size=10) for _ in range(4)]
+    assert batches == [10, 10, 5, 0]
     for incident in incidents:
         assert [p[2] for p in await oncall.pages(incident.id)] == [0, 1, 2]
 

@@ -428,6 +428,8 @@ async def test_incident_bad_actions_are_rejected(world: InMemoryServices) -> Non
         await world.incidents.acknowledge(user, 999)
     with pytest.raises(ValidationFailed):
         await world.incidents.snooze(user, incident.id, 0)
+    with pytest.raises(InvalidTransition, match="acknowledge it first"):
+        await world.incidents.snooze(user, incident.id, 5)  # triggered: only acknowledged ones snooze
     with pytest.raises(ValidationFailed):
         await world.incidents.assign(user, incident.id, 999, None)
     with pytest.raises(ValidationFailed):
@@ -795,7 +797,7 @@ async def test_resolve_cancels_pages_not_yet_sent(world: InMemoryServices) -> No
     await world.run_worker()
     assert world.notifier.sent == []
     (row,) = (await world.incidents.notifications(admin, incident.id, PAGE)).items
-    assert row.status is NotificationStatus.FAILED and row.last_error
+    assert (row.status, row.cancel_reason, row.last_error) == (NotificationStatus.CANCELLED, "incident resolved", None)
 
 
 # --- review fixes: references, reach, cancellation, moves ------------------------------------------------------
@@ -859,7 +861,7 @@ async def test_acknowledging_cancels_pages_still_waiting_to_go_out(world: InMemo
     await world.run_worker()
     assert world.notifier.sent == []
     (row,) = (await world.incidents.notifications(admin, incident.id, PAGE)).items
-    assert (row.status, row.last_error) == (NotificationStatus.FAILED, "incident acknowledged")
+    assert (row.status, row.cancel_reason) == (NotificationStatus.CANCELLED, "incident acknowledged")
 
 
 async def test_manual_escalation_is_attributed_to_who_escalated(world: InMemoryServices) -> None:

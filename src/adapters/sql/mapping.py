@@ -287,6 +287,8 @@ def escalation_event_values(event: EscalationEvent) -> Values:
         "scheduled_at": event.scheduled_at,
         "created_at": event.created_at,
         "notified_user_ids": list(event.notified_user_ids),
+        "cancelled_user_ids": list(event.cancelled_user_ids),
+        "cancel_reason": event.cancel_reason,
     }
 
 
@@ -301,6 +303,9 @@ def escalation_event_from_row(row: Row[Any]) -> EscalationEvent:
         step_index=row.step_index,
         loop=row.loop,
         notified_user_ids=list(row.notified_user_ids),
+        # NULL on events recorded before cancellations were recorded apart
+        cancelled_user_ids=list(row.cancelled_user_ids or []),
+        cancel_reason=row.cancel_reason,
         id=row.id,
     )
 
@@ -335,6 +340,7 @@ NOTIFICATION_DELIVERY_COLUMNS = (
     "last_error",
     "sent_at",
     "next_attempt_at",
+    "cancel_reason",
 )
 
 
@@ -350,6 +356,7 @@ def notification_values(notification: Notification) -> Values:
         "status": notification.status.value,
         "attempts": notification.attempts,
         "last_error": notification.last_error,
+        "cancel_reason": notification.cancel_reason,
         "created_at": notification.created_at,
         "sent_at": notification.sent_at,
         "next_attempt_at": notification.next_attempt_at,
@@ -377,6 +384,7 @@ def notification_from_row(row: Row[Any]) -> Notification:
         status=NotificationStatus(row.status),
         attempts=row.attempts,
         last_error=row.last_error,
+        cancel_reason=row.cancel_reason,
         sent_at=row.sent_at,
         next_attempt_at=row.next_attempt_at,
         version=row.version,

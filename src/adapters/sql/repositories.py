@@ -614,18 +614,20 @@ class SqlNotificationRepository(_SqlRepository, NotificationRepository):
         notification.version += 1
         return True
 
-    async def cancel_pending_for_incident(self, incident_id: int, now: datetime, reason: str) -> int:
-        query = select(notifications).where(
-            notifications.c.incident_id == incident_id, notifications.c.status.in_(_WAITING_STATUSES)
+    async def cancel_pending_for_incident(self, incident_id: int, reason: str) -> list[Notification]:
+        query = (
+            select(notifications)
+            .where(notifications.c.incident_id == incident_id, notifications.c.status.in_(_WAITING_STATUSES))
+            .order_by(notifications.c.id)
         )
         if self._on_postgres:
             query = self._locking(query)
         waiting = [mapping.notification_from_row(row) for row in await self._all(query)]
         for notification in waiting:
-            notification.mark_failed(reason, now, retry_at=None)
+            notification.cancel(reason)
             notification.version += 1
         await self._save_locked(waiting)
-        return len(waiting)
+        return waiting
 
     async def _save_locked(self, changed: Sequence[Notification]) -> None:
         """Writes delivery state of rows this transaction holds locked: one executemany, no fence needed."""

@@ -258,6 +258,8 @@ escalation_events = Table(
     Column("scheduled_at", UtcDateTime, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("notified_user_ids", Json, nullable=False),
+    Column("cancelled_user_ids", Json),  # NULL on events recorded before cancellations were recorded
+    Column("cancel_reason", Text),
     one_of("kind", EffectKind),
     Index("ix_escalation_events_incident_id_created_at", "incident_id", "created_at", "id"),
     **NEVER_REUSE_IDS,
@@ -297,6 +299,7 @@ notifications = Table(
     Column("urgency", Integer, nullable=False, server_default="0"),
     # Notification.destination, stored so that a claim can pass over destinations at their limit.
     Column("destination", Text),
+    Column("cancel_reason", Text),
     one_of("channel", Channel),
     one_of("status", NotificationStatus),
     Index("ix_notifications_incident_id_created_at", "incident_id", "created_at", "id"),

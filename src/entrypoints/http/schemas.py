@@ -296,6 +296,8 @@ class EscalationEventResponse(Struct):
     scheduled_at: datetime
     created_at: datetime
     notified_user_ids: list[int]
+    cancelled_user_ids: list[int]
+    cancel_reason: str | None
 
 
 class NotificationResponse(Struct):
@@ -307,6 +309,7 @@ class NotificationResponse(Struct):
     last_error: str | None
     created_at: datetime
     sent_at: datetime | None
+    cancel_reason: str | None
 
 
 def incident_response(incident: Incident) -> IncidentResponse:
@@ -365,6 +368,8 @@ def escalation_event_response(event: EscalationEvent) -> EscalationEventResponse
         scheduled_at=as_utc(event.scheduled_at) or event.scheduled_at,
         created_at=as_utc(event.created_at) or event.created_at,
         notified_user_ids=list(event.notified_user_ids),
+        cancelled_user_ids=list(event.cancelled_user_ids),
+        cancel_reason=event.cancel_reason,
     )
 
 
@@ -378,6 +383,7 @@ def notification_response(notification: Notification) -> NotificationResponse:
         last_error=notification.last_error,
         created_at=as_utc(notification.created_at) or notification.created_at,
         sent_at=as_utc(notification.sent_at),
+        cancel_reason=notification.cancel_reason,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from incidentcore.escalation import Effect, EffectKind, TargetType
@@ -13,6 +13,7 @@ from incidentcore.model import (
     Incident,
     Notification,
     NotificationPreference,
+    NotificationStatus,
     Outcome,
     Role,
     TimelineEvent,
@@ -114,8 +115,12 @@ class Pager:
     ) -> None:
         for incident, _ in outcomes:
             await self.uow.incidents.update(incident)
-        fires = [(incident, e) for incident, outcome in outcomes for e in outcome.effects if e.is_fire]
-        reach = await self._page(fires, now)
+        fires = {
+            (incident.id, effect): (incident, withdrawn_by)
+            for incident, outcome in outcomes
+            for effect, withdrawn_by in _fires_and_what_withdraws_them(outcome)
+        }
+        reach, cancelled_at_once = await self._page(fires, now)
         events: list[EscalationEvent] = []
         timeline: list[TimelineEvent] = []
         for incident, outcome in outcomes:
@@ -123,37 +128,46 @@ class Pager:
                 item.incident_id = incident.id
             timeline += outcome.timeline
             for effect in outcome.effects:
-                paged, unreachable = reach.get((incident.id, effect), ([], []))
-                events.append(
-                    EscalationEvent(
-                        incident_id=incident.id,
-                        policy_id=incident.escalation_policy_id,
-                        kind=effect.kind,
-                        cycle=effect.cycle,
-                        scheduled_at=effect.scheduled_at,
-                        created_at=now,
-                        step_index=effect.step_index,
-                        loop=effect.loop,
-                        notified_user_ids=[u.id for u in paged],
-                    )
+                event = EscalationEvent(
+                    incident_id=incident.id,
+                    policy_id=incident.escalation_policy_id,
+                    kind=effect.kind,
+                    cycle=effect.cycle,
+                    scheduled_at=effect.scheduled_at,
+                    created_at=now,
+                    step_index=effect.step_index,
+                    loop=effect.loop,
                 )
                 if effect.is_fire:
+                    fired = reach[(incident.id, effect)]
+                    event.notified_user_ids = [u.id for u in fired.paged]
+                    event.cancelled_user_ids = [u.id for u in fired.cancelled]
+                    event.cancel_reason = fired.cancel_reason
                     by = actor_id if effect.kind is EffectKind.MANUAL else None  # the schedule fires the rest
-                    timeline.append(self._escalated(incident, effect, paged, unreachable, by))
+                    timeline.append(self._escalated(incident, effect, fired, by))
                 elif effect.kind in CANCELS_WAITING_PAGES:
                     reason = CANCELS_WAITING_PAGES[effect.kind]
-                    await self.uow.notifications.cancel_pending_for_incident(incident.id, now, reason)
+                    withdrawn = await self.uow.notifications.cancel_pending_for_incident(incident.id, reason)
+                    if withdrawn:
+                        event.cancelled_user_ids = sorted(
+                            {n.user_id for n in withdrawn if n.user_id is not None}
+                        )
+                        event.cancel_reason = reason
+                    timeline += [_cancelled(page, now) for page in withdrawn]
+                events.append(event)
+        timeline += [_cancelled(page, now) for page in cancelled_at_once]
         await self.uow.escalation_events.add_many(events)
         await self.uow.timeline.add_many(timeline)
 
     async def _page(
-        self, fires: list[tuple[Incident, Effect]], now: datetime
-    ) -> dict[tuple[int, Effect], tuple[list[User], list[User]]]:
-        """Writes one outbox row per (user, channel) for every fire. Returns, per fire, the users it
-        paged and the targeted users it could not page (no enabled channel takes the severity)."""
+        self, fires: dict[tuple[int, Effect], tuple[Incident, str | None]], now: datetime
+    ) -> tuple[dict[tuple[int, Effect], Reach], list[Notification]]:
+        """Writes one outbox row per (user, channel) for every fire: pending, or already cancelled for a
+        fire that an acknowledgement, snooze or resolve in this same transaction withdraws, so nothing
+        is ever sent for it. Returns each fire's reach and the rows inserted as cancelled."""
         if not fires:
-            return {}
-        audiences = {(i.id, e): Audience.of_step(i, e.step_index or 0) for i, e in fires}
+            return {}, []
+        audiences = {key: Audience.of_step(i, key[1].step_index or 0) for key, (i, _) in fires.items()}
         candidates = await self.uow.users.resolve_targets(
             user_ids=sorted({u for a in audiences.values() for u in a.user_ids}),
             team_ids=sorted({t for a in audiences.values() for t in a.team_ids}),
@@ -163,32 +177,37 @@ class Pager:
         if candidates:
             for preference in await self.uow.preferences.list_for_users([u.id for u in candidates]):
                 preferences.setdefault(preference.user_id, []).append(preference)
-        team_ids = sorted({i.team_id for i, _ in fires if i.team_id is not None})
+        team_ids = sorted({i.team_id for i, _ in fires.values() if i.team_id is not None})
         team_names = {team.id: team.name for team in await self.uow.teams.get_many(team_ids)}
         rows: list[Notification] = []
-        reach: dict[tuple[int, Effect], tuple[list[User], list[User]]] = {}
-        for incident, effect in fires:
+        reach: dict[tuple[int, Effect], Reach] = {}
+        for (incident_id, effect), (incident, withdrawn_by) in fires.items():
             subject, body = self._message(incident, effect, team_names.get(incident.team_id or 0))
-            paged, unreachable = reach.setdefault((incident.id, effect), ([], []))
-            for user in (u for u in candidates if audiences[(incident.id, effect)].includes(u)):
+            cancel_reason = f"{withdrawn_by} before the page could be sent" if withdrawn_by else None
+            fired = reach[(incident_id, effect)] = Reach(cancel_reason=cancel_reason)
+            for user in (u for u in candidates if audiences[(incident_id, effect)].includes(u)):
                 channels = choose_channels(user, preferences.get(user.id, []), incident)
-                (paged if channels else unreachable).append(user)
-                rows += [
-                    Notification(
+                if not channels:
+                    fired.unreachable.append(user)
+                    continue
+                (fired.cancelled if cancel_reason else fired.paged).append(user)
+                for channel, address in channels:
+                    page = Notification(
                         user_id=user.id,
                         channel=channel,
                         address=address,
                         subject=subject,
                         body=body,
-                        idempotency_key=page_key(incident.id, effect, user.id, channel),
+                        idempotency_key=page_key(incident_id, effect, user.id, channel),
                         created_at=now,
-                        incident_id=incident.id,
+                        incident_id=incident_id,
                         urgency=incident.severity.urgency,
                     )
-                    for channel, address in channels
-                ]
-        await self.uow.notifications.add_new(rows)
-        return reach
+                    if cancel_reason:
+                        page.cancel(cancel_reason)
+                    rows.append(page)
+        inserted = await self.uow.notifications.add_new(rows)
+        return reach, [n for n in inserted if n.status is NotificationStatus.CANCELLED]
 
     def _message(self, incident: Incident, effect: Effect, team_name: str | None) -> tuple[str, str]:
         severity = incident.severity.value.upper()
@@ -210,12 +229,7 @@ class Pager:
         return subject, "\n".join(lines)
 
     def _escalated(
-        self,
-        incident: Incident,
-        effect: Effect,
-        paged: list[User],
-        unreachable: list[User],
-        actor_id: int | None,
+        self, incident: Incident, effect: Effect, fired: Reach, actor_id: int | None
     ) -> TimelineEvent:
         data: dict[str, object] = {
             "step_index": effect.step_index,
@@ -223,10 +237,50 @@ class Pager:
             "cycle": effect.cycle,
             "manual": effect.kind is EffectKind.MANUAL,
             "scheduled_at": effect.scheduled_at.isoformat(),
-            "user_ids": [u.id for u in paged],
+            "user_ids": [u.id for u in fired.paged],
         }
-        if unreachable:
-            data["unreachable_user_ids"] = [u.id for u in unreachable]
-        if not paged:
+        if fired.unreachable:
+            data["unreachable_user_ids"] = [u.id for u in fired.unreachable]
+        if fired.cancelled:
+            data["cancelled_user_ids"] = [u.id for u in fired.cancelled]
+            data["cancel_reason"] = fired.cancel_reason
+        elif not fired.paged:
             data["warning"] = "no one was paged: no active target has a channel for this severity"
         return TimelineEvent(incident.id, TimelineKind.ESCALATED, effect.scheduled_at, actor_id, data)
+
+
+@dataclass
+class Reach:
+    """Whom one fire reached: paged (pages queued), cancelled (pages withdrawn in the same transaction,
+    with `cancel_reason`), unreachable (targets with no channel for the incident's severity)."""
+
+    paged: list[User] = field(default_factory=list)
+    cancelled: list[User] = field(default_factory=list)
+    unreachable: list[User] = field(default_factory=list)
+    cancel_reason: str | None = None
+
+
+def _fires_and_what_withdraws_them(outcome: Outcome) -> list[tuple[Effect, str | None]]:
+    """Each fire of `outcome` with the reason of the acknowledgement, snooze or resolve that follows it
+    in the same outcome (a caught-up fire that action withdraws at once), or None."""
+    withdrawn_by: str | None = None
+    fires: list[tuple[Effect, str | None]] = []
+    for effect in reversed(outcome.effects):
+        if effect.kind in CANCELS_WAITING_PAGES:
+            withdrawn_by = CANCELS_WAITING_PAGES[effect.kind]
+        elif effect.is_fire:
+            fires.append((effect, withdrawn_by))
+    return fires[::-1]
+
+
+def _cancelled(page: Notification, now: datetime) -> TimelineEvent:
+    """Every page that will never go out says so on the timeline, as sent and failed ones do."""
+    assert page.incident_id is not None
+    data = {
+        "notification_id": page.id,
+        "user_id": page.user_id,
+        "channel": page.channel.value,
+        "attempts": page.attempts,
+        "reason": page.cancel_reason,
+    }
+    return TimelineEvent(page.incident_id, TimelineKind.NOTIFICATION_CANCELLED, now, None, data)

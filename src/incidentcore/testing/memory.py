@@ -607,16 +607,18 @@ class MemoryNotificationRepository(_InTransaction, NotificationRepository):
         notifications.put(notification.id, notification)
         return True
 
-    async def cancel_pending_for_incident(self, incident_id: int, now: datetime, reason: str) -> int:
+    async def cancel_pending_for_incident(self, incident_id: int, reason: str) -> list[Notification]:
         notifications = self._tx.notifications
         unsent = [n for n in notifications.rows() if n.incident_id == incident_id and n.status in WAITING]
-        for stored in unsent:
+        cancelled: list[Notification] = []
+        for stored in sorted(unsent, key=lambda n: n.id):
             notifications.lock_or_fail(stored.id)
             notification = copy.deepcopy(stored)
-            notification.mark_failed(reason, now, retry_at=None)
+            notification.cancel(reason)
             notification.version += 1
             notifications.put(notification.id, notification)
-        return len(unsent)
+            cancelled.append(notification)
+        return cancelled
 
     def check_writes(self) -> None:
         notifications = self._tx.notifications

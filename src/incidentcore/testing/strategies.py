@@ -18,6 +18,7 @@ from typing import Literal
 
 from hypothesis import strategies as st
 
+from incidentcore.errors import ValidationFailed
 from incidentcore.escalation import (
     Acknowledge,
     Escalate,
@@ -153,7 +154,7 @@ def escalation_policies(
     max_repeat: int = MAX_REPEAT,
 ) -> st.SearchStrategy[EscalationPolicy]:
     """Policies that pass `EscalationPolicy.validate()`; active unless `active` says otherwise."""
-    return st.builds(
+    policies = st.builds(
         EscalationPolicy,
         name=single_line_text(max_size=30).filter(lambda s: s.strip() != ""),
         steps=st.lists(steps(max_delay), min_size=1, max_size=max_steps).map(tuple),
@@ -165,6 +166,15 @@ def escalation_policies(
         is_active=active if active is not None else st.just(True),
         id=ids,
     )
+    return policies.filter(_is_valid)  # drops the few that repeat a loop of zero delays
+
+
+def _is_valid(policy: EscalationPolicy) -> bool:
+    try:
+        policy.validate()
+    except ValidationFailed:
+        return False
+    return True
 
 
 def event_sequences(

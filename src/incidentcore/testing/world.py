@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from incidentcore.model import Role, User
@@ -110,11 +111,27 @@ class InMemoryServices:
         return await self.accounts.ensure_admin(email, "admin-password")
 
     async def run_worker(self) -> None:
-        """One tick and one dispatch round, draining full batches."""
-        while await self.escalation_tick.run():
-            pass
-        while await self.dispatch.run():
-            pass
+        """One tick and one dispatch round, draining full batches.
+
+        Bounded: a due incident or page that never stops being due (a broken due check) fails the
+        test with a clear error instead of looping forever.
+        """
+        await drain(lambda: self.escalation_tick.run(), "the escalation tick")
+        await drain(lambda: self.dispatch.run(), "the notification dispatch")
 
 
-__all__ = ["InMemoryServices", "NewUser"]
+MAX_WORKER_ROUNDS = 100
+
+
+async def drain(run_batch: Callable[[], Awaitable[int]], what: str) -> None:
+    """Runs `run_batch` until it finds no work; raises after `MAX_WORKER_ROUNDS` batches."""
+    for _ in range(MAX_WORKER_ROUNDS):
+        if not await run_batch():
+            return
+    raise RuntimeError(
+        f"{what} still found work after {MAX_WORKER_ROUNDS} batches at one instant: "
+        "something stays due without ever being done"
+    )
+
+
+__all__ = ["MAX_WORKER_ROUNDS", "InMemoryServices", "NewUser", "drain"]
