@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
+from incidentcore.changes import UNSET, Unset, given
 from incidentcore.errors import FieldError, InvalidTransition, ValidationFailed
 from incidentcore.escalation import (
     Acknowledge,
@@ -26,7 +27,7 @@ from incidentcore.escalation import (
     Trigger,
     apply,
 )
-from incidentcore.validation import check_text
+from incidentcore.validation import NAME_MAX, NOTE_MAX, check_snooze_minutes, check_text
 
 
 class Role(StrEnum):
@@ -179,6 +180,16 @@ class Outcome:
         return [e for e in self.effects if e.is_fire]
 
 
+@dataclass(frozen=True)
+class IncidentChanges:
+    """What may be edited on an incident; its status changes only through the actions."""
+
+    title: str | Unset = UNSET
+    description: str | Unset | None = UNSET
+    severity: Severity | Unset = UNSET
+    team_id: int | Unset | None = UNSET
+
+
 _STATUS_OF_PHASE = {
     Phase.ACTIVE: IncidentStatus.TRIGGERED,
     Phase.EXHAUSTED: IncidentStatus.TRIGGERED,
@@ -265,8 +276,7 @@ class Incident:
         return outcome
 
     def snooze(self, actor_id: int | None, minutes: int, now: datetime) -> Outcome:
-        if minutes < 1:
-            raise ValidationFailed(FieldError("minutes", "must be at least 1"))
+        check_snooze_minutes(minutes)
         until = now + timedelta(minutes=minutes)
         outcome = self._escalate_with(Snooze(until), now, actor_id)
         data = {"minutes": minutes, "until": until.isoformat()}
@@ -289,14 +299,10 @@ class Incident:
             data["role"] = role
         return Outcome([self._event(TimelineKind.ASSIGNED, now, actor_id, data)])
 
-    def update(self, actor_id: int | None, changes: dict[str, Any], now: datetime) -> Outcome:
-        """Apply field edits (title, description, severity, team_id); records only real changes."""
-        allowed = {"title", "description", "severity", "team_id"}
-        unknown = set(changes) - allowed
-        if unknown:
-            raise ValidationFailed([FieldError(name, "cannot be changed here") for name in sorted(unknown)])
+    def update(self, actor_id: int | None, changes: IncidentChanges, now: datetime) -> Outcome:
+        """Applies the edits given; records only real changes."""
         diff: dict[str, Any] = {}
-        for name, value in changes.items():
+        for name, value in given(changes).items():
             old = getattr(self, name)
             if old != value:
                 diff[name] = {"from": _plain(old), "to": _plain(value)}
@@ -355,8 +361,6 @@ class EscalationPolicy:
     created_at: datetime | None = None
     id: int = 0
 
-    NAME_MAX = 200
-    DESCRIPTION_MAX = 2000
     MAX_REPEAT = 9
     MAX_STEPS = 20
     MAX_DELAY_MINUTES = 7 * 24 * 60
@@ -367,8 +371,8 @@ class EscalationPolicy:
     def validate(self) -> None:
         errors: list[FieldError] = []
         for name, value, maximum, multiline in (
-            ("name", self.name, self.NAME_MAX, False),
-            ("description", self.description, self.DESCRIPTION_MAX, True),
+            ("name", self.name, NAME_MAX, False),
+            ("description", self.description, NOTE_MAX, True),
         ):
             try:
                 check_text(name, value, maximum, required=name == "name", multiline=multiline)

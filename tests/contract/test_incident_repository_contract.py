@@ -20,7 +20,7 @@ from entity_builders import (
 
 from incidentcore.errors import Conflict, NotFound, StaleState
 from incidentcore.escalation import Phase
-from incidentcore.model import EscalationPolicy, Incident, IncidentStatus, Severity
+from incidentcore.model import EscalationPolicy, Incident, IncidentChanges, IncidentStatus, Severity
 from incidentcore.ports import IncidentFilter, Page
 
 pytestmark = pytest.mark.anyio
@@ -94,7 +94,7 @@ async def test_update_saves_and_bumps_the_version(uow_factory: UowFactory) -> No
         loaded = await uow.incidents.get(incident.id, for_update=True)
         assert loaded is not None
         loaded.acknowledge(None, T0 + timedelta(minutes=1))
-        loaded.update(None, {"title": "checkout slow", "severity": Severity.LOW}, T0 + timedelta(minutes=2))
+        loaded.update(None, IncidentChanges(title="checkout slow", severity=Severity.LOW), T0 + timedelta(minutes=2))
         await uow.incidents.update(loaded)
         await uow.commit()
     assert loaded.version == 2

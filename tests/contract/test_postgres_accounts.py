@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from adapters.sql import SqlUnitOfWork, create_session_factory
 from incidentcore.errors import AuthenticationFailed, ValidationFailed
 from incidentcore.model import PasswordResetToken, Role
-from incidentcore.services import Accounts, SignupPolicy
+from incidentcore.services import Accounts, ProfileChanges, SignupPolicy, UserChanges
 from incidentcore.services.accounts import hash_reset_token
 from incidentcore.testing import (
     FakeClock,
@@ -131,8 +131,8 @@ async def test_a_concurrent_profile_edit_cannot_undo_a_deactivation(
             await uow.commit()
         with anyio.fail_after(10):
             await asyncio.gather(
-                accounts_on(sessions).update_me(user, {"full_name": f"Renamed {round_}"}, "c"),
-                accounts_on(sessions).update_user(admin, user.id, {"is_active": False}),
+                accounts_on(sessions).update_me(user, ProfileChanges(full_name=f"Renamed {round_}"), "c"),
+                accounts_on(sessions).update_user(admin, user.id, UserChanges(is_active=False)),
             )
         async with SqlUnitOfWork(sessions) as uow:
             stored = await uow.users.get(user.id)
@@ -156,7 +156,7 @@ async def test_a_reset_racing_a_password_change_never_lets_both_through(
                 )
             )
             await uow.commit()
-        change = {"password": "owner's new password", "current_password": "password1"}
+        change = ProfileChanges(password="owner's new password", current_password="password1")
         with anyio.fail_after(10):
             outcomes = await asyncio.gather(
                 accounts_on(sessions).reset_password(f"token-{round_}", "attacker's password", "c"),

@@ -20,13 +20,14 @@ from incidentcore.model import (
     EscalationPolicy,
     Incident,
     IncidentStatus,
+    Integration,
     Role,
     Severity,
     TimelineEvent,
     TimelineKind,
 )
 from incidentcore.ports import IncidentFilter, Page
-from incidentcore.services import EscalationTick, Incidents, NewIncident, PagingConfig
+from incidentcore.services import Alert, AlertIngestion, EscalationTick, Incidents, NewIncident, PagingConfig
 from incidentcore.testing import CountingNudge, FakeClock
 
 pytestmark = pytest.mark.anyio
@@ -184,3 +185,58 @@ async def test_an_escalation_tick_costs_one_update_per_due_incident_plus_a_fixed
     async with SqlUnitOfWork(sessions) as uow:
         claimed = await uow.notifications.claim_due(clock.now(), 10_000, LEASE)
     assert len(claimed) == 100 * 5 * 2  # two steps, five team members each, email by default
+
+
+def writes_to(log: StatementLog, table: str) -> list[str]:
+    """The INSERT and UPDATE statements of `log` that write `table`."""
+    return [
+        s.split(None, 3)[0]
+        for s in log.statements
+        if s.startswith(("INSERT INTO " + table + " ", f'INSERT INTO "{table}"', "UPDATE " + table + " "))
+    ]
+
+
+async def test_opening_an_incident_is_one_insert_of_it_and_one_of_its_timeline(sql_engine: AsyncEngine) -> None:
+    sessions = create_session_factory(sql_engine)
+    async with SqlUnitOfWork(sessions) as uow:
+        team = await stored_team(uow)
+        lead = await stored_user(uow, "lead@example.com", team_id=team.id, role=Role.TEAM_LEAD)
+        step = EscalationStep(5, (Target(TargetType.USER, user_id=lead.id),))
+        await uow.policies.add(EscalationPolicy("primary", (step,)))
+        await uow.commit()
+
+    with statements_on(sql_engine) as log:
+        await Incidents(SqlUnitOfWork(sessions), FakeClock(T0), CountingNudge(), PagingConfig()).open(
+            None, NewIncident("checkout down", team_id=team.id)
+        )
+    assert writes_to(log, "incidents") == ["INSERT"], log.statements  # triggered before it is stored
+    assert writes_to(log, "timeline_events") == ["INSERT"]  # created and escalated, in one statement
+    assert writes_to(log, "escalation_events") == ["INSERT"]
+    assert writes_to(log, "notifications") == ["INSERT"]
+    # team check, policies, targets, preferences, team names, and the four inserts
+    assert log.count <= 10, log.statements
+
+
+async def test_an_alert_opens_its_incident_in_one_insert_and_a_repeat_adds_one_timeline_row(
+    sql_engine: AsyncEngine,
+) -> None:
+    sessions = create_session_factory(sql_engine)
+    async with SqlUnitOfWork(sessions) as uow:
+        team = await stored_team(uow)
+        await uow.integrations.add(Integration(name="kibana", team_id=team.id, key="k", created_at=T0))
+        await uow.commit()
+    alert = Alert("elastic", "rule-1", "High error rate", "svc-a", recovered=False, data={"x": 1})
+
+    def ingestion() -> AlertIngestion:
+        return AlertIngestion(SqlUnitOfWork(sessions), FakeClock(T0), CountingNudge(), PagingConfig())
+
+    with statements_on(sql_engine) as first:
+        assert (await ingestion().receive("k", alert)).action == "created"
+    assert writes_to(first, "incidents") == ["INSERT"], first.statements
+    assert writes_to(first, "timeline_events") == ["INSERT"]  # created and the alert, together
+    with statements_on(sql_engine) as repeat:
+        assert (await ingestion().receive("k", alert)).action == "updated"
+    # integration by key, the open incident (locked), its fenced update, escalation events, timeline
+    assert writes_to(repeat, "incidents") == ["UPDATE"]
+    assert writes_to(repeat, "timeline_events") == ["INSERT"]
+    assert repeat.count <= 6, repeat.statements

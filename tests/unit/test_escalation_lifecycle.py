@@ -18,7 +18,15 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from incidentcore.errors import Conflict, DomainError, InvalidTransition, ValidationFailed
 from incidentcore.escalation import Effect, EffectKind, Phase, PolicySnapshot, Tick, apply
-from incidentcore.model import Incident, IncidentStatus, Outcome, Severity, TimelineEvent, TimelineKind
+from incidentcore.model import (
+    Incident,
+    IncidentChanges,
+    IncidentStatus,
+    Outcome,
+    Severity,
+    TimelineEvent,
+    TimelineKind,
+)
 from incidentcore.testing.strategies import instants, policy_snapshots
 
 MINUTE = timedelta(minutes=1)
@@ -230,7 +238,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
     @rule(severity=st.sampled_from(Severity), title=st.sampled_from(["disk full", "disk very full"]))
     def update(self, severity: Severity, title: str) -> None:
         before = deepcopy(self.incident)
-        outcome = self.incident.update(ACTOR, {"severity": severity, "title": title}, self.now)
+        outcome = self.incident.update(ACTOR, IncidentChanges(severity=severity, title=title), self.now)
         changed = {k for k, v in (("severity", severity), ("title", title)) if getattr(before, k) != v}
         if not changed:
             assert outcome.timeline == []

@@ -29,7 +29,7 @@ from incidentcore.model import (
     User,
 )
 from incidentcore.ports import DeliveryFailed, OutgoingMessage, Page
-from incidentcore.services import EscalationTick, NewIncident, NotificationDispatch, Pager
+from incidentcore.services import EscalationTick, NewIncident, NotificationDispatch, record_outcome
 from incidentcore.testing import MemoryUnitOfWork, RecordingNotifier
 from incidentcore.testing.world import InMemoryServices
 
@@ -554,13 +554,15 @@ async def test_replaying_a_fired_step_never_adds_a_second_page(oncall: Oncall) -
     await oncall.world.run_worker()
     before = await _counts(oncall, incident.id)
     assert stale is not None
-    # Re-applying the same fires through the Pager directly: the outbox keys them out.
+    # Re-recording the same fires directly: the outbox keys them out.
     async with oncall.world.uow() as uow:
         current = await uow.incidents.get(incident.id)
         assert current is not None
         stale.version = current.version
         now = oncall.world.clock.now()
-        await Pager(uow, oncall.world.paging).record(stale, stale.tick(now), now, None)
+        outcome = stale.tick(now)
+        await uow.incidents.update(stale)
+        await record_outcome(uow, oncall.world.paging, stale, outcome, now, None)
         await uow.commit()
     assert (await _counts(oncall, incident.id))[0] == before[0]
 

@@ -19,6 +19,7 @@ from incidentcore.escalation import EscalationStep, Target, TargetType
 from incidentcore.model import (
     Channel,
     EscalationPolicy,
+    IncidentChanges,
     IncidentStatus,
     NotificationStatus,
     Role,
@@ -26,7 +27,17 @@ from incidentcore.model import (
     TimelineKind,
 )
 from incidentcore.ports import DeliveryFailed, IncidentFilter, Page, UserFilter
-from incidentcore.services import Alert, NewIncident, NewUser, PagingConfig, SignupPolicy
+from incidentcore.services import (
+    Alert,
+    NewIncident,
+    NewUser,
+    PagingConfig,
+    PolicyChanges,
+    ProfileChanges,
+    SignupPolicy,
+    TeamChanges,
+    UserChanges,
+)
 from incidentcore.testing.world import InMemoryServices
 
 pytestmark = pytest.mark.anyio
@@ -101,11 +112,11 @@ async def test_tokens_die_on_password_change_and_deactivation(world: InMemorySer
     admin = await world.admin()
     user = await world.accounts.signup("ada@example.com", "password1", "Ada", "c")
     token = (await world.accounts.login("ada@example.com", "password1", "c")).token
-    await world.accounts.update_me(user, {"password": "password2", "current_password": "password1"}, "c")
+    await world.accounts.update_me(user, ProfileChanges(password="password2", current_password="password1"), "c")
     with pytest.raises(AuthenticationFailed):
         await world.accounts.authenticate(token)
     token = (await world.accounts.login("ada@example.com", "password2", "c")).token
-    await world.accounts.update_user(admin, user.id, {"is_active": False})
+    await world.accounts.update_user(admin, user.id, UserChanges(is_active=False))
     with pytest.raises(AuthenticationFailed):
         await world.accounts.authenticate(token)
     with pytest.raises(AuthenticationFailed):
@@ -154,17 +165,17 @@ async def test_user_administration(world: InMemoryServices) -> None:
     assert [u.id for u in by_role.items] == [lead.id]
     by_name = await world.accounts.list_users(admin, UserFilter(q="lovelace"), PAGE)
     assert [u.email for u in by_name.items] == ["ada@example.com"]
-    updated = await world.accounts.update_user(admin, lead.id, {"role": Role.MANAGER, "team_id": None})
+    updated = await world.accounts.update_user(admin, lead.id, UserChanges(role=Role.MANAGER, team_id=None))
     assert (updated.role, updated.team_id) == (Role.MANAGER, None)
     assert (await world.accounts.get_user(admin, lead.id)).role is Role.MANAGER
     with pytest.raises(ValidationFailed):
-        await world.accounts.update_user(admin, lead.id, {"team_id": 999})
+        await world.accounts.update_user(admin, lead.id, UserChanges(team_id=999))
     with pytest.raises(ValidationFailed):
         await world.accounts.create_user(admin, NewUser("x@example.com", "password1", "X", team_id=999))
     with pytest.raises(Conflict):
         await world.accounts.delete_user(admin, admin.id)
     with pytest.raises(Conflict):
-        await world.accounts.update_user(admin, admin.id, {"role": Role.USER})
+        await world.accounts.update_user(admin, admin.id, UserChanges(role=Role.USER))
     await world.accounts.delete_user(admin, lead.id)
     with pytest.raises(NotFound):
         await world.accounts.get_user(admin, lead.id)
@@ -178,10 +189,8 @@ async def test_only_admins_administer_users(world: InMemoryServices) -> None:
         await world.accounts.list_users(cto, UserFilter(), PAGE)
     with pytest.raises(PermissionDenied):
         await world.accounts.create_user(cto, NewUser("x@example.com", "password1", "X"))
-    with pytest.raises(ValidationFailed):
-        await world.accounts.update_me(cto, {"role": Role.ADMIN}, "c")
     me = await world.accounts.update_me(
-        cto, {"full_name": "Chief", "email": "Chief@Example.com", "current_password": "password1"}, "c"
+        cto, ProfileChanges(full_name="Chief", email="Chief@Example.com", current_password="password1"), "c"
     )
     assert (me.full_name, me.email) == ("Chief", "chief@example.com")
 
@@ -222,16 +231,16 @@ async def test_changing_email_or_password_needs_the_current_password(
     ada = await world.user("ada@example.com", password="password1")
     for current in ({}, {"current_password": "wrong password"}):
         with pytest.raises(ValidationFailed) as refused:
-            await world.accounts.update_me(ada, {**change, **current}, "c")
+            await world.accounts.update_me(ada, ProfileChanges(**{**change, **current}), "c")
         assert [e.field for e in refused.value.errors] == ["current_password"]
     assert world.store.users[ada.id] == ada  # nothing changed
-    changed = await world.accounts.update_me(ada, {**change, "current_password": "password1"}, "c")
+    changed = await world.accounts.update_me(ada, ProfileChanges(**{**change, "current_password": "password1"}), "c")
     assert changed.credentials_version > ada.credentials_version  # earlier tokens die
 
 
 async def test_a_name_or_the_same_email_needs_no_password(world: InMemoryServices) -> None:
     ada = await world.user("ada@example.com")
-    me = await world.accounts.update_me(ada, {"full_name": "Ada L.", "email": "ADA@example.com"}, "c")
+    me = await world.accounts.update_me(ada, ProfileChanges(full_name="Ada L.", email="ADA@example.com"), "c")
     assert (me.full_name, me.email, me.credentials_version) == ("Ada L.", "ada@example.com", 0)
     assert world.hasher.verifications == 0
 
@@ -240,9 +249,9 @@ async def test_wrong_current_passwords_count_toward_the_login_throttle(world: In
     ada = await world.user("ada@example.com", password="password1")
     for _ in range(5):
         with pytest.raises(ValidationFailed):
-            await world.accounts.update_me(ada, {"password": "password2", "current_password": "guess"}, "10.0.0.1")
+            await world.accounts.update_me(ada, ProfileChanges(password="password2", current_password="guess"), "10.0.0.1")
     with pytest.raises(RateLimited):
-        await world.accounts.update_me(ada, {"password": "password2", "current_password": "password1"}, "10.0.0.1")
+        await world.accounts.update_me(ada, ProfileChanges(password="password2", current_password="password1"), "10.0.0.1")
     with pytest.raises(RateLimited):
         await world.accounts.login("ada@example.com", "password1", "10.0.0.1")
     assert await world.accounts.login("ada@example.com", "password1", "10.0.0.2")
@@ -251,10 +260,10 @@ async def test_wrong_current_passwords_count_toward_the_login_throttle(world: In
 async def test_a_password_confirmed_with_a_token_that_just_died_changes_nothing(world: InMemoryServices) -> None:
     admin = await world.admin()
     ada = await world.user("ada@example.com", password="password1")
-    await world.accounts.update_user(admin, ada.id, {"is_active": False})  # after ada's request authenticated
-    await world.accounts.update_user(admin, ada.id, {"is_active": True})
+    await world.accounts.update_user(admin, ada.id, UserChanges(is_active=False))  # after ada's request authenticated
+    await world.accounts.update_user(admin, ada.id, UserChanges(is_active=True))
     with pytest.raises(AuthenticationFailed):
-        await world.accounts.update_me(ada, {"password": "password2", "current_password": "password1"}, "c")
+        await world.accounts.update_me(ada, ProfileChanges(password="password2", current_password="password1"), "c")
     assert await world.accounts.login("ada@example.com", "password1", "c")
 
 
@@ -276,12 +285,12 @@ async def test_every_credential_change_ends_outstanding_reset_tokens(world: InMe
     if change == "another reset":
         await world.accounts.reset_password(await reset_token_for(world, "ada@example.com"), "password2", "c")
     elif change == "password change":
-        await world.accounts.update_me(ada, {"password": "password2", "current_password": "password1"}, "c")
+        await world.accounts.update_me(ada, ProfileChanges(password="password2", current_password="password1"), "c")
     elif change == "email change":
-        await world.accounts.update_me(ada, {"email": "ada@new.example", "current_password": "password1"}, "c")
+        await world.accounts.update_me(ada, ProfileChanges(email="ada@new.example", current_password="password1"), "c")
     else:
-        await world.accounts.update_user(admin, ada.id, {"is_active": False})
-        await world.accounts.update_user(admin, ada.id, {"is_active": True})
+        await world.accounts.update_user(admin, ada.id, UserChanges(is_active=False))
+        await world.accounts.update_user(admin, ada.id, UserChanges(is_active=True))
     with pytest.raises(ValidationFailed) as refused:
         await world.accounts.reset_password(older, "taken over", "c")
     assert refused.value.errors[0].field == "token"
@@ -295,7 +304,7 @@ async def test_team_lifecycle(world: InMemoryServices) -> None:
     team = await world.teams.create(admin, "payments", "money")
     with pytest.raises(Conflict):
         await world.teams.create(admin, "payments", None)
-    renamed = await world.teams.update(admin, team.id, {"name": "billing", "description": None})
+    renamed = await world.teams.update(admin, team.id, TeamChanges(name="billing", description=None))
     assert (renamed.name, renamed.description) == ("billing", None)
     assert (await world.teams.list(admin, PAGE)).total == 1
     member = await world.user("m@example.com", Role.ONCALL_ENGINEER, team.id)
@@ -304,7 +313,7 @@ async def test_team_lifecycle(world: InMemoryServices) -> None:
     await world.incidents.open(member, NewIncident("raised by the member"))
     with pytest.raises(Conflict, match="deactivate the user instead"):
         await world.accounts.delete_user(admin, member.id)
-    await world.accounts.update_user(admin, member.id, {"team_id": None})
+    await world.accounts.update_user(admin, member.id, UserChanges(team_id=None))
     await world.teams.delete(admin, team.id)
     with pytest.raises(NotFound):
         await world.teams.get(admin, team.id)
@@ -385,7 +394,7 @@ async def test_incident_actions_and_their_timeline(world: InMemoryServices) -> N
     other = await world.user("bob@example.com")
     incident = await world.incidents.open(user, NewIncident("Disk full", description="db-1"))
     updated = await world.incidents.update(
-        user, incident.id, {"title": "Disk full on db-1", "severity": Severity.LOW}
+        user, incident.id, IncidentChanges(title="Disk full on db-1", severity=Severity.LOW)
     )
     assert (updated.title, updated.severity) == ("Disk full on db-1", Severity.LOW)
     assigned = await world.incidents.assign(user, incident.id, other.id, "commander")
@@ -433,11 +442,7 @@ async def test_incident_bad_actions_are_rejected(world: InMemoryServices) -> Non
     with pytest.raises(ValidationFailed):
         await world.incidents.assign(user, incident.id, 999, None)
     with pytest.raises(ValidationFailed):
-        await world.incidents.update(user, incident.id, {"status": "resolved"})
-    with pytest.raises(ValidationFailed):
-        await world.incidents.update(user, incident.id, {"title": ""})
-    with pytest.raises(ValidationFailed):
-        await world.incidents.update(user, incident.id, {"severity": None})
+        await world.incidents.update(user, incident.id, IncidentChanges(title=""))
     with pytest.raises(ValidationFailed):
         await world.incidents.comment(user, incident.id, " ")
     with pytest.raises(Conflict):
@@ -477,19 +482,19 @@ async def test_moving_an_incident_needs_the_right_in_the_new_team(world: InMemor
     incident = await world.incidents.open(admin, NewIncident("x", team_id=payments.id, assignee_id=assignee.id))
     for where in (None, payments.id + search.id + 1):
         with pytest.raises((PermissionDenied, ValidationFailed)):
-            await world.incidents.update(assignee, incident.id, {"team_id": where})
+            await world.incidents.update(assignee, incident.id, IncidentChanges(team_id=where))
     with pytest.raises(PermissionDenied, match="move"):
-        await world.incidents.update(assignee, incident.id, {"team_id": None})
+        await world.incidents.update(assignee, incident.id, IncidentChanges(team_id=None))
     unchanged = await world.incidents.get(assignee, incident.id)
     assert unchanged.team_id == payments.id
     assert [e.kind for e in (await world.incidents.timeline(admin, incident.id, PAGE)).items].count(
         TimelineKind.UPDATED
     ) == 0
     # into the assignee's own team is a move they may make; a manager may move it anywhere
-    assert (await world.incidents.update(assignee, incident.id, {"team_id": search.id})).team_id == search.id
-    assert (await world.incidents.update(manager, incident.id, {"team_id": None})).team_id is None
+    assert (await world.incidents.update(assignee, incident.id, IncidentChanges(team_id=search.id))).team_id == search.id
+    assert (await world.incidents.update(manager, incident.id, IncidentChanges(team_id=None))).team_id is None
     # an edit that keeps the team is no move
-    assert (await world.incidents.update(assignee, incident.id, {"title": "y", "team_id": None})).title == "y"
+    assert (await world.incidents.update(assignee, incident.id, IncidentChanges(title="y", team_id=None))).title == "y"
 
 
 async def test_manual_pages_are_limited_per_incident_and_per_person(world: InMemoryServices) -> None:
@@ -534,13 +539,11 @@ async def test_policy_lifecycle_and_validation(world: InMemoryServices) -> None:
     )
     assert created.id and created.created_at == world.clock.now()
     assert (await world.policies.list(admin, PAGE)).total == 1
-    edited = await world.policies.update(admin, created.id, {"repeat": 0, "is_active": False})
+    edited = await world.policies.update(admin, created.id, PolicyChanges(repeat=0, is_active=False))
     assert (edited.repeat, edited.is_active) == (0, False)
     assert (await world.policies.get(admin, created.id)).repeat == 0
     with pytest.raises(ValidationFailed):
-        await world.policies.update(admin, created.id, {"repeat": 10})
-    with pytest.raises(ValidationFailed):
-        await world.policies.update(admin, created.id, {"id": 3})
+        await world.policies.update(admin, created.id, PolicyChanges(repeat=10))
     with pytest.raises(ValidationFailed):
         await world.policies.create(admin, policy())
     with pytest.raises(ValidationFailed) as refs:
@@ -567,7 +570,7 @@ async def test_policy_edits_reach_only_later_incidents(world: InMemoryServices) 
         admin, policy((5, [user_target(first.id)]), (5, [user_target(first.id)]))
     )
     before = await world.incidents.open(admin, NewIncident("before"))
-    await world.policies.update(admin, created.id, {"steps": (EscalationStep(5, (user_target(second.id),)),)})
+    await world.policies.update(admin, created.id, PolicyChanges(steps=(EscalationStep(5, (user_target(second.id),)),)))
     after = await world.incidents.open(admin, NewIncident("after"))
     world.clock.advance(timedelta(minutes=5))
     await world.run_worker()
@@ -886,12 +889,12 @@ async def test_an_incident_moves_only_to_a_team_the_actor_may_own_it_in(world: I
     incident = await world.incidents.open(admin, NewIncident("x", team_id=payments.id))
     teamless = await world.incidents.open(admin, NewIncident("y"))
     with pytest.raises(PermissionDenied):
-        await world.incidents.update(member, incident.id, {"team_id": search.id})
+        await world.incidents.update(member, incident.id, IncidentChanges(team_id=search.id))
     with pytest.raises(PermissionDenied):
-        await world.incidents.update(await world.user("u@example.com"), teamless.id, {"team_id": payments.id})
+        await world.incidents.update(await world.user("u@example.com"), teamless.id, IncidentChanges(team_id=payments.id))
     assert (await world.incidents.get(admin, incident.id)).team_id == payments.id
     assert (
-        await world.incidents.update(member, teamless.id, {"team_id": payments.id})
+        await world.incidents.update(member, teamless.id, IncidentChanges(team_id=payments.id))
     ).team_id == payments.id
 
 

@@ -7,6 +7,7 @@ only the fields the client sent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
@@ -32,6 +33,7 @@ from incidentcore.model import (
     User,
 )
 from incidentcore.ports import Paged
+from incidentcore.services import PolicyChanges
 
 T = TypeVar("T")
 
@@ -46,9 +48,18 @@ class RequestBody(Struct, forbid_unknown_fields=True):
     """Base of every JSON request body."""
 
 
-def changes(body: Struct) -> dict[str, Any]:
+C = TypeVar("C")
+
+
+def sent(body: Struct) -> dict[str, Any]:
     """The fields a partial update actually sent (explicit nulls included)."""
     return {name: value for name in body.__struct_fields__ if (value := getattr(body, name)) is not UNSET}
+
+
+def changes(body: Struct, into: Callable[..., C]) -> C:
+    """The core's change dataclass holding the fields a partial update sent; the request Struct and
+    the dataclass name the same fields."""
+    return into(**sent(body))
 
 
 def as_utc(moment: datetime | None) -> datetime | None:
@@ -468,13 +479,13 @@ def domain_steps(steps: list[PolicyStep]) -> tuple[EscalationStep, ...]:
     )
 
 
-def policy_changes(body: UpdatePolicyRequest) -> dict[str, Any]:
-    sent = changes(body)
-    if "steps" in sent:
-        sent["steps"] = domain_steps(sent["steps"])
-    if "severities" in sent:
-        sent["severities"] = frozenset(sent["severities"])
-    return sent
+def policy_changes(body: UpdatePolicyRequest) -> PolicyChanges:
+    fields = sent(body)
+    if "steps" in fields:
+        fields["steps"] = domain_steps(fields["steps"])
+    if "severities" in fields:
+        fields["severities"] = frozenset(fields["severities"])
+    return PolicyChanges(**fields)
 
 
 def new_policy(body: CreatePolicyRequest) -> EscalationPolicy:

@@ -1,12 +1,12 @@
 """Use cases: each method is one unit of work against the ports, committed explicitly."""
 
-from incidentcore.services.accounts import Accounts, NewUser, SignupPolicy
-from incidentcore.services.incidents import Incidents, NewIncident
+from incidentcore.services.accounts import Accounts, NewUser, ProfileChanges, SignupPolicy, UserChanges
+from incidentcore.services.incidents import Incidents, NewIncident, open_incident
 from incidentcore.services.integrations import Alert, AlertIngestion, AlertReceipt, Integrations
-from incidentcore.services.paging import Pager, PagingConfig
-from incidentcore.services.policies import Policies
+from incidentcore.services.paging import PagingConfig, record_outcome, record_outcomes
+from incidentcore.services.policies import Policies, PolicyChanges
 from incidentcore.services.preferences import Preferences
-from incidentcore.services.teams import Teams
+from incidentcore.services.teams import TeamChanges, Teams
 from incidentcore.services.worker import EscalationTick, NotificationDispatch, SendSlots
 
 __all__ = [
@@ -20,11 +20,17 @@ __all__ = [
     "NewIncident",
     "NewUser",
     "NotificationDispatch",
-    "Pager",
     "PagingConfig",
     "Policies",
+    "PolicyChanges",
     "Preferences",
+    "ProfileChanges",
     "SendSlots",
     "SignupPolicy",
+    "TeamChanges",
     "Teams",
+    "UserChanges",
+    "open_incident",
+    "record_outcome",
+    "record_outcomes",
 ]

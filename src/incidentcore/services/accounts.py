@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
+from incidentcore.changes import UNSET, Unset
 from incidentcore.errors import (
     AuthenticationFailed,
     Conflict,
@@ -33,26 +32,11 @@ from incidentcore.ports import (
     UnitOfWork,
     UserFilter,
 )
-from incidentcore.validation import check_text
+from incidentcore.validation import NAME_MAX, check_password, check_text, normalise_email
 
-PASSWORD_MIN = 8
-PASSWORD_MAX = 4096
 RESET_TOKEN_TTL = timedelta(minutes=30)
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 INVALID_CREDENTIALS = "Incorrect email or password"
 SIGNUP_CLOSED = "sign-up is closed: ask an administrator for an account"
-
-
-def normalise_email(email: str) -> str:
-    email = email.strip().lower()
-    if len(email) > 254 or not _EMAIL.match(email):
-        raise ValidationFailed(FieldError("email", "is not a valid email address"))
-    return email
-
-
-def check_password(password: str, field: str = "password") -> None:
-    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
-        raise ValidationFailed(FieldError(field, f"must be {PASSWORD_MIN} to {PASSWORD_MAX} characters"))
 
 
 def hash_reset_token(token: str) -> str:
@@ -94,6 +78,28 @@ class NewUser:
     full_name: str
     role: Role = Role.USER
     team_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ProfileChanges:
+    """What users may change on their own account; a new email or password needs `current_password`."""
+
+    full_name: str | Unset = UNSET
+    email: str | Unset = UNSET
+    password: str | Unset = UNSET
+    current_password: str | Unset = UNSET
+
+
+@dataclass(frozen=True)
+class UserChanges:
+    """What an admin may change on any account."""
+
+    full_name: str | Unset = UNSET
+    email: str | Unset = UNSET
+    password: str | Unset = UNSET
+    role: Role | Unset = UNSET
+    team_id: int | Unset | None = UNSET
+    is_active: bool | Unset = UNSET
 
 
 class Accounts:
@@ -260,27 +266,22 @@ class Accounts:
             await self.uow.users.update(user)
             await self.uow.commit()
 
-    async def update_me(self, actor: User, changes: dict[str, Any], client: str) -> User:
+    async def update_me(self, actor: User, changes: ProfileChanges, client: str) -> User:
         """Name, email and password. A new email or password needs `current_password` (checked and
         throttled like a login), so a stolen token cannot be turned into the account for good."""
         require(actor, Action.SELF_MANAGE)
-        changes = dict(changes)
-        current_password = changes.pop("current_password", None)
-        allowed = {"full_name", "email", "password"}
-        if set(changes) - allowed:
-            fields = sorted(set(changes) - allowed)
-            raise ValidationFailed([FieldError(f, "cannot be changed by the user") for f in fields])
+        update = UserChanges(full_name=changes.full_name, email=changes.email, password=changes.password)
         # Bad input is refused before the (slow, throttled) password check.
-        if "password" in changes:
-            check_password(changes["password"])
-        new_email = normalise_email(changes["email"]) if "email" in changes else actor.email
-        if "password" in changes or new_email != actor.email:
-            await self._confirm_password(actor, current_password, client)
-            return await self._update(actor.id, changes, credentials_version=actor.credentials_version)
-        return await self._update(actor.id, changes)
+        if changes.password is not UNSET:
+            check_password(changes.password)
+        new_email = normalise_email(changes.email) if changes.email is not UNSET else actor.email
+        if changes.password is not UNSET or new_email != actor.email:
+            await self._confirm_password(actor, changes.current_password, client)
+            return await self._update(actor.id, update, credentials_version=actor.credentials_version)
+        return await self._update(actor.id, update)
 
-    async def _confirm_password(self, actor: User, password: object, client: str) -> None:
-        if not isinstance(password, str):
+    async def _confirm_password(self, actor: User, password: str | Unset, client: str) -> None:
+        if password is UNSET:
             raise ValidationFailed(
                 FieldError("current_password", "is required to change the email or password")
             )
@@ -303,11 +304,9 @@ class Accounts:
         async with self.uow:
             return await self.uow.users.list(where, page)
 
-    async def update_user(self, actor: User, user_id: int, changes: dict[str, Any]) -> User:
+    async def update_user(self, actor: User, user_id: int, changes: UserChanges) -> User:
         require(actor, Action.USER_MANAGE)
-        if user_id == actor.id and (
-            changes.get("is_active") is False or changes.get("role", Role.ADMIN) != Role.ADMIN
-        ):
+        if user_id == actor.id and (changes.is_active is False or changes.role not in (UNSET, Role.ADMIN)):
             raise Conflict("an admin cannot deactivate or demote themselves")
         return await self._update(user_id, changes)
 
@@ -350,7 +349,7 @@ class Accounts:
     async def _create(self, new: NewUser) -> User:
         email = normalise_email(new.email)
         check_password(new.password)
-        check_text("full_name", new.full_name, 200, required=True)
+        check_text("full_name", new.full_name, NAME_MAX, required=True)
         # A taken email or a missing team costs a lookup, not a bcrypt hash. The unique index and the
         # foreign key still decide a race with another request.
         async with self.uow:
@@ -372,34 +371,30 @@ class Accounts:
             await self.uow.commit()
         return user
 
-    async def _update(
-        self, user_id: int, changes: dict[str, Any], *, credentials_version: int | None = None
-    ) -> User:
+    async def _update(self, user_id: int, changes: UserChanges, *, credentials_version: int | None = None) -> User:
         """`credentials_version`: the one the caller's password was confirmed against; should the
         credentials have changed since, the change is refused (the caller's token has just died)."""
         new_hash = None
-        if "password" in changes:
-            check_password(changes["password"])
-            new_hash = await self.hasher.hash(changes["password"])
+        if changes.password is not UNSET:
+            check_password(changes.password)
+            new_hash = await self.hasher.hash(changes.password)
+        if changes.full_name is not UNSET:
+            check_text("full_name", changes.full_name, NAME_MAX, required=True)
         async with self.uow:
             user = await self._load(user_id, for_update=True)
             if credentials_version is not None and user.credentials_version != credentials_version:
                 raise AuthenticationFailed("the token is no longer valid")
-            for name, value in changes.items():
-                if name == "email":
-                    user.change_email(normalise_email(value))
-                elif name == "full_name":
-                    check_text("full_name", value, 200, required=True)
-                    user.full_name = value.strip()
-                elif name == "role":
-                    if value is None:
-                        raise ValidationFailed(FieldError("role", "must not be null"))
-                    user.role = Role(value)
-                elif name == "team_id":
-                    await self._check_team(value)
-                    user.team_id = value
-                elif name == "is_active":
-                    user.set_active(bool(value))
+            if changes.email is not UNSET:
+                user.change_email(normalise_email(changes.email))
+            if changes.full_name is not UNSET:
+                user.full_name = changes.full_name.strip()
+            if changes.role is not UNSET:
+                user.role = changes.role
+            if changes.team_id is not UNSET:
+                await self._check_team(changes.team_id)
+                user.team_id = changes.team_id
+            if changes.is_active is not UNSET:
+                user.set_active(changes.is_active)
             if new_hash is not None:
                 user.change_password(new_hash)
             await self.uow.users.update(user)

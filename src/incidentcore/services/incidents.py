@@ -1,19 +1,24 @@
-"""Incident use cases: one unit of work each, committed explicitly."""
+"""Incident use cases: one unit of work each, committed explicitly.
+
+Each action is one straight line: load the incident locked, check the actor may act on it, apply the
+entity's method, save the incident, record what its outcome caused (`record_outcome`), commit.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from incidentcore.changes import UNSET
 from incidentcore.errors import FieldError, NotFound, RateLimited, ValidationFailed
 from incidentcore.escalation import EffectKind, PolicySnapshot
 from incidentcore.model import (
     Comment,
     EscalationEvent,
     Incident,
+    IncidentChanges,
     Notification,
     Outcome,
     Severity,
@@ -24,16 +29,14 @@ from incidentcore.model import (
 )
 from incidentcore.permissions import PERMISSIONS, Action, Rule, can, require, require_move
 from incidentcore.ports import Clock, IncidentFilter, Page, Paged, SchedulerNudge, UnitOfWork
-from incidentcore.services.paging import Pager, PagingConfig
-from incidentcore.validation import check_text
-
-TITLE_MAX = 300
-DESCRIPTION_MAX = 20_000
-COMMENT_MAX = 20_000
-SNOOZE_MAX_MINUTES = 7 * 24 * 60
-
-Change = Callable[[Incident, datetime], Outcome]
-Check = Callable[[], Awaitable[None]]
+from incidentcore.services.paging import PagingConfig, record_outcome
+from incidentcore.validation import (
+    COMMENT_MAX,
+    DESCRIPTION_MAX,
+    SHORT_NAME_MAX,
+    TITLE_MAX,
+    check_text,
+)
 
 
 @dataclass(frozen=True)
@@ -48,51 +51,76 @@ class NewIncident:
     dedup_key: str | None = None
 
 
+async def open_incident(
+    uow: UnitOfWork,
+    paging: PagingConfig,
+    new: NewIncident,
+    now: datetime,
+    actor: User | None,
+    alert: dict[str, Any] | None = None,
+) -> Incident:
+    """Creates and triggers an incident inside the caller's unit of work (a user's `Incidents.open`,
+    or alert ingestion, whose `alert` goes on the timeline with it): one INSERT of the triggered
+    incident, then its outcome, step 0's pages included."""
+    check_text("title", new.title, TITLE_MAX, required=True)
+    check_text("description", new.description, DESCRIPTION_MAX, required=False, multiline=True)
+    await check_references(uow, team_id=new.team_id, assignee_id=new.assignee_id)
+    actor_id = actor.id if actor else None
+    policy = choose_policy(await uow.policies.list_active(), new.team_id, new.severity)
+    incident = Incident(
+        title=new.title.strip(),
+        description=new.description,
+        severity=new.severity,
+        team_id=new.team_id,
+        assignee_id=new.assignee_id,
+        created_by_id=actor_id,
+        source=new.source,
+        integration_id=new.integration_id,
+        dedup_key=new.dedup_key,
+        created_at=now,
+        updated_at=now,
+    )
+    outcome = incident.trigger(policy.snapshot() if policy else PolicySnapshot.none(), now, actor_id)
+    if alert is not None:
+        outcome.timeline += incident.note_alert(now, alert).timeline
+    await uow.incidents.add(incident)
+    await record_outcome(uow, paging, incident, outcome, now, actor_id)
+    return incident
+
+
+async def check_references(
+    uow: UnitOfWork,
+    *,
+    team_id: int | None = None,
+    assignee_id: int | None = None,
+    assignee_field: str = "assignee_id",
+) -> None:
+    if team_id is not None and await uow.teams.get(team_id) is None:
+        raise ValidationFailed(FieldError("team_id", f"team {team_id} does not exist"))
+    if assignee_id is not None:
+        assignee = await uow.users.get(assignee_id)
+        if assignee is None or not assignee.is_active:
+            raise ValidationFailed(FieldError(assignee_field, f"no active user {assignee_id}"))
+
+
 class Incidents:
     def __init__(self, uow: UnitOfWork, clock: Clock, nudge: SchedulerNudge, paging: PagingConfig) -> None:
         self.uow = uow
         self.clock = clock
         self.nudge = nudge
         self.paging = paging
-        self.pager = Pager(uow, paging)
 
     async def open(self, actor: User | None, new: NewIncident) -> Incident:
-        """Creates and triggers an incident; step 0 of its policy pages in the same transaction."""
+        """Creates and triggers an incident; step 0 of its policy pages in the same transaction.
+        `actor` None: the system opens it (no person's limits apply)."""
         if actor is not None:
             require(actor, Action.INCIDENT_CREATE)
         async with self.uow:
             if actor is not None:
                 await self._check_manual_pages(actor, None)
-            incident = await self.open_within(actor, new)
+            incident = await open_incident(self.uow, self.paging, new, self.clock.now(), actor)
             await self.uow.commit()
         self.nudge.nudge()
-        return incident
-
-    async def open_within(self, actor: User | None, new: NewIncident) -> Incident:
-        """`open` inside a unit of work the caller already holds (alert ingestion)."""
-        check_text("title", new.title, TITLE_MAX, required=True)
-        check_text("description", new.description, DESCRIPTION_MAX, required=False, multiline=True)
-        await self._check_references(team_id=new.team_id, assignee_id=new.assignee_id)
-        now = self.clock.now()
-        actor_id = actor.id if actor else None
-        policy = choose_policy(await self.uow.policies.list_active(), new.team_id, new.severity)
-        incident = await self.uow.incidents.add(
-            Incident(
-                title=new.title.strip(),
-                description=new.description,
-                severity=new.severity,
-                team_id=new.team_id,
-                assignee_id=new.assignee_id,
-                created_by_id=actor_id,
-                source=new.source,
-                integration_id=new.integration_id,
-                dedup_key=new.dedup_key,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        outcome = incident.trigger(policy.snapshot() if policy else PolicySnapshot.none(), now, actor_id)
-        await self.pager.record(incident, outcome, now, actor_id)
         return incident
 
     async def get(self, actor: User, incident_id: int) -> Incident:
@@ -105,66 +133,66 @@ class Incidents:
         async with self.uow:
             return await self.uow.incidents.list(where, page)
 
-    async def update(self, actor: User, incident_id: int, changes: dict[str, Any]) -> Incident:
-        if "title" in changes:
-            check_text("title", changes["title"], TITLE_MAX, required=True)
-        if "description" in changes:
-            check_text("description", changes["description"], DESCRIPTION_MAX, required=False, multiline=True)
-        if "severity" in changes and changes["severity"] is None:
-            raise ValidationFailed(FieldError("severity", "must not be null"))
-        return await self._act(
-            actor,
-            incident_id,
-            Action.INCIDENT_UPDATE,
-            lambda i, now: self._move_checked(actor, i, changes, now),
-            check=lambda: self._check_references(team_id=changes.get("team_id")),
-        )
-
-    @staticmethod
-    def _move_checked(actor: User, incident: Incident, changes: dict[str, Any], now: datetime) -> Outcome:
-        """An edit that moves the incident to another team must be one the actor may make there too."""
-        if "team_id" in changes and changes["team_id"] != incident.team_id:
-            require_move(actor, incident, changes["team_id"])
-        return incident.update(actor.id, changes, now)
+    async def update(self, actor: User, incident_id: int, changes: IncidentChanges) -> Incident:
+        if changes.title is not UNSET:
+            check_text("title", changes.title, TITLE_MAX, required=True)
+        if changes.description is not UNSET:
+            check_text("description", changes.description, DESCRIPTION_MAX, required=False, multiline=True)
+        async with self.uow:
+            incident = await self._load_for(actor, Action.INCIDENT_UPDATE, incident_id)
+            if changes.team_id is not UNSET and changes.team_id != incident.team_id:
+                await check_references(self.uow, team_id=changes.team_id)
+                require_move(actor, incident, changes.team_id)
+            now = self.clock.now()
+            await self._save(incident, incident.update(actor.id, changes, now), now, actor)
+            await self.uow.commit()
+        return incident
 
     async def acknowledge(self, actor: User, incident_id: int) -> Incident:
-        return await self._act(
-            actor, incident_id, Action.INCIDENT_ACKNOWLEDGE, lambda i, now: i.acknowledge(actor.id, now)
-        )
+        async with self.uow:
+            incident = await self._load_for(actor, Action.INCIDENT_ACKNOWLEDGE, incident_id)
+            now = self.clock.now()
+            await self._save(incident, incident.acknowledge(actor.id, now), now, actor)
+            await self.uow.commit()
+        return incident
 
     async def resolve(self, actor: User, incident_id: int) -> Incident:
-        return await self._act(
-            actor, incident_id, Action.INCIDENT_RESOLVE, lambda i, now: i.resolve(actor.id, now)
-        )
+        async with self.uow:
+            incident = await self._load_for(actor, Action.INCIDENT_RESOLVE, incident_id)
+            now = self.clock.now()
+            await self._save(incident, incident.resolve(actor.id, now), now, actor)
+            await self.uow.commit()
+        return incident
 
     async def snooze(self, actor: User, incident_id: int, minutes: int) -> Incident:
-        if not 1 <= minutes <= SNOOZE_MAX_MINUTES:
-            raise ValidationFailed(FieldError("minutes", f"must be between 1 and {SNOOZE_MAX_MINUTES}"))
-        return await self._act(
-            actor, incident_id, Action.INCIDENT_SNOOZE, lambda i, now: i.snooze(actor.id, minutes, now)
-        )
+        """Holds an acknowledged incident for `minutes` (the entity checks the range)."""
+        async with self.uow:
+            incident = await self._load_for(actor, Action.INCIDENT_SNOOZE, incident_id)
+            now = self.clock.now()
+            await self._save(incident, incident.snooze(actor.id, minutes, now), now, actor)
+            await self.uow.commit()
+        return incident
 
     async def escalate(self, actor: User, incident_id: int) -> Incident:
-        incident = await self._act(
-            actor,
-            incident_id,
-            Action.INCIDENT_ESCALATE,
-            lambda i, now: i.escalate(actor.id, now),
-            check=lambda: self._check_manual_pages(actor, incident_id),
-        )
+        async with self.uow:
+            incident = await self._load_for(actor, Action.INCIDENT_ESCALATE, incident_id)
+            await self._check_manual_pages(actor, incident_id)
+            now = self.clock.now()
+            await self._save(incident, incident.escalate(actor.id, now), now, actor)
+            await self.uow.commit()
         self.nudge.nudge()
         return incident
 
     async def assign(self, actor: User, incident_id: int, assignee_id: int, role: str | None) -> Incident:
         if role is not None:
-            check_text("role", role, 100, required=True)
-        return await self._act(
-            actor,
-            incident_id,
-            Action.INCIDENT_ASSIGN,
-            lambda i, now: i.assign(actor.id, assignee_id, now, role),
-            check=lambda: self._check_references(assignee_id=assignee_id, assignee_field="user_id"),
-        )
+            check_text("role", role, SHORT_NAME_MAX, required=True)
+        async with self.uow:
+            incident = await self._load_for(actor, Action.INCIDENT_ASSIGN, incident_id)
+            await check_references(self.uow, assignee_id=assignee_id, assignee_field="user_id")
+            now = self.clock.now()
+            await self._save(incident, incident.assign(actor.id, assignee_id, now, role), now, actor)
+            await self.uow.commit()
+        return incident
 
     async def comment(self, actor: User, incident_id: int, body: str) -> Comment:
         require(actor, Action.INCIDENT_COMMENT)
@@ -175,7 +203,7 @@ class Incidents:
             comment, outcome = incident.comment(actor.id, body, now)
             comment = await self.uow.comments.add(comment)
             outcome.timeline[0].data["comment_id"] = comment.id
-            await self.pager.record(incident, outcome, now, actor.id)
+            await self._save(incident, outcome, now, actor)
             await self.uow.commit()
         return comment
 
@@ -210,29 +238,20 @@ class Incidents:
             return pages
         return replace(pages, items=[replace(n, last_error=None) for n in pages.items])
 
-    async def _act(
-        self, actor: User, incident_id: int, action: Action, change: Change, check: Check | None = None
-    ) -> Incident:
-        """Loads the incident locked, checks permission, applies `change`, records its outcome, commits."""
-        async with self.uow:
-            incident = await self._load(incident_id, for_update=True)
-            await self._require(actor, action, incident)
-            if check is not None:
-                await check()
-            now = self.clock.now()
-            outcome: Outcome = change(incident, now)
-            await self.pager.record(incident, outcome, now, actor.id)
-            await self.uow.commit()
-        return incident
+    async def _save(self, incident: Incident, outcome: Outcome, now: datetime, actor: User) -> None:
+        await self.uow.incidents.update(incident)
+        await record_outcome(self.uow, self.paging, incident, outcome, now, actor.id)
 
-    async def _require(self, actor: User, action: Action, incident: Incident) -> None:
-        """`require`, asking whether the actor was paged only when the rule needs it and nothing else allows."""
-        if can(actor, action, incident):
-            return
-        was_paged = PERMISSIONS[action] is Rule.INCIDENT_RESPONDERS and await self.uow.notifications.was_paged(
-            incident.id, actor.id
-        )
-        require(actor, action, incident, was_paged=was_paged)
+    async def _load_for(self, actor: User, action: Action, incident_id: int) -> Incident:
+        """The incident, locked, once the actor may do `action` on it. Whether the actor was paged
+        for it is asked only when the rule needs it and nothing else allows."""
+        incident = await self._load(incident_id, for_update=True)
+        if not can(actor, action, incident):
+            was_paged = PERMISSIONS[action] is Rule.INCIDENT_RESPONDERS and await self.uow.notifications.was_paged(
+                incident.id, actor.id
+            )
+            require(actor, action, incident, was_paged=was_paged)
+        return incident
 
     async def _check_manual_pages(self, actor: User, incident_id: int | None) -> None:
         """Refuses a page by hand (opening an incident, escalating one) beyond the limits; counted from
@@ -266,20 +285,6 @@ class Incidents:
         if incident is None:
             raise NotFound(f"incident {incident_id} does not exist")
         return incident
-
-    async def _check_references(
-        self,
-        *,
-        team_id: int | None = None,
-        assignee_id: int | None = None,
-        assignee_field: str = "assignee_id",
-    ) -> None:
-        if team_id is not None and await self.uow.teams.get(team_id) is None:
-            raise ValidationFailed(FieldError("team_id", f"team {team_id} does not exist"))
-        if assignee_id is not None:
-            assignee = await self.uow.users.get(assignee_id)
-            if assignee is None or not assignee.is_active:
-                raise ValidationFailed(FieldError(assignee_field, f"no active user {assignee_id}"))
 
 
 def _without_delivery_error(event: TimelineEvent) -> TimelineEvent:

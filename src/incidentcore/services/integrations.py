@@ -10,9 +10,9 @@ from incidentcore.errors import AuthenticationFailed, Conflict, FieldError, NotF
 from incidentcore.model import Integration, Severity, User
 from incidentcore.permissions import Action, require
 from incidentcore.ports import Clock, Page, Paged, SchedulerNudge, SecretGenerator, UnitOfWork
-from incidentcore.services.incidents import TITLE_MAX, Incidents, NewIncident
-from incidentcore.services.paging import PagingConfig
-from incidentcore.validation import check_text, without_control_characters
+from incidentcore.services.incidents import NewIncident, open_incident
+from incidentcore.services.paging import PagingConfig, record_outcome
+from incidentcore.validation import SHORT_NAME_MAX, TITLE_MAX, check_text, without_control_characters
 
 
 class Integrations:
@@ -23,7 +23,7 @@ class Integrations:
 
     async def create(self, actor: User, name: str, team_id: int) -> Integration:
         require(actor, Action.INTEGRATION_MANAGE)
-        check_text("name", name, 100, required=True)
+        check_text("name", name, SHORT_NAME_MAX, required=True)
         async with self.uow:
             if await self.uow.teams.get(team_id) is None:
                 raise ValidationFailed(FieldError("team_id", f"team {team_id} does not exist"))
@@ -97,7 +97,7 @@ class AlertIngestion:
         self.uow = uow
         self.clock = clock
         self.nudge = nudge
-        self.incidents = Incidents(uow, clock, nudge, paging)
+        self.paging = paging
 
     async def receive(self, key: str, alert: Alert) -> AlertReceipt:
         try:
@@ -122,12 +122,14 @@ class AlertIngestion:
                 else:
                     outcome = incident.note_alert(now, data)
                     action = "updated"
-                await self.incidents.pager.record(incident, outcome, now, None)
+                await self.uow.incidents.update(incident)
+                await record_outcome(self.uow, self.paging, incident, outcome, now, None)
             elif alert.recovered:
                 return AlertReceipt(None, "ignored")
             else:
-                incident = await self.incidents.open_within(
-                    None,
+                incident = await open_incident(
+                    self.uow,
+                    self.paging,
                     NewIncident(
                         title=without_control_characters(alert.rule_name).strip()[:TITLE_MAX]
                         or f"{alert.source} alert {alert.dedup_key}",
@@ -140,8 +142,10 @@ class AlertIngestion:
                         integration_id=integration.id,
                         dedup_key=alert.dedup_key,
                     ),
+                    now,
+                    actor=None,
+                    alert=data,
                 )
-                await self.uow.timeline.add_many([incident.note_alert(now, data).timeline[0]])
                 action = "created"
             await self.uow.commit()
         if action == "created":

@@ -94,159 +94,159 @@ class Audience:
         )
 
 
-class Pager:
-    """Records incident actions' outcomes: state, timeline, escalation events and outbox rows.
+async def record_outcome(
+    uow: UnitOfWork, paging: PagingConfig, incident: Incident, outcome: Outcome, now: datetime, actor_id: int | None
+) -> None:
+    """Records what one incident action caused, in the caller's unit of work: the pages (outbox rows),
+    the escalation events and the timeline, one insert each. The caller has saved the incident
+    (`add` or `update`) first: recording never writes the incident itself."""
+    await record_outcomes(uow, paging, [(incident, outcome)], now, actor_id)
 
-    A batch costs one fenced update per incident plus a fixed handful of statements (targets,
-    preferences, teams, and one insert each for pages, escalation events and timeline), however
-    many steps fire in it.
-    """
 
-    def __init__(self, uow: UnitOfWork, config: PagingConfig) -> None:
-        self.uow = uow
-        self.config = config
+async def record_outcomes(
+    uow: UnitOfWork,
+    paging: PagingConfig,
+    outcomes: Sequence[tuple[Incident, Outcome]],
+    now: datetime,
+    actor_id: int | None,
+) -> None:
+    """`record_outcome` for a batch (the worker's tick): a fixed handful of statements (targets,
+    preferences, teams, one insert each for pages, escalation events and timeline), however many
+    incidents and steps are in it."""
+    fires = {
+        (incident.id, effect): (incident, withdrawn_by)
+        for incident, outcome in outcomes
+        for effect, withdrawn_by in _fires_and_what_withdraws_them(outcome)
+    }
+    reach, cancelled_at_once = await _page(uow, paging, fires, now)
+    events: list[EscalationEvent] = []
+    timeline: list[TimelineEvent] = []
+    for incident, outcome in outcomes:
+        for item in outcome.timeline:
+            item.incident_id = incident.id
+        timeline += outcome.timeline
+        for effect in outcome.effects:
+            event = EscalationEvent(
+                incident_id=incident.id,
+                policy_id=incident.escalation_policy_id,
+                kind=effect.kind,
+                cycle=effect.cycle,
+                scheduled_at=effect.scheduled_at,
+                created_at=now,
+                step_index=effect.step_index,
+                loop=effect.loop,
+            )
+            if effect.is_fire:
+                fired = reach[(incident.id, effect)]
+                event.notified_user_ids = [u.id for u in fired.paged]
+                event.cancelled_user_ids = [u.id for u in fired.cancelled]
+                event.cancel_reason = fired.cancel_reason
+                by = actor_id if effect.kind is EffectKind.MANUAL else None  # the schedule fires the rest
+                timeline.append(_escalated(incident, effect, fired, by))
+            elif effect.kind in CANCELS_WAITING_PAGES:
+                reason = CANCELS_WAITING_PAGES[effect.kind]
+                withdrawn = await uow.notifications.cancel_pending_for_incident(incident.id, reason)
+                if withdrawn:
+                    event.cancelled_user_ids = sorted({n.user_id for n in withdrawn if n.user_id is not None})
+                    event.cancel_reason = reason
+                timeline += [_cancelled(page, now) for page in withdrawn]
+            events.append(event)
+    timeline += [_cancelled(page, now) for page in cancelled_at_once]
+    await uow.escalation_events.add_many(events)
+    await uow.timeline.add_many(timeline)
 
-    async def record(self, incident: Incident, outcome: Outcome, now: datetime, actor_id: int | None) -> None:
-        """Saves the incident (fenced) and everything its outcome caused."""
-        await self.record_many([(incident, outcome)], now, actor_id)
 
-    async def record_many(
-        self, outcomes: Sequence[tuple[Incident, Outcome]], now: datetime, actor_id: int | None
-    ) -> None:
-        for incident, _ in outcomes:
-            await self.uow.incidents.update(incident)
-        fires = {
-            (incident.id, effect): (incident, withdrawn_by)
-            for incident, outcome in outcomes
-            for effect, withdrawn_by in _fires_and_what_withdraws_them(outcome)
-        }
-        reach, cancelled_at_once = await self._page(fires, now)
-        events: list[EscalationEvent] = []
-        timeline: list[TimelineEvent] = []
-        for incident, outcome in outcomes:
-            for item in outcome.timeline:
-                item.incident_id = incident.id
-            timeline += outcome.timeline
-            for effect in outcome.effects:
-                event = EscalationEvent(
-                    incident_id=incident.id,
-                    policy_id=incident.escalation_policy_id,
-                    kind=effect.kind,
-                    cycle=effect.cycle,
-                    scheduled_at=effect.scheduled_at,
+async def _page(
+    uow: UnitOfWork,
+    paging: PagingConfig,
+    fires: dict[tuple[int, Effect], tuple[Incident, str | None]],
+    now: datetime,
+) -> tuple[dict[tuple[int, Effect], Reach], list[Notification]]:
+    """Writes one outbox row per (user, channel) for every fire: pending, or already cancelled for a
+    fire that an acknowledgement, snooze or resolve in this same transaction withdraws, so nothing
+    is ever sent for it. Returns each fire's reach and the rows inserted as cancelled."""
+    if not fires:
+        return {}, []
+    audiences = {key: Audience.of_step(i, key[1].step_index or 0) for key, (i, _) in fires.items()}
+    candidates = await uow.users.resolve_targets(
+        user_ids=sorted({u for a in audiences.values() for u in a.user_ids}),
+        team_ids=sorted({t for a in audiences.values() for t in a.team_ids}),
+        roles=sorted({r for a in audiences.values() for r in a.roles}, key=lambda r: (r[0].rank, r[1])),
+    )
+    preferences: dict[int, list[NotificationPreference]] = {}
+    if candidates:
+        for preference in await uow.preferences.list_for_users([u.id for u in candidates]):
+            preferences.setdefault(preference.user_id, []).append(preference)
+    team_ids = sorted({i.team_id for i, _ in fires.values() if i.team_id is not None})
+    team_names = {team.id: team.name for team in await uow.teams.get_many(team_ids)}
+    rows: list[Notification] = []
+    reach: dict[tuple[int, Effect], Reach] = {}
+    for (incident_id, effect), (incident, withdrawn_by) in fires.items():
+        subject, body = _message(paging, incident, effect, team_names.get(incident.team_id or 0))
+        cancel_reason = f"{withdrawn_by} before the page could be sent" if withdrawn_by else None
+        fired = reach[(incident_id, effect)] = Reach(cancel_reason=cancel_reason)
+        for user in (u for u in candidates if audiences[(incident_id, effect)].includes(u)):
+            channels = choose_channels(user, preferences.get(user.id, []), incident)
+            if not channels:
+                fired.unreachable.append(user)
+                continue
+            (fired.cancelled if cancel_reason else fired.paged).append(user)
+            for channel, address in channels:
+                page = Notification(
+                    user_id=user.id,
+                    channel=channel,
+                    address=address,
+                    subject=subject,
+                    body=body,
+                    idempotency_key=page_key(incident_id, effect, user.id, channel),
                     created_at=now,
-                    step_index=effect.step_index,
-                    loop=effect.loop,
+                    incident_id=incident_id,
+                    urgency=incident.severity.urgency,
                 )
-                if effect.is_fire:
-                    fired = reach[(incident.id, effect)]
-                    event.notified_user_ids = [u.id for u in fired.paged]
-                    event.cancelled_user_ids = [u.id for u in fired.cancelled]
-                    event.cancel_reason = fired.cancel_reason
-                    by = actor_id if effect.kind is EffectKind.MANUAL else None  # the schedule fires the rest
-                    timeline.append(self._escalated(incident, effect, fired, by))
-                elif effect.kind in CANCELS_WAITING_PAGES:
-                    reason = CANCELS_WAITING_PAGES[effect.kind]
-                    withdrawn = await self.uow.notifications.cancel_pending_for_incident(incident.id, reason)
-                    if withdrawn:
-                        event.cancelled_user_ids = sorted(
-                            {n.user_id for n in withdrawn if n.user_id is not None}
-                        )
-                        event.cancel_reason = reason
-                    timeline += [_cancelled(page, now) for page in withdrawn]
-                events.append(event)
-        timeline += [_cancelled(page, now) for page in cancelled_at_once]
-        await self.uow.escalation_events.add_many(events)
-        await self.uow.timeline.add_many(timeline)
+                if cancel_reason:
+                    page.cancel(cancel_reason)
+                rows.append(page)
+    inserted = await uow.notifications.add_new(rows)
+    return reach, [n for n in inserted if n.status is NotificationStatus.CANCELLED]
 
-    async def _page(
-        self, fires: dict[tuple[int, Effect], tuple[Incident, str | None]], now: datetime
-    ) -> tuple[dict[tuple[int, Effect], Reach], list[Notification]]:
-        """Writes one outbox row per (user, channel) for every fire: pending, or already cancelled for a
-        fire that an acknowledgement, snooze or resolve in this same transaction withdraws, so nothing
-        is ever sent for it. Returns each fire's reach and the rows inserted as cancelled."""
-        if not fires:
-            return {}, []
-        audiences = {key: Audience.of_step(i, key[1].step_index or 0) for key, (i, _) in fires.items()}
-        candidates = await self.uow.users.resolve_targets(
-            user_ids=sorted({u for a in audiences.values() for u in a.user_ids}),
-            team_ids=sorted({t for a in audiences.values() for t in a.team_ids}),
-            roles=sorted({r for a in audiences.values() for r in a.roles}, key=lambda r: (r[0].rank, r[1])),
-        )
-        preferences: dict[int, list[NotificationPreference]] = {}
-        if candidates:
-            for preference in await self.uow.preferences.list_for_users([u.id for u in candidates]):
-                preferences.setdefault(preference.user_id, []).append(preference)
-        team_ids = sorted({i.team_id for i, _ in fires.values() if i.team_id is not None})
-        team_names = {team.id: team.name for team in await self.uow.teams.get_many(team_ids)}
-        rows: list[Notification] = []
-        reach: dict[tuple[int, Effect], Reach] = {}
-        for (incident_id, effect), (incident, withdrawn_by) in fires.items():
-            subject, body = self._message(incident, effect, team_names.get(incident.team_id or 0))
-            cancel_reason = f"{withdrawn_by} before the page could be sent" if withdrawn_by else None
-            fired = reach[(incident_id, effect)] = Reach(cancel_reason=cancel_reason)
-            for user in (u for u in candidates if audiences[(incident_id, effect)].includes(u)):
-                channels = choose_channels(user, preferences.get(user.id, []), incident)
-                if not channels:
-                    fired.unreachable.append(user)
-                    continue
-                (fired.cancelled if cancel_reason else fired.paged).append(user)
-                for channel, address in channels:
-                    page = Notification(
-                        user_id=user.id,
-                        channel=channel,
-                        address=address,
-                        subject=subject,
-                        body=body,
-                        idempotency_key=page_key(incident_id, effect, user.id, channel),
-                        created_at=now,
-                        incident_id=incident_id,
-                        urgency=incident.severity.urgency,
-                    )
-                    if cancel_reason:
-                        page.cancel(cancel_reason)
-                    rows.append(page)
-        inserted = await self.uow.notifications.add_new(rows)
-        return reach, [n for n in inserted if n.status is NotificationStatus.CANCELLED]
+def _message(paging: PagingConfig, incident: Incident, effect: Effect, team_name: str | None) -> tuple[str, str]:
+    severity = incident.severity.value.upper()
+    subject = f"[{severity}] Incident #{incident.id}: {incident.title}"
+    link = f"{paging.public_url.rstrip('/')}/v1/incidents/{incident.id}"
+    lines = [
+        f"Incident #{incident.id} is {incident.status.value}: {incident.title}",
+        f"Severity: {incident.severity.value}",
+        f"Team: {team_name or 'none'}",
+    ]
+    if incident.description:
+        lines.append(f"Details: {incident.description}")
+    lines += [
+        f"Escalation step {(effect.step_index or 0) + 1}"
+        + (" (paged by hand)" if effect.kind is EffectKind.MANUAL else ""),
+        f"Acknowledge: POST {link}/acknowledge",
+        f"View: GET {link}",
+    ]
+    return subject, "\n".join(lines)
 
-    def _message(self, incident: Incident, effect: Effect, team_name: str | None) -> tuple[str, str]:
-        severity = incident.severity.value.upper()
-        subject = f"[{severity}] Incident #{incident.id}: {incident.title}"
-        link = f"{self.config.public_url.rstrip('/')}/v1/incidents/{incident.id}"
-        lines = [
-            f"Incident #{incident.id} is {incident.status.value}: {incident.title}",
-            f"Severity: {incident.severity.value}",
-            f"Team: {team_name or 'none'}",
-        ]
-        if incident.description:
-            lines.append(f"Details: {incident.description}")
-        lines += [
-            f"Escalation step {(effect.step_index or 0) + 1}"
-            + (" (paged by hand)" if effect.kind is EffectKind.MANUAL else ""),
-            f"Acknowledge: POST {link}/acknowledge",
-            f"View: GET {link}",
-        ]
-        return subject, "\n".join(lines)
+def _escalated(incident: Incident, effect: Effect, fired: Reach, actor_id: int | None) -> TimelineEvent:
+    data: dict[str, object] = {
+        "step_index": effect.step_index,
+        "loop": effect.loop,
+        "cycle": effect.cycle,
+        "manual": effect.kind is EffectKind.MANUAL,
+        "scheduled_at": effect.scheduled_at.isoformat(),
+        "user_ids": [u.id for u in fired.paged],
+    }
+    if fired.unreachable:
+        data["unreachable_user_ids"] = [u.id for u in fired.unreachable]
+    if fired.cancelled:
+        data["cancelled_user_ids"] = [u.id for u in fired.cancelled]
+        data["cancel_reason"] = fired.cancel_reason
+    elif not fired.paged:
+        data["warning"] = "no one was paged: no active target has a channel for this severity"
+    return TimelineEvent(incident.id, TimelineKind.ESCALATED, effect.scheduled_at, actor_id, data)
 
-    def _escalated(
-        self, incident: Incident, effect: Effect, fired: Reach, actor_id: int | None
-    ) -> TimelineEvent:
-        data: dict[str, object] = {
-            "step_index": effect.step_index,
-            "loop": effect.loop,
-            "cycle": effect.cycle,
-            "manual": effect.kind is EffectKind.MANUAL,
-            "scheduled_at": effect.scheduled_at.isoformat(),
-            "user_ids": [u.id for u in fired.paged],
-        }
-        if fired.unreachable:
-            data["unreachable_user_ids"] = [u.id for u in fired.unreachable]
-        if fired.cancelled:
-            data["cancelled_user_ids"] = [u.id for u in fired.cancelled]
-            data["cancel_reason"] = fired.cancel_reason
-        elif not fired.paged:
-            data["warning"] = "no one was paged: no active target has a channel for this severity"
-        return TimelineEvent(incident.id, TimelineKind.ESCALATED, effect.scheduled_at, actor_id, data)
+
 
 
 @dataclass

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
 
+from incidentcore.changes import UNSET, Unset, given
 from incidentcore.errors import FieldError, NotFound, ValidationFailed
-from incidentcore.escalation import TargetType
-from incidentcore.model import EscalationPolicy, User
+from incidentcore.escalation import EscalationStep, TargetType
+from incidentcore.model import EscalationPolicy, Severity, User
 from incidentcore.permissions import Action, require
 from incidentcore.ports import Clock, Page, Paged, UnitOfWork
 
-EDITABLE = {
-    "name",
-    "description",
-    "team_id",
-    "severities",
-    "steps",
-    "repeat",
-    "ack_timeout_minutes",
-    "is_active",
-}
+
+@dataclass(frozen=True)
+class PolicyChanges:
+    """What may be edited on an escalation policy (incidents keep the snapshot they triggered with)."""
+
+    name: str | Unset = UNSET
+    description: str | Unset | None = UNSET
+    team_id: int | Unset | None = UNSET
+    severities: frozenset[Severity] | Unset = UNSET
+    steps: tuple[EscalationStep, ...] | Unset = UNSET
+    repeat: int | Unset = UNSET
+    ack_timeout_minutes: int | Unset | None = UNSET
+    is_active: bool | Unset = UNSET
 
 
 class Policies:
@@ -48,13 +51,10 @@ class Policies:
         async with self.uow:
             return await self._load(policy_id)
 
-    async def update(self, actor: User, policy_id: int, changes: dict[str, Any]) -> EscalationPolicy:
+    async def update(self, actor: User, policy_id: int, changes: PolicyChanges) -> EscalationPolicy:
         require(actor, Action.POLICY_MANAGE)
-        unknown = set(changes) - EDITABLE
-        if unknown:
-            raise ValidationFailed([FieldError(f, "cannot be changed") for f in sorted(unknown)])
         async with self.uow:
-            policy = replace(await self._load(policy_id), **changes)
+            policy = replace(await self._load(policy_id), **given(changes))
             policy.validate()
             await self._check_references(policy)
             await self.uow.policies.update(policy)

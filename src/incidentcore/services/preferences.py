@@ -8,9 +8,7 @@ from incidentcore.errors import FieldError, NotFound, ValidationFailed
 from incidentcore.model import Channel, NotificationPreference, Severity, User
 from incidentcore.permissions import Action, require
 from incidentcore.ports import DestinationPolicy, DestinationRefused, UnitOfWork
-from incidentcore.services.accounts import normalise_email
-
-ADDRESS_MAX = 2000
+from incidentcore.validation import ADDRESS_MAX, normalise_email
 
 
 def check_address(channel: Channel, address: str | None, enabled: bool) -> str | None:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
+from incidentcore.changes import UNSET, Unset
 from incidentcore.errors import Conflict, NotFound
 from incidentcore.model import Team, User
 from incidentcore.permissions import Action, require
 from incidentcore.ports import Clock, Page, Paged, UnitOfWork
-from incidentcore.validation import check_text
+from incidentcore.validation import NOTE_MAX, SHORT_NAME_MAX, check_text
 
-NAME_MAX = 100
-DESCRIPTION_MAX = 2000
+
+@dataclass(frozen=True)
+class TeamChanges:
+    name: str | Unset = UNSET
+    description: str | Unset | None = UNSET
 
 
 class Teams:
@@ -21,8 +25,8 @@ class Teams:
 
     async def create(self, actor: User, name: str, description: str | None) -> Team:
         require(actor, Action.TEAM_MANAGE)
-        check_text("name", name, NAME_MAX, required=True)
-        check_text("description", description, DESCRIPTION_MAX, required=False, multiline=True)
+        check_text("name", name, SHORT_NAME_MAX, required=True)
+        check_text("description", description, NOTE_MAX, required=False, multiline=True)
         async with self.uow:
             team = await self.uow.teams.add(Team(name.strip(), description, self.clock.now()))
             await self.uow.commit()
@@ -38,18 +42,18 @@ class Teams:
         async with self.uow:
             return await self._load(team_id)
 
-    async def update(self, actor: User, team_id: int, changes: dict[str, Any]) -> Team:
+    async def update(self, actor: User, team_id: int, changes: TeamChanges) -> Team:
         require(actor, Action.TEAM_MANAGE)
-        if "name" in changes:
-            check_text("name", changes["name"], NAME_MAX, required=True)
-        if "description" in changes:
-            check_text("description", changes["description"], DESCRIPTION_MAX, required=False, multiline=True)
+        if changes.name is not UNSET:
+            check_text("name", changes.name, SHORT_NAME_MAX, required=True)
+        if changes.description is not UNSET:
+            check_text("description", changes.description, NOTE_MAX, required=False, multiline=True)
         async with self.uow:
             team = await self._load(team_id)
-            if "name" in changes:
-                team.name = changes["name"].strip()
-            if "description" in changes:
-                team.description = changes["description"]
+            if changes.name is not UNSET:
+                team.name = changes.name.strip()
+            if changes.description is not UNSET:
+                team.description = changes.description
             await self.uow.teams.update(team)
             await self.uow.commit()
         return team

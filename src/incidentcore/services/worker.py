@@ -19,7 +19,7 @@ from incidentcore.ports import (
     RetryPolicy,
     UnitOfWork,
 )
-from incidentcore.services.paging import Pager, PagingConfig
+from incidentcore.services.paging import PagingConfig, record_outcomes
 
 
 class EscalationTick:
@@ -28,14 +28,17 @@ class EscalationTick:
     def __init__(self, uow: UnitOfWork, clock: Clock, paging: PagingConfig) -> None:
         self.uow = uow
         self.clock = clock
-        self.pager = Pager(uow, paging)
+        self.paging = paging
 
     async def run(self, batch_size: int = 100) -> int:
         """Processes at most one batch; returns how many incidents it advanced."""
         async with self.uow:
             now = self.clock.now()
             due = await self.uow.incidents.claim_due(now, batch_size)
-            await self.pager.record_many([(incident, incident.tick(now)) for incident in due], now, None)
+            outcomes = [(incident, incident.tick(now)) for incident in due]
+            for incident in due:
+                await self.uow.incidents.update(incident)
+            await record_outcomes(self.uow, self.paging, outcomes, now, None)
             await self.uow.commit()
         return len(due)
 

@@ -28,7 +28,7 @@ from entrypoints.http.schemas import (
     page_of,
     timeline_event_response,
 )
-from incidentcore.model import IncidentStatus, Severity
+from incidentcore.model import IncidentChanges, IncidentStatus, Severity
 from incidentcore.permissions import Action
 from incidentcore.ports import IncidentFilter
 from incidentcore.services import Incidents, NewIncident
@@ -102,7 +102,7 @@ class IncidentsController(Controller):
         self, actor: Actor, incident_id: PathId, data: JSONBody[UpdateIncidentRequest], incidents: FromDishka[Incidents]
     ) -> IncidentResponse:
         """Title, description, severity, team; the status changes only through the actions."""
-        return incident_response(await incidents.update(actor, incident_id, changes(data)))
+        return incident_response(await incidents.update(actor, incident_id, changes(data, IncidentChanges)))
 
     @post(
         "/{incident_id:int}/acknowledge",

@@ -17,7 +17,7 @@ from entrypoints.http.schemas import (
     team_response,
 )
 from incidentcore.permissions import Action
-from incidentcore.services import Teams
+from incidentcore.services import TeamChanges, Teams
 
 
 class TeamsController(Controller):
@@ -50,7 +50,7 @@ class TeamsController(Controller):
     async def update_team(
         self, actor: Actor, team_id: PathId, data: JSONBody[UpdateTeamRequest], teams: FromDishka[Teams]
     ) -> TeamResponse:
-        return team_response(await teams.update(actor, team_id, changes(data)))
+        return team_response(await teams.update(actor, team_id, changes(data, TeamChanges)))
 
     @delete(
         "/{team_id:int}",

@@ -22,7 +22,7 @@ from entrypoints.http.schemas import (
 from incidentcore.model import Role
 from incidentcore.permissions import Action
 from incidentcore.ports import UserFilter
-from incidentcore.services import Accounts, NewUser
+from incidentcore.services import Accounts, NewUser, ProfileChanges, UserChanges
 
 ADMIN = [permits(Action.USER_MANAGE)]
 
@@ -54,7 +54,7 @@ class UsersController(Controller):
         """Name, email and password only. A new email or password needs `current_password` (400
         naming it when missing or wrong; wrong ones count toward the login throttle, 429). A new
         email or password ends every earlier access token and every outstanding reset token."""
-        return user_response(await accounts.update_me(actor, changes(data), client_address(request)))
+        return user_response(await accounts.update_me(actor, changes(data, ProfileChanges), client_address(request)))
 
     @get("/", summary="List users (admin)", guards=ADMIN, responses=responses(400, 401, 403))
     @inject
@@ -95,7 +95,7 @@ class UsersController(Controller):
     ) -> UserResponse:
         """May also set role, team and whether the account is active. A new email or password, or
         deactivation, ends the user's access tokens and outstanding reset tokens."""
-        return user_response(await accounts.update_user(actor, user_id, changes(data)))
+        return user_response(await accounts.update_user(actor, user_id, changes(data, UserChanges)))
 
     @delete(
         "/{user_id:int}",
