@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from adapters.clock import SystemClock
 from adapters.health import DatabaseHealth, SqlDatabaseHealth
 from adapters.notify.apprise_notifier import AppriseConfig, AppriseNotifier
+from adapters.notify.channels import CHANNELS
 from adapters.notify.destinations import AddressPolicy
 from adapters.notify.logging import LoggingNotifier
 from adapters.notify.retry import ExponentialBackoff
@@ -24,6 +25,7 @@ from adapters.security import BcryptPasswordHasher, InMemoryLoginThrottle, JwtTo
 from adapters.sql.engine import create_engine, create_session_factory
 from entrypoints.settings import Settings
 from incidentcore.ports import (
+    ChannelAddresses,
     Clock,
     DestinationPolicy,
     LoginThrottle,
@@ -103,6 +105,10 @@ class MessagingProvider(Provider):
         needs no provider; webhooks, Slack and Apprise URLs are delivered for real everywhere."""
         unconfigured = None if settings.is_production else LoggingNotifier()
         return AppriseNotifier(AppriseConfig.from_settings(settings), unconfigured=unconfigured)
+
+    @provide
+    def channel_addresses(self) -> ChannelAddresses:
+        return CHANNELS
 
     @provide
     def destination_policy(self, settings: Settings) -> DestinationPolicy:

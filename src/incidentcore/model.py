@@ -491,18 +491,16 @@ class Notification:
     urgency: int = 0
     id: int = 0
 
-    # Channels whose address is a URL a user chose; email and SMS go through the operator's providers.
-    USER_CHOSEN_DESTINATIONS = frozenset({Channel.WEBHOOK, Channel.SLACK, Channel.APPRISE})
-
     def __post_init__(self) -> None:
         if self.next_attempt_at is None and self.status is NotificationStatus.PENDING:
             self.next_attempt_at = self.created_at
 
     @property
     def destination(self) -> str | None:
-        """The host a user-chosen address points at (lower case), which the dispatcher limits sends to,
-        so that one hanging endpoint cannot hold every sender; None for email and SMS."""
-        if self.channel not in self.USER_CHOSEN_DESTINATIONS or not self.address:
+        """The host an address that is a URL names (lower case), which the dispatcher limits sends to,
+        so that one hanging endpoint cannot hold every sender; None for an email address or a phone
+        number (those go through the operator's SMTP server and Twilio)."""
+        if not self.address or "://" not in self.address:
             return None
         try:
             host = urlsplit(self.address.strip()).hostname

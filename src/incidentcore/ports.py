@@ -353,6 +353,24 @@ class SecretGenerator(Protocol):
     def new_secret(self) -> str: ...
 
 
+class InvalidAddress(Exception):
+    """An address a channel cannot send to; `reason` says why, for its owner."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ChannelAddresses(Protocol):
+    """What each channel takes for an address (an email address, a phone number, a URL): the formats
+    belong to the adapters that deliver on those channels, not to the core."""
+
+    def check(self, channel: Channel, address: str) -> str:
+        """`address` (stripped, not empty) as it is to be stored, normalised; raises InvalidAddress
+        when `channel` cannot send to it."""
+        ...
+
+
 class DestinationRefused(Exception):
     """An address the destination policy does not let pages reach; `reason` says why, for its owner."""
 

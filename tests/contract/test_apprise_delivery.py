@@ -1,4 +1,5 @@
-"""The Apprise notifier against real local servers: webhook POSTs over HTTP, email over SMTP.
+"""The Apprise notifier against real local servers: webhook POSTs over HTTP, email over SMTP (the
+Apprise URL each channel builds: test_notification_channels.py).
 
 Also end to end through NotificationDispatch on the in-memory adapters: a refused connection is
 recorded as `retrying`, then `failed` with a `notification_failed` timeline event.
@@ -13,7 +14,7 @@ from datetime import timedelta
 import pytest
 from capture_server import CaptureServer, SmtpCapture, closed_port
 
-from adapters.notify.apprise_notifier import AppriseConfig, AppriseNotifier, webhook_url
+from adapters.notify.apprise_notifier import AppriseConfig, AppriseNotifier
 from adapters.notify.retry import ExponentialBackoff
 from incidentcore.escalation import EscalationStep, Target, TargetType
 from incidentcore.model import Channel, EscalationPolicy, NotificationStatus, TimelineKind
@@ -59,17 +60,6 @@ async def test_webhook_basic_auth_credentials_are_kept(capture: CaptureServer) -
     assert request.headers["Authorization"] == "Basic Ym90OnMzY3JldA=="
 
 
-def test_webhook_urls_map_http_to_json_and_https_to_jsons() -> None:
-    assert webhook_url("http://example.com") == "json://example.com/"
-    assert (
-        webhook_url("HTTPS://u:p@example.com:8443/a/b?x=1&y=") == "jsons://u:p@example.com:8443/a/b?-x=1&-y="
-    )
-    for bad in ("ftp://example.com/x", "example.com/x", "http:///nohost"):
-        with pytest.raises(DeliveryFailed) as refused:
-            webhook_url(bad)
-        assert refused.value.permanent
-
-
 async def test_an_http_error_status_is_a_transient_failure(capture: CaptureServer) -> None:
     capture.status = 503
     with pytest.raises(DeliveryFailed) as failed:
@@ -91,36 +81,6 @@ async def test_email_goes_through_the_smtp_settings() -> None:
     assert (mail.sender, mail.recipients) == ("pager@example.com", ["alice@example.com"])
     assert "Subject: [HIGH] Incident #7: db down" in mail.data
     assert "Incident #7 is triggered" in mail.data
-
-
-def test_email_and_sms_urls_come_from_the_settings() -> None:
-    notifier = AppriseNotifier(
-        AppriseConfig(
-            smtp_host="smtp.example.com",
-            smtp_port=465,
-            smtp_user="pager@example.com",
-            smtp_password="p@ss/word",
-            smtp_from="Pager <pager@example.com>",
-            twilio_account_sid="AC" + "a" * 32,
-            twilio_auth_token="t" * 32,
-            twilio_phone_number="+1 (555) 000-1111",
-        )
-    )
-    assert notifier.apprise_url(message(Channel.EMAIL, "bob@example.com")) == (
-        "mailtos://pager%40example.com:p%40ss%2Fword@smtp.example.com:465/bob%40example.com"
-        "?from=Pager+%3Cpager%40example.com%3E&smtp=smtp.example.com&mode=ssl"
-    )
-    assert notifier.apprise_url(message(Channel.SMS, "+1 555 222 3333")) == (
-        f"twilio://AC{'a' * 32}:{'t' * 32}@%2B15550001111/%2B15552223333"
-    )
-
-
-async def test_the_settings_object_itself_configures_the_notifier() -> None:
-    from entrypoints.settings import Settings
-
-    settings = Settings(smtp_host="mail.example.com", smtp_port=25, smtp_from="pager@example.com")
-    url = AppriseNotifier(settings).apprise_url(message(Channel.EMAIL, "a@example.com"))
-    assert url.startswith("mailto://mail.example.com:25/a%40example.com?")
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,14 @@ def test_preference_lists_are_paged_like_every_list(api):
         assert api.client.get(path, params={"limit": 0}, headers=caller).status_code == 400
 
 
+def test_an_address_is_stored_as_its_channel_normalises_it(api):
+    _, headers = api.create_user()
+    body = {"enabled": True, "address": " Pager@Example.COM "}
+    response = api.client.put("/v1/notification-preferences/me/email", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["address"] == "pager@example.com"
+
+
 @pytest.mark.parametrize(
     ("channel", "body", "field"),
     [

@@ -264,6 +264,25 @@ def notification(**overrides: object) -> Notification:
     return Notification(**fields)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("channel", "address", "destination"),
+    [
+        (Channel.WEBHOOK, " https://Hooks.Example:8443/pager?key=1", "hooks.example"),
+        (Channel.APPRISE, "ntfys://ntfy.example/alerts", "ntfy.example"),
+        (Channel.WEBHOOK, "http://[2606:4700::1111]/x", "2606:4700::1111"),
+        (Channel.EMAIL, "ada@example.com", None),
+        (Channel.SMS, "+1 555 000 1111", None),
+        (Channel.WEBHOOK, None, None),
+        (Channel.WEBHOOK, "http://[::1/broken", None),
+    ],
+)
+def test_the_destination_is_the_host_a_url_address_names(
+    channel: Channel, address: str | None, destination: str | None
+) -> None:
+    """What the dispatcher's per-destination limit counts; an address that is not a URL is not limited."""
+    assert notification(channel=channel, address=address).destination == destination
+
+
 def test_a_new_pending_notification_is_due_at_once() -> None:
     n = notification()
     assert (n.status, n.attempts, n.next_attempt_at) == (NotificationStatus.PENDING, 0, T0)

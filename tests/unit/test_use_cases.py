@@ -637,25 +637,14 @@ async def test_preferences_choose_channels_and_severities(world: InMemoryService
 
 
 async def test_preference_rules(world: InMemoryServices) -> None:
+    """The use case's own rules; each channel's address format is the notify adapters' (tests/contract)."""
     user = await world.user("ada@example.com")
     other = await world.user("bob@example.com")
     with pytest.raises(PermissionDenied):
         await world.preferences.list_for(user, other.id)
     with pytest.raises(ValidationFailed):
         await world.preferences.set_for(
-            user, user.id, Channel.WEBHOOK, enabled=True, address="ftp://x", min_severity=None
-        )
-    with pytest.raises(ValidationFailed):
-        await world.preferences.set_for(
             user, user.id, Channel.SMS, enabled=True, address=None, min_severity=None
-        )
-    with pytest.raises(ValidationFailed):
-        await world.preferences.set_for(
-            user, user.id, Channel.SLACK, enabled=True, address="#ops", min_severity=None
-        )
-    with pytest.raises(ValidationFailed):
-        await world.preferences.set_for(
-            user, user.id, Channel.EMAIL, enabled=True, address="nope", min_severity=None
         )
     with pytest.raises(ValidationFailed):
         await world.preferences.set_for(
@@ -666,12 +655,25 @@ async def test_preference_rules(world: InMemoryServices) -> None:
     )
     assert disabled.address is None
     email = await world.preferences.set_for(
-        user, user.id, Channel.EMAIL, enabled=True, address="Pager@Example.com", min_severity=Severity.HIGH
+        user, user.id, Channel.EMAIL, enabled=True, address=None, min_severity=Severity.HIGH
     )
-    assert email.address == "pager@example.com"
+    assert email.address is None  # pages go to the account's address
     admin = await world.admin()
     with pytest.raises(NotFound):
         await world.preferences.list_for(admin, 999)
+
+
+async def test_an_address_its_channel_cannot_take_is_refused_naming_the_field(world: InMemoryServices) -> None:
+    user = await world.user("ada@example.com")
+    world.addresses.refused.add("#ops")
+    with pytest.raises(ValidationFailed) as refused:
+        await world.preferences.set_for(
+            user, user.id, Channel.SLACK, enabled=True, address="  #ops ", min_severity=None
+        )
+    assert [(e.field, e.message) for e in refused.value.errors] == [
+        ("address", "is not an address the slack channel can send to")
+    ]
+    assert await world.preferences.list_for(user, user.id) == []
 
 
 # --- integrations and alerts ---------------------------------------------------------------------------------

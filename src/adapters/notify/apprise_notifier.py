@@ -1,4 +1,4 @@
-"""Delivery through Apprise: one Apprise URL per message, built from the channel and its address.
+"""Delivery through Apprise: one Apprise URL per message, built by its channel (channels.py).
 
 Apprise URLs carry credentials (SMTP passwords, Twilio tokens, Slack webhook tokens), so they are
 never logged, and failure reasons are scrubbed of them before they reach the outbox row.
@@ -12,16 +12,14 @@ thread for longer (a user's `rto=`/`cto=` cannot lengthen them).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Literal
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import apprise
-from apprise.plugins.slack import NotifySlack
 
-from incidentcore.model import Channel
+from adapters.notify.channels import CHANNELS
 from incidentcore.ports import DeliveryFailed, Notifier, OutgoingMessage
 
 logger = logging.getLogger("incidentcore.notify")
@@ -62,15 +60,11 @@ class AppriseConfig:
 
 
 class AppriseNotifier(Notifier):
-    """Sends through Apprise. `unconfigured`, when given, takes the email and SMS messages whose
-    provider (SMTP, Twilio) is not configured instead of failing them: development logs them."""
+    """Sends through Apprise. `unconfigured`, when given, takes the messages whose channel is not
+    configured (email without SMTP, SMS without Twilio) instead of failing them: development logs them."""
 
-    def __init__(self, config: AppriseConfig | object | None = None, unconfigured: Notifier | None = None) -> None:
-        if config is None:
-            config = AppriseConfig()
-        elif not isinstance(config, AppriseConfig):
-            config = AppriseConfig.from_settings(config)
-        self.config = config
+    def __init__(self, config: AppriseConfig | None = None, unconfigured: Notifier | None = None) -> None:
+        self.config = config if config is not None else AppriseConfig()
         self.unconfigured = unconfigured
         apprise_logger = logging.getLogger("apprise")
         if apprise_logger.level == logging.NOTSET:
@@ -83,19 +77,21 @@ class AppriseNotifier(Notifier):
         )
 
     async def send(self, message: OutgoingMessage) -> None:
-        if self.unconfigured is not None and not self.configured(message.channel):
+        kind = CHANNELS[message.channel]
+        if self.unconfigured is not None and not kind.configured(self.config):
             await self.unconfigured.send(message)
             return
         channel = message.channel.value
         secrets = [s for s in (self.config.smtp_password, self.config.twilio_auth_token) if s]
         secrets += _url_secrets(message.address or "")
         try:
-            url = self.apprise_url(message)
+            url = kind.apprise_url((message.address or "").strip(), self.config)
             plugin = apprise.Apprise.instantiate(url, asset=self._asset)
             if plugin is None:
                 raise DeliveryFailed(f"{channel}: the address is not a usable Apprise URL", permanent=True)
-            if message.channel is Channel.SLACK and not isinstance(plugin, NotifySlack):
-                raise DeliveryFailed("slack: the address is not an Apprise Slack URL", permanent=True)
+            if kind.plugin is not None and not isinstance(plugin, kind.plugin):
+                wanted = kind.plugin.service_name
+                raise DeliveryFailed(f"{channel}: the address is not an Apprise {wanted} URL", permanent=True)
             plugin.redirects = False
             timeout = self.config.timeout_seconds
             plugin.socket_connect_timeout = min(plugin.socket_connect_timeout, timeout)
@@ -120,74 +116,6 @@ class AppriseNotifier(Notifier):
             logger.warning("notification via %s raised: %s", channel, reason)
             raise DeliveryFailed(reason) from None
 
-    def configured(self, channel: Channel) -> bool:
-        """Whether the settings hold what `channel` needs (addresses aside)."""
-        c = self.config
-        if channel is Channel.EMAIL:
-            return bool(c.smtp_host and c.smtp_from)
-        if channel is Channel.SMS:
-            return bool(c.twilio_account_sid and c.twilio_auth_token and c.twilio_phone_number)
-        return True
-
-    def apprise_url(self, message: OutgoingMessage) -> str:
-        """The Apprise URL for `message`; DeliveryFailed (permanent) when its channel cannot send."""
-        address = (message.address or "").strip()
-        if message.channel is Channel.EMAIL:
-            return self._email_url(address)
-        if message.channel is Channel.SMS:
-            return self._sms_url(address)
-        if not address:
-            raise DeliveryFailed(f"{message.channel.value}: no address configured", permanent=True)
-        if message.channel is Channel.WEBHOOK:
-            return webhook_url(address)
-        if message.channel in (Channel.SLACK, Channel.APPRISE):
-            return address
-        raise DeliveryFailed(f"{message.channel.value}: unsupported channel", permanent=True)
-
-    def _email_url(self, to: str) -> str:
-        c = self.config
-        if not (c.smtp_host and c.smtp_from):
-            raise DeliveryFailed("email: SMTP is not configured (SMTP_HOST and SMTP_FROM)", permanent=True)
-        if "@" not in to:
-            raise DeliveryFailed("email: no email address to send to", permanent=True)
-        auth = ""
-        if c.smtp_user:
-            auth = _q(c.smtp_user) + (f":{_q(c.smtp_password)}" if c.smtp_password else "") + "@"
-        security = c.security
-        scheme = "mailto" if security == "none" else "mailtos"
-        query = {"from": c.smtp_from, "smtp": c.smtp_host}
-        if security != "none":
-            query["mode"] = security
-        return f"{scheme}://{auth}{_host(c.smtp_host)}:{c.smtp_port}/{_q(to)}?{urlencode(query)}"
-
-    def _sms_url(self, to: str) -> str:
-        c = self.config
-        if not (c.twilio_account_sid and c.twilio_auth_token and c.twilio_phone_number):
-            raise DeliveryFailed(
-                "sms: Twilio is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_PHONE_NUMBER)",
-                permanent=True,
-            )
-        if not re.fullmatch(r"\+?[0-9 ()\-.]{5,}", to):
-            raise DeliveryFailed("sms: no phone number to send to", permanent=True)
-        return (
-            f"twilio://{_q(c.twilio_account_sid)}:{_q(c.twilio_auth_token)}"
-            f"@{_q(_phone(c.twilio_phone_number))}/{_q(_phone(to))}"
-        )
-
-
-def webhook_url(address: str) -> str:
-    """An http(s) URL as Apprise's JSON POST: http -> json://, https -> jsons://.
-
-    Host, port, credentials and path stay as they are; each query parameter is passed with Apprise's
-    `-name` prefix, which sends it on as a query parameter instead of reading it as an Apprise option.
-    """
-    parts = urlsplit(address)
-    schemes = {"http": "json", "https": "jsons"}
-    if parts.scheme.lower() not in schemes or not parts.hostname:
-        raise DeliveryFailed("webhook: the address must be an http:// or https:// URL", permanent=True)
-    query = urlencode([(f"-{k}", v) for k, v in parse_qsl(parts.query, keep_blank_values=True)])
-    return f"{schemes[parts.scheme.lower()]}://{parts.netloc}{parts.path or '/'}" + (f"?{query}" if query else "")
-
 
 def _url_secrets(url: str) -> list[str]:
     """The parts of an address that may be credentials: a password, and long token-like segments."""
@@ -200,16 +128,3 @@ def _scrub(text: str, secrets: Iterable[str]) -> str:
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
         text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
     return text
-
-
-def _q(value: str) -> str:
-    return quote(value, safe="")
-
-
-def _host(host: str) -> str:
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
-def _phone(number: str) -> str:
-    digits = re.sub(r"[^0-9]", "", number)
-    return f"+{digits}" if number.strip().startswith("+") else digits

@@ -1,4 +1,5 @@
-"""Where pages may go: the destination policy for the addresses users choose (webhook, Slack, Apprise).
+"""Where pages may go: the destination policy for the addresses users choose (webhook, Slack, Apprise:
+each channel's `reach`, channels.py, says which rule applies).
 
 Such an address makes this service connect wherever a user says, so without a policy any user can
 reach (and, through the error messages, probe) loopback, the private network or a cloud metadata
@@ -25,12 +26,12 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Iterable
-from urllib.parse import urlsplit
 
 import apprise
 
 from adapters.notify.addresses import DEFAULT_APPRISE_SCHEMES, AllowedHosts, IPAddress, refusal
-from incidentcore.model import Channel, Notification
+from adapters.notify.channels import CHANNELS, Reach, http_url_host
+from incidentcore.model import Channel
 from incidentcore.ports import DestinationPolicy, DestinationRefused
 
 
@@ -56,18 +57,19 @@ class AddressPolicy(DestinationPolicy):
         )
 
     async def check(self, channel: Channel, address: str) -> None:
-        if channel not in Notification.USER_CHOSEN_DESTINATIONS:
-            return  # email and SMS go through the operator's SMTP server and Twilio
-        hosts = self._webhook_host(address) if channel is Channel.WEBHOOK else self._apprise_hosts(address)
+        reach = CHANNELS[channel].reach
+        if reach is Reach.PROVIDER:
+            return  # through the operator's SMTP server, Twilio...
+        if reach is Reach.HTTP_URL:
+            host = http_url_host(address)
+            if host is None:
+                raise DestinationRefused(f"a {channel.value} address must be an http(s) URL")
+            hosts = [host]
+        else:
+            hosts = self._apprise_hosts(address)
         if self.block_private:
             for host in hosts:
                 await self._check_host(host)
-
-    def _webhook_host(self, address: str) -> list[str]:
-        parts = urlsplit(address.strip())
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            raise DestinationRefused("a webhook address must be an http(s) URL")
-        return [parts.hostname]
 
     def _apprise_hosts(self, address: str) -> list[str]:
         scheme = address.strip().split("://", 1)[0].lower()

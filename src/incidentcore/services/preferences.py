@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
-
 from incidentcore.errors import FieldError, NotFound, ValidationFailed
 from incidentcore.model import Channel, NotificationPreference, Severity, User
 from incidentcore.permissions import Action, require
-from incidentcore.ports import DestinationPolicy, DestinationRefused, UnitOfWork
-from incidentcore.validation import ADDRESS_MAX, normalise_email
+from incidentcore.ports import (
+    ChannelAddresses,
+    DestinationPolicy,
+    DestinationRefused,
+    InvalidAddress,
+    UnitOfWork,
+)
+from incidentcore.validation import ADDRESS_MAX
 
 
-def check_address(channel: Channel, address: str | None, enabled: bool) -> str | None:
+def check_address(
+    addresses: ChannelAddresses, channel: Channel, address: str | None, enabled: bool
+) -> str | None:
+    """The address to store (None: email falls back to the account's address); the channel's own
+    format is the adapter's to judge (`addresses`)."""
     if address is not None:
         address = address.strip() or None
     if address is None:
@@ -20,24 +28,17 @@ def check_address(channel: Channel, address: str | None, enabled: bool) -> str |
         return None
     if len(address) > ADDRESS_MAX:
         raise ValidationFailed(FieldError("address", f"must be at most {ADDRESS_MAX} characters"))
-    if channel is Channel.EMAIL:
-        try:
-            return normalise_email(address)
-        except ValidationFailed:
-            raise ValidationFailed(FieldError("address", "is not a valid email address")) from None
-    if channel is Channel.WEBHOOK:
-        parsed = urlparse(address)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ValidationFailed(FieldError("address", "a webhook address must be an http(s) URL"))
-    if channel in (Channel.SLACK, Channel.APPRISE) and "://" not in address:
-        raise ValidationFailed(FieldError("address", "must be an Apprise URL such as slack://..."))
-    return address
+    try:
+        return addresses.check(channel, address)
+    except InvalidAddress as invalid:
+        raise ValidationFailed(FieldError("address", invalid.reason)) from None
 
 
 class Preferences:
-    def __init__(self, uow: UnitOfWork, destinations: DestinationPolicy) -> None:
+    def __init__(self, uow: UnitOfWork, destinations: DestinationPolicy, addresses: ChannelAddresses) -> None:
         self.uow = uow
         self.destinations = destinations
+        self.addresses = addresses
 
     async def list_for(self, actor: User, user_id: int) -> list[NotificationPreference]:
         self._require(actor, user_id)
@@ -56,7 +57,7 @@ class Preferences:
         min_severity: Severity | None,
     ) -> NotificationPreference:
         self._require(actor, user_id)
-        address = check_address(channel, address, enabled)
+        address = check_address(self.addresses, channel, address, enabled)
         if address is not None:
             try:
                 await self.destinations.check(channel, address)

@@ -25,6 +25,7 @@ from incidentcore.testing.memory import (
     MemoryUnitOfWork,
     MemoryUserRepository,
     RecordingNotifier,
+    RefusedAddresses,
     RefusedHosts,
     SequentialSecrets,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "MemoryUnitOfWork",
     "MemoryUserRepository",
     "RecordingNotifier",
+    "RefusedAddresses",
     "RefusedHosts",
     "SequentialSecrets",
 ]

@@ -42,6 +42,7 @@ from incidentcore.model import (
 )
 from incidentcore.ports import (
     AccessToken,
+    ChannelAddresses,
     Clock,
     CommentRepository,
     DeliveryFailed,
@@ -52,6 +53,7 @@ from incidentcore.ports import (
     IncidentFilter,
     IncidentRepository,
     IntegrationRepository,
+    InvalidAddress,
     LoginThrottle,
     NotificationRepository,
     Notifier,
@@ -827,6 +829,19 @@ class RecordingNotifier(Notifier):
         if failure is not None:
             raise DeliveryFailed(failure.reason, permanent=failure.permanent)
         self.sent.append(message)
+
+
+class RefusedAddresses(ChannelAddresses):
+    """Takes every address as it is given, except those in `refused`: what the real formats decide,
+    without them (they belong to the notify adapters and are tested there)."""
+
+    def __init__(self, refused: Iterable[str] = ()) -> None:
+        self.refused = set(refused)
+
+    def check(self, channel: Channel, address: str) -> str:
+        if address in self.refused:
+            raise InvalidAddress(f"is not an address the {channel.value} channel can send to")
+        return address
 
 
 class RefusedHosts(DestinationPolicy):

@@ -30,6 +30,7 @@ from incidentcore.testing.memory import (
     MemoryStore,
     MemoryUnitOfWork,
     RecordingNotifier,
+    RefusedAddresses,
     RefusedHosts,
     SequentialSecrets,
 )
@@ -51,6 +52,7 @@ class InMemoryServices:
         self.retry = FixedRetryPolicy([timedelta(seconds=30), timedelta(minutes=2)])
         self.paging = PagingConfig()
         self.destinations = RefusedHosts()
+        self.addresses = RefusedAddresses()
 
     def uow(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self.store)
@@ -75,7 +77,7 @@ class InMemoryServices:
 
     @property
     def preferences(self) -> Preferences:
-        return Preferences(self.uow(), self.destinations)
+        return Preferences(self.uow(), self.destinations, self.addresses)
 
     @property
     def integrations(self) -> Integrations:
