@@ -212,12 +212,16 @@ class Layer:
         if not self.participants:
             errors.append(FieldError(f"{prefix}participants", "a layer needs at least one participant"))
         elif len(self.participants) > self.MAX_PARTICIPANTS:
-            errors.append(FieldError(f"{prefix}participants", f"at most {self.MAX_PARTICIPANTS} participants"))
+            errors.append(
+                FieldError(f"{prefix}participants", f"at most {self.MAX_PARTICIPANTS} participants")
+            )
         for i, user_id in enumerate(self.participants):
             if isinstance(user_id, bool) or not isinstance(user_id, int) or user_id < 1:
                 errors.append(FieldError(f"{prefix}participants[{i}]", "must be a user id"))
         if len(self.restrictions) > self.MAX_RESTRICTIONS:
-            errors.append(FieldError(f"{prefix}restrictions", f"at most {self.MAX_RESTRICTIONS} restrictions"))
+            errors.append(
+                FieldError(f"{prefix}restrictions", f"at most {self.MAX_RESTRICTIONS} restrictions")
+            )
         for i, restriction in enumerate(self.restrictions):
             errors += restriction.errors(f"{prefix}restrictions[{i}].")
         if errors:
@@ -258,7 +262,9 @@ class Schedule:
                 errors += invalid.errors
         if self.time_zone not in _known_time_zones():
             errors.append(
-                FieldError("time_zone", f"unknown time zone {self.time_zone!r}: use an IANA name like Europe/Berlin")
+                FieldError(
+                    "time_zone", f"unknown time zone {self.time_zone!r}: use an IANA name like Europe/Berlin"
+                )
             )
         if len(self.layers) > self.MAX_LAYERS:
             errors.append(FieldError("layers", f"at most {self.MAX_LAYERS} layers"))
@@ -334,7 +340,9 @@ def oncall(schedule: Schedule, overrides: Iterable[Override], at: datetime) -> O
     return _FinalSchedule(schedule, overrides, after=at, before=None).at(at)
 
 
-def shifts(schedule: Schedule, overrides: Iterable[Override], since: datetime, until: datetime) -> list[Shift]:
+def shifts(
+    schedule: Schedule, overrides: Iterable[Override], since: datetime, until: datetime
+) -> list[Shift]:
     """The final schedule from `since` to `until`: who is on call when, adjacent equal shifts merged,
     the first and last clipped to the window; gaps where nobody is on call have no shift.
 
@@ -386,7 +394,9 @@ def _known_time_zones() -> frozenset[str]:
 
 def _local_time_errors(field: str, value: datetime) -> list[FieldError]:
     if value.tzinfo is not None:
-        return [FieldError(field, "must be a local date-time without an offset (the schedule's zone applies)")]
+        return [
+            FieldError(field, "must be a local date-time without an offset (the schedule's zone applies)")
+        ]
     if value.second or value.microsecond:
         return [FieldError(field, "must be a whole minute")]
     if not EARLIEST.replace(tzinfo=None) <= value < LATEST.replace(tzinfo=None):
