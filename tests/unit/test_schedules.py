@@ -121,8 +121,8 @@ def test_handoff_in_the_autumn_fold_happens_at_its_first_occurrence() -> None:
         (3, utc(2026, 11, 1, 5, 30), utc(2026, 11, 2, 6, 30)),  # holds the repeated hour: 25 hours
         (1, utc(2026, 11, 2, 6, 30), utc(2026, 11, 3, 6, 30)),
     ]
-    # The second 01:30 (EST) is inside participant 3's turn, not a new handoff.
-    assert answer(oncall(new_york, [], utc(2026, 11, 1, 6, 30))) == ([3], LAYER, 0)
+    # The second 01:00 to 01:30 (EST) comes after the 01:30 handoff: participant 3's turn.
+    assert answer(oncall(new_york, [], utc(2026, 11, 1, 6, 10))) == ([3], LAYER, 0)
 
 
 def test_lord_howe_half_hour_change_moves_a_gap_handoff_to_0230() -> None:
@@ -161,6 +161,12 @@ def test_an_hour_turn_swallowed_by_the_gap_is_skipped_and_one_spanning_the_fold_
         (1, utc(2026, 3, 8, 5), utc(2026, 3, 8, 6)),
         (2, utc(2026, 3, 8, 6), utc(2026, 3, 8, 7)),
         (1, utc(2026, 3, 8, 7), utc(2026, 3, 8, 8)),
+        (2, utc(2026, 3, 8, 8), utc(2026, 3, 8, 9)),
+    ]
+    # When the skipped turn is the other participant's, the one before and after is a single shift.
+    skipping = schedule("America/New_York", layer(datetime(2026, 3, 8, 1, 0), HOURS, 1, (1, 2)))
+    assert handoffs(shifts(skipping, [], utc(2026, 3, 8, 6), utc(2026, 3, 8, 9))) == [
+        (1, utc(2026, 3, 8, 6), utc(2026, 3, 8, 8)),
         (2, utc(2026, 3, 8, 8), utc(2026, 3, 8, 9)),
     ]
     autumn = schedule("America/New_York", layer(datetime(2026, 11, 1, 0, 0), HOURS, 1, (1, 2)))
@@ -250,6 +256,25 @@ def test_a_restriction_window_keeps_its_wall_clock_hours_across_a_change() -> No
         (5, utc(2026, 3, 6, 14), utc(2026, 3, 6, 22)),  # Friday, EST
         (5, utc(2026, 3, 9, 13), utc(2026, 3, 9, 21)),  # Monday, EDT
     ]
+
+
+def test_windows_the_gap_brings_together_make_one_shift_and_a_window_inside_it_none() -> None:
+    before_the_gap = Restriction(None, time(0, 0), time(2, 15))
+    after_the_gap = Restriction(None, time(2, 45), time(5, 0))
+    inside_the_gap = Restriction(None, time(2, 10), time(2, 40))
+    new_york = schedule(
+        "America/New_York", layer(datetime(2026, 3, 1, 0, 0), WEEKS, 1, (5,), (before_the_gap, after_the_gap))
+    )
+    # On 2026-03-08 02:15 and 02:45 are both 03:00 EDT: the windows meet.
+    assert handoffs(shifts(new_york, [], utc(2026, 3, 7), utc(2026, 3, 9))) == [
+        (5, utc(2026, 3, 7, 5), utc(2026, 3, 7, 7, 15)),
+        (5, utc(2026, 3, 7, 7, 45), utc(2026, 3, 7, 10)),
+        (5, utc(2026, 3, 8, 5), utc(2026, 3, 8, 9)),
+    ]
+    skipped = schedule(
+        "America/New_York", layer(datetime(2026, 3, 1, 0, 0), WEEKS, 1, (5,), (inside_the_gap,))
+    )
+    assert oncall(skipped, [], utc(2026, 3, 8, 6)) == OnCall([], None, None, utc(2026, 3, 9, 6, 10))
 
 
 def test_nobody_on_call_between_windows_until_the_next_one_opens() -> None:

@@ -367,7 +367,13 @@ def layers(
             start=start,
             turn_length=draw(turn_lengths()),
             participants=tuple(
-                draw(st.lists(user_ids or st.integers(1, 5), min_size=1, max_size=max_participants))
+                draw(
+                    st.lists(
+                        user_ids if user_ids is not None else st.integers(1, 5),
+                        min_size=1,
+                        max_size=max_participants,
+                    )
+                )
             ),
             restrictions=tuple(draw(st.lists(restrictions(), max_size=max_restrictions))),
             end=end,
@@ -409,7 +415,7 @@ def overrides(
     def build(draw: st.DrawFn) -> Override:
         start = draw(instants(min_start, max_start)).replace(second=0, microsecond=0)
         return Override(
-            user_id=draw(user_ids or st.integers(1, 5)),
+            user_id=draw(user_ids if user_ids is not None else st.integers(1, 5)),
             start=start,
             end=start + timedelta(minutes=draw(st.integers(1, max_minutes))),
             created_at=draw(instants()),
