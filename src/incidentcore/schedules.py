@@ -516,6 +516,7 @@ class _Rotation:
         return _instant(self.start + self.turn * turn, self.zone)
 
     def state(self, at: datetime) -> _On | _Off:
+        """Who the layer has on call at `at` and until when, or when it next has someone."""
         if self.end is not None and at >= self.end:
             return _Off(None)
         if at < self.first:

@@ -465,6 +465,24 @@ def test_layer_start_and_end_are_whole_local_minutes_in_order(
     assert fields(error) == [field]
 
 
+def test_sizes_are_bounded_and_units_known() -> None:
+    one = Layer("l", datetime(2026, 1, 1), TurnLength(DAYS, 1), (1,))
+    with pytest.raises(ValidationFailed) as error:
+        Schedule("ops", "UTC", (one,) * (Schedule.MAX_LAYERS + 1)).validate()
+    assert fields(error) == ["layers"]
+    every_day = Restriction(None, time(9, 0), time(17, 0))
+    crowded = Layer(
+        "l",
+        datetime(2026, 1, 1),
+        TurnLength("fortnights", 1),  # type: ignore[arg-type]
+        tuple(range(1, Layer.MAX_PARTICIPANTS + 2)),
+        (every_day,) * (Layer.MAX_RESTRICTIONS + 1),
+    )
+    with pytest.raises(ValidationFailed) as error:
+        crowded.validate()
+    assert fields(error) == ["turn_length.unit", "participants", "restrictions"]
+
+
 def test_participants_are_user_ids() -> None:
     with pytest.raises(ValidationFailed) as error:
         Layer("l", datetime(2026, 1, 1), TurnLength(DAYS, 1), (1, 0, 3)).validate()
