@@ -1,4 +1,4 @@
-"""Hypothesis strategies for the pure core: policies, escalation event sequences, incidents.
+"""Hypothesis strategies for the pure core: policies, escalation event sequences, incidents, schedules.
 
 Needs `hypothesis` (a test-time dependency, not a runtime one). Delays are kept small by default
 (0..120 minutes, repeat 0..3) so that state-machine runs stay short and tests stay fast.
@@ -13,8 +13,9 @@ Needs `hypothesis` (a test-time dependency, not a runtime one). Delays are kept 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
+from zoneinfo import available_timezones
 
 from hypothesis import strategies as st
 
@@ -32,23 +33,33 @@ from incidentcore.escalation import (
     Tick,
 )
 from incidentcore.model import EscalationPolicy, Incident, Role, Severity
+from incidentcore.schedules import Layer, Override, Restriction, Schedule, TurnLength, TurnUnit, Weekday
 
 __all__ = [
     "DEFAULT_MIX",
     "DEFAULT_START",
     "EVENT_KINDS",
+    "NOTABLE_TIME_ZONES",
     "TimedEvent",
     "escalation_policies",
     "event_sequences",
     "incidents",
     "instants",
+    "layers",
+    "local_datetimes",
     "multiline_text",
+    "overrides",
     "policy_snapshots",
+    "restrictions",
     "runs",
+    "schedules",
     "severities",
     "single_line_text",
     "steps",
     "targets",
+    "time_zones",
+    "times_of_day",
+    "turn_lengths",
 ]
 
 MAX_DELAY_MINUTES = 120
@@ -263,5 +274,162 @@ def incidents(
             policy = draw(policies if policies is not None else policy_snapshots())
             incident.trigger(policy, created_at, incident.created_by_id)
         return incident
+
+    return build()
+
+
+# ------------------------------------------------------------------------------------------ schedules
+
+# Where schedule arithmetic goes wrong: DST in both hemispheres and a negative one (Dublin), offsets of
+# :30 and :45, a 30-minute DST change (Lord Howe), whole days skipped (Apia 2011, Kwajalein 1993) and
+# rules that changed (Moscow, Casablanca, Sao Paulo, Tehran).
+NOTABLE_TIME_ZONES = tuple(
+    zone
+    for zone in (
+        "America/New_York",
+        "Europe/Berlin",
+        "UTC",
+        "Asia/Kolkata",
+        "Asia/Kathmandu",
+        "Australia/Adelaide",
+        "Australia/Lord_Howe",
+        "Pacific/Chatham",
+        "America/St_Johns",
+        "Pacific/Apia",
+        "Pacific/Kwajalein",
+        "Europe/Moscow",
+        "Europe/Dublin",
+        "Africa/Casablanca",
+        "America/Sao_Paulo",
+        "America/Santiago",
+        "Asia/Tehran",
+        "Antarctica/Troll",
+    )
+    if zone in available_timezones()
+)
+
+# Times of day at and around the usual DST changes, and the usual handoff times.
+_NOTABLE_TIMES = tuple(
+    time(h, m) for h, m in ((0, 0), (1, 0), (1, 30), (2, 0), (2, 30), (3, 0), (9, 0), (23, 30))
+)
+
+
+def time_zones() -> st.SearchStrategy[str]:
+    """IANA zone names: the notable ones half of the time, any the system knows otherwise."""
+    return st.sampled_from(NOTABLE_TIME_ZONES) | st.sampled_from(sorted(available_timezones()))
+
+
+def times_of_day() -> st.SearchStrategy[time]:
+    """Whole-minute local times, often ones where DST changes happen."""
+    return st.sampled_from(_NOTABLE_TIMES) | st.builds(
+        time, st.integers(0, 23), st.sampled_from([0, 15, 30, 45]) | st.integers(0, 59)
+    )
+
+
+def local_datetimes(min_year: int = 1975, max_year: int = 2035) -> st.SearchStrategy[datetime]:
+    """Naive whole-minute local date-times, as layer starts are."""
+    return st.builds(
+        datetime.combine,
+        st.dates(min_value=date(min_year, 1, 1), max_value=date(max_year, 12, 31)),
+        times_of_day(),
+    )
+
+
+def turn_lengths() -> st.SearchStrategy[TurnLength]:
+    """Valid turn lengths (1 hour to 12 weeks), often the common ones."""
+    return st.one_of(
+        st.builds(
+            TurnLength, st.just(TurnUnit.HOURS), st.sampled_from([1, 8, 12, 24]) | st.integers(1, 2016)
+        ),
+        st.builds(TurnLength, st.just(TurnUnit.DAYS), st.sampled_from([1, 7]) | st.integers(1, 84)),
+        st.builds(TurnLength, st.just(TurnUnit.WEEKS), st.integers(1, 12)),
+    )
+
+
+def restrictions() -> st.SearchStrategy[Restriction]:
+    """Valid restrictions: some days or every day, windows wrapping midnight and whole days included."""
+    return st.builds(
+        Restriction,
+        days=st.none() | st.frozensets(st.sampled_from(Weekday), min_size=1),
+        start_time=times_of_day(),
+        end_time=times_of_day(),
+    )
+
+
+def layers(
+    *,
+    user_ids: st.SearchStrategy[int] | None = None,
+    starts: st.SearchStrategy[datetime] | None = None,
+    max_participants: int = 4,
+    max_restrictions: int = 2,
+    ends: bool = True,
+) -> st.SearchStrategy[Layer]:
+    """Layers that pass `Layer.validate()`; participants repeat now and then (ids 1..5 by default)."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Layer:
+        start = draw(starts if starts is not None else local_datetimes())
+        end = None
+        if ends and draw(st.booleans()):
+            end = start + timedelta(minutes=draw(st.integers(1, 3 * 365 * 24 * 60)))
+        return Layer(
+            name=draw(single_line_text(min_size=1, max_size=20).filter(lambda s: s.strip() != "")),
+            start=start,
+            turn_length=draw(turn_lengths()),
+            participants=tuple(
+                draw(
+                    st.lists(
+                        user_ids if user_ids is not None else st.integers(1, 5),
+                        min_size=1,
+                        max_size=max_participants,
+                    )
+                )
+            ),
+            restrictions=tuple(draw(st.lists(restrictions(), max_size=max_restrictions))),
+            end=end,
+        )
+
+    return build()
+
+
+def schedules(
+    *,
+    zones: st.SearchStrategy[str] | None = None,
+    min_layers: int = 1,
+    max_layers: int = 3,
+    **layer_options: object,
+) -> st.SearchStrategy[Schedule]:
+    """Schedules that pass `Schedule.validate()`; `layer_options` go to `layers()`."""
+    return st.builds(
+        Schedule,
+        name=single_line_text(min_size=1, max_size=30).filter(lambda s: s.strip() != ""),
+        time_zone=zones if zones is not None else time_zones(),
+        layers=st.lists(layers(**layer_options), min_size=min_layers, max_size=max_layers).map(tuple),  # type: ignore[arg-type]
+        description=st.none() | multiline_text(max_size=50),
+        team_id=st.none() | st.integers(1, 5),
+        id=ids,
+    )
+
+
+def overrides(
+    *,
+    user_ids: st.SearchStrategy[int] | None = None,
+    min_start: datetime = datetime(1975, 1, 1),
+    max_start: datetime = datetime(2035, 12, 31),
+    max_minutes: int = 14 * 24 * 60,
+) -> st.SearchStrategy[Override]:
+    """Overrides that pass `Override.validate()`, starting between the (naive, UTC) bounds, lasting
+    1 minute to `max_minutes`; `created_at` varies so that overlapping ones have a clear winner."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Override:
+        start = draw(instants(min_start, max_start)).replace(second=0, microsecond=0)
+        return Override(
+            user_id=draw(user_ids if user_ids is not None else st.integers(1, 5)),
+            start=start,
+            end=start + timedelta(minutes=draw(st.integers(1, max_minutes))),
+            created_at=draw(instants()),
+            id=draw(ids),
+        )
 
     return build()
