@@ -12,11 +12,11 @@ from typing import Any
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
-from sqlalchemy import text
+from sqlalchemy import Enum, text
 from sqlalchemy.engine import Connection
 
 from adapters.sql.engine import create_engine, database_url_from_env, normalise_database_url
-from adapters.sql.tables import UtcDateTime, metadata
+from adapters.sql.tables import Document, UtcDateTime, metadata
 
 config = context.config
 target_metadata = metadata
@@ -30,9 +30,17 @@ def database_url() -> str:
 
 
 def render_item(kind: str, item: Any, autogen_context: AutogenContext) -> str | bool:
-    """Revisions spell UTC timestamps as the plain column type, so they never import the app."""
-    if kind == "type" and isinstance(item, UtcDateTime):
+    """Revisions spell the app's column types as the plain types they store, so they never import the
+    app: UTC timestamps, enums (VARCHAR; their CHECK is a constraint of its own) and JSON documents."""
+    if kind != "type":
+        return False
+    if isinstance(item, UtcDateTime):
         return "sa.DateTime(timezone=True)"
+    if isinstance(item, Enum):
+        return f"sa.String(length={item.length})"
+    if isinstance(item, Document):
+        autogen_context.imports.add("from sqlalchemy.dialects import postgresql")
+        return 'sa.JSON().with_variant(postgresql.JSONB(), "postgresql")'
     return False
 
 
