@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from logging.config import fileConfig
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
@@ -29,7 +29,7 @@ def database_url() -> str:
     return normalise_database_url(config.get_main_option("sqlalchemy.url") or database_url_from_env())
 
 
-def render_item(kind: str, item: Any, autogen_context: AutogenContext) -> str | bool:
+def render_item(kind: str, item: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Revisions spell the app's column types as the plain types they store, so they never import the
     app: UTC timestamps, enums (VARCHAR; their CHECK is a constraint of its own) and JSON documents."""
     if kind != "type":
