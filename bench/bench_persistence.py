@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import secrets
 import statistics
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import psycopg
 from psycopg.types.json import Jsonb
 
@@ -106,7 +106,8 @@ class RawPsycopg:
         for batch in batches(incidents, BATCH):
             async with self.connection.transaction(), self.connection.cursor() as cursor:
                 for incident in batch:
-                    values = incident_values(incident)
+                    # as the column types store them: enums as their values, the snapshot as JSON
+                    values = msgspec.to_builtins(incident_values(incident), builtin_types=(datetime,))
                     values["policy_snapshot"] = Jsonb(values["policy_snapshot"])
                     columns = ", ".join(values)
                     placeholders = ", ".join(f"%({name})s" for name in values)
@@ -227,7 +228,7 @@ async def claim_latency(
 async def _bulk_load_open_incidents(
     connection: psycopg.AsyncConnection[Any], open_count: int, due: int
 ) -> None:
-    snapshot = json.dumps(incident_values(new_incident(0))["policy_snapshot"])
+    snapshot = msgspec.json.encode(new_incident(0).policy).decode()
     columns = (
         "title, severity, status, created_at, escalation_policy_id, policy_snapshot, esc_phase, esc_cycle, "
         "esc_next_step, esc_loop, next_escalation_at, escalation_level, version"

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import asyncio
 from logging.config import fileConfig
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
-from sqlalchemy import text
+from sqlalchemy import Enum, text
 from sqlalchemy.engine import Connection
 
 from adapters.sql.engine import create_engine, database_url_from_env, normalise_database_url
-from adapters.sql.tables import UtcDateTime, metadata
+from adapters.sql.tables import Document, UtcDateTime, metadata
 
 config = context.config
 target_metadata = metadata
@@ -29,10 +29,18 @@ def database_url() -> str:
     return normalise_database_url(config.get_main_option("sqlalchemy.url") or database_url_from_env())
 
 
-def render_item(kind: str, item: Any, autogen_context: AutogenContext) -> str | bool:
-    """Revisions spell UTC timestamps as the plain column type, so they never import the app."""
-    if kind == "type" and isinstance(item, UtcDateTime):
+def render_item(kind: str, item: Any, autogen_context: AutogenContext) -> str | Literal[False]:
+    """Revisions spell the app's column types as the plain types they store, so they never import the
+    app: UTC timestamps, enums (VARCHAR; their CHECK is a constraint of its own) and JSON documents."""
+    if kind != "type":
+        return False
+    if isinstance(item, UtcDateTime):
         return "sa.DateTime(timezone=True)"
+    if isinstance(item, Enum):
+        return f"sa.String(length={item.length})"
+    if isinstance(item, Document):
+        autogen_context.imports.add("from sqlalchemy.dialects import postgresql")
+        return 'sa.JSON().with_variant(postgresql.JSONB(), "postgresql")'
     return False
 
 

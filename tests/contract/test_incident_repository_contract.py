@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from entity_builders import (
@@ -17,11 +17,14 @@ from entity_builders import (
     stored_user,
     triggered_incident,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from incidentcore.errors import Conflict, NotFound, StaleState
-from incidentcore.escalation import Phase
+from incidentcore.escalation import EscalationState, Phase
 from incidentcore.model import EscalationPolicy, Incident, IncidentChanges, IncidentStatus, Severity
 from incidentcore.ports import IncidentFilter, Page
+from incidentcore.testing.strategies import incidents, instants, single_line_text
 
 pytestmark = pytest.mark.anyio
 
@@ -81,6 +84,46 @@ async def test_trigger_state_and_policy_snapshot_round_trip(uow_factory: UowFact
     assert stored.next_escalation_at == T0 + timedelta(minutes=15)
     assert stored.next_escalation_at is not None
     assert stored.next_escalation_at.utcoffset() == timedelta(0)
+
+
+escalation_states = st.builds(
+    EscalationState,
+    phase=st.sampled_from(Phase),
+    cycle=st.integers(0, 50),
+    next_step=st.integers(0, 9),
+    loop=st.integers(0, 3),
+    next_at=st.none() | instants(),
+    last_fired_step=st.none() | st.integers(0, 9),
+)
+maybe_instants = st.none() | instants()
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    incident=incidents(triggered=True, team_ids=st.none()),
+    state=st.none() | escalation_states,
+    times=st.tuples(maybe_instants, maybe_instants, maybe_instants),
+    source=st.none() | single_line_text(max_size=20),
+    dedup_key=st.none() | single_line_text(max_size=20),
+)
+async def test_any_incident_reads_back_as_it_was_stored(
+    uow_factory: UowFactory,
+    incident: Incident,
+    state: EscalationState | None,
+    times: tuple[datetime | None, datetime | None, datetime | None],
+    source: str | None,
+    dedup_key: str | None,
+) -> None:
+    """Whatever its escalation state (or none: not triggered yet) and policy snapshot."""
+    incident.assignee_id = incident.created_by_id = None  # no users stored to refer to
+    incident.escalation = state
+    incident.updated_at, incident.acknowledged_at, incident.resolved_at = times
+    incident.source, incident.dedup_key = source, dedup_key
+    async with uow_factory() as uow:
+        await uow.incidents.add(incident)
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert await uow.incidents.get(incident.id) == incident
 
 
 async def test_update_saves_and_bumps_the_version(uow_factory: UowFactory) -> None:

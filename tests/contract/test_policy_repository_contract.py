@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from entity_builders import UowFactory, one_step_policy, rich_policy, stored_team, stored_user
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from incidentcore.errors import NotFound
-from incidentcore.model import Severity
+from incidentcore.model import EscalationPolicy, Severity
 from incidentcore.ports import Page
+from incidentcore.testing.strategies import escalation_policies, instants
 
 pytestmark = pytest.mark.anyio
 
@@ -27,6 +32,22 @@ async def test_add_get_update_round_trip(uow_factory: UowFactory) -> None:
         policy.team_id = None
         policy.ack_timeout_minutes = None
         await uow.policies.update(policy)
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert await uow.policies.get(policy.id) == policy
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    policy=escalation_policies(team_ids=st.none(), active=st.booleans()),
+    created_at=st.none() | instants(),
+)
+async def test_any_policy_reads_back_as_it_was_stored(
+    uow_factory: UowFactory, policy: EscalationPolicy, created_at: datetime | None
+) -> None:
+    policy.created_at = created_at
+    async with uow_factory() as uow:
+        await uow.policies.add(policy)
         await uow.commit()
     async with uow_factory() as uow:
         assert await uow.policies.get(policy.id) == policy

@@ -142,6 +142,36 @@ async def test_pages_withdrawn_before_0005_become_cancelled_and_back(
     assert stored("status", "last_error") == pages
 
 
+async def test_escalation_events_recorded_before_0005_read_as_cancelling_nobody(
+    empty_database_url: str, sync_engine_for: sqlalchemy.Engine
+) -> None:
+    await upgrade_async(empty_database_url, "0004")
+    with sync_engine_for.begin() as connection:
+        connection.execute(
+            sqlalchemy.text(
+                "INSERT INTO incidents (id, title, severity, status, created_at, policy_snapshot)"
+                " VALUES (1, 't', 'high', 'triggered', :at, :policy)"
+            ),
+            {"at": "2026-11-01 00:00:00", "policy": json.dumps({"policy_id": None, "steps": []})},
+        )
+        connection.execute(
+            sqlalchemy.text(
+                "INSERT INTO escalation_events (incident_id, kind, cycle, step_index, loop, scheduled_at,"
+                " created_at, notified_user_ids) VALUES (1, 'fired', 0, 0, 0, :at, :at, '[7]')"
+            ),
+            {"at": "2026-11-01 00:00:00"},
+        )
+    await upgrade_async(empty_database_url)
+
+    engine = create_engine(empty_database_url)
+    try:
+        async with SqlUnitOfWork(create_session_factory(engine)) as uow:
+            [event] = (await uow.escalation_events.list_for_incident(1, Page())).items
+    finally:
+        await engine.dispose()
+    assert (event.notified_user_ids, event.cancelled_user_ids, event.cancel_reason) == ([7], [], None)
+
+
 def sqlite_schema(engine: sqlalchemy.Engine) -> dict[str, object]:
     """Every table's definition as a set of lines (order-free), and every index statement."""
     with engine.connect() as connection:

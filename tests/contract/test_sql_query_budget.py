@@ -13,7 +13,7 @@ from sqlalchemy import event, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql import SqlUnitOfWork, create_session_factory
-from adapters.sql.mapping import incident_values, timeline_event_values
+from adapters.sql.mapping import incident_values, values
 from adapters.sql.tables import incidents, timeline_events
 from incidentcore.escalation import EscalationStep, Target, TargetType
 from incidentcore.model import (
@@ -145,7 +145,7 @@ async def test_timeline_rows_seeded_in_bulk_list_in_two_statements(sql_engine: A
     await seed_incidents(sql_engine, team.id, user.id, 1)
     async with sql_engine.begin() as connection:
         rows = [
-            timeline_event_values(TimelineEvent(1, TimelineKind.ALERT, T0, None, {"n": n}))
+            values(timeline_events, TimelineEvent(1, TimelineKind.ALERT, T0, None, {"n": n}))
             for n in range(2000)
         ]
         await connection.execute(insert(timeline_events), rows)

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import builtins
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
 from sqlalchemy import (
     ColumnElement,
     CursorResult,
-    Result,
     Row,
     Select,
     Table,
@@ -88,7 +88,14 @@ from incidentcore.ports import (
     UserRepository,
 )
 
-E = TypeVar("E")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+    class Stored(DataclassInstance, Protocol):
+        id: int
+
+
+E = TypeVar("E", bound="Stored")
 
 
 class SessionSource(Protocol):
@@ -134,10 +141,6 @@ class _SqlRepository:
             ids.sort()
         return ids
 
-    async def _one(self, query: Select[Any]) -> Row[Any] | None:
-        result: Result[Any] = await self._session.execute(query)
-        return result.first()
-
     async def _all(self, query: Select[Any]) -> builtins.list[Row[Any]]:
         return builtins.list((await self._session.execute(query)).all())
 
@@ -145,27 +148,6 @@ class _SqlRepository:
         """Runs an UPDATE or DELETE; returns how many rows it matched."""
         result = cast(CursorResult[Any], await self._session.execute(statement))
         return result.rowcount
-
-    async def _page(
-        self,
-        table: Table,
-        where: Sequence[ColumnElement[bool]],
-        order_by: Sequence[UnaryExpression[Any] | ColumnElement[Any]],
-        page: Page,
-        from_row: Callable[[Row[Any]], E],
-    ) -> Paged[E]:
-        if page.limit < 0 or page.offset < 0:
-            raise ValueError("limit and offset must not be negative")
-        rows: builtins.list[Row[Any]] = []
-        if page.limit > 0:
-            query = select(table).where(*where).order_by(*order_by).limit(page.limit).offset(page.offset)
-            rows = await self._all(query)
-        if 0 < len(rows) < page.limit or (page.offset == 0 and page.limit > 0 and not rows):
-            total = page.offset + len(rows)  # a short page ends the list: no count needed
-        else:
-            counted = await self._session.scalar(select(func.count()).select_from(table).where(*where))
-            total = int(counted or 0)
-        return Paged(items=[from_row(row) for row in rows], total=total, page=page)
 
     @staticmethod
     def _locking(query: Select[Any], *, skip_locked: bool = False) -> Select[Any]:
@@ -178,32 +160,112 @@ class _SqlRepository:
         return postgresql.insert(table) if self._on_postgres else sqlite.insert(table)
 
 
-class SqlUserRepository(_SqlRepository, UserRepository):
-    async def add(self, user: User) -> User:
-        with conflicts(
-            {"uq_users_email_lower": f"a user with email {user.email} already exists"},
-            foreign_key=f"team {user.team_id} does not exist",
-        ):
-            user.id = await self._insert(users, mapping.user_values(user))
-        return user
+class _EntityRepository(_SqlRepository, Generic[E]):
+    """The entities of one table, with a generated `id`, mapped by `mapping.values` and `from_row`.
 
-    async def get(self, user_id: int, *, for_update: bool = False) -> User | None:
-        query = select(users).where(users.c.id == user_id)
+    `writing` arguments turn the constraint violations a write can cause into Conflicts (`conflicts`).
+    """
+
+    _table: Table
+    _entity: type[E]
+    _noun: str  # for "<noun> <id> does not exist", where `_update` or `_delete` may say it
+
+    def _values(self, entity: E) -> mapping.Values:
+        return mapping.values(self._table, entity)
+
+    def _from_row(self, row: Row[Any]) -> E:
+        return mapping.from_row(self._entity, row)
+
+    async def _add(self, entity: E, writing: AbstractContextManager[None] | None = None) -> E:
+        with writing or nullcontext():
+            entity.id = await self._insert(self._table, self._values(entity))
+        return entity
+
+    async def _get(self, *where: ColumnElement[bool], for_update: bool = False) -> E | None:
+        query = select(self._table).where(*where)
         if for_update and self._on_postgres:
             query = self._locking(query)
-        row = await self._one(query)
-        return mapping.user_from_row(row) if row else None
+        row = (await self._session.execute(query)).first()
+        return self._from_row(row) if row else None
+
+    async def _select(self, query: Select[Any]) -> builtins.list[E]:
+        return [self._from_row(row) for row in await self._all(query)]
+
+    async def _page(
+        self,
+        where: Sequence[ColumnElement[bool]],
+        order_by: Sequence[UnaryExpression[Any] | ColumnElement[Any]],
+        page: Page,
+    ) -> Paged[E]:
+        if page.limit < 0 or page.offset < 0:
+            raise ValueError("limit and offset must not be negative")
+        table = self._table
+        rows: builtins.list[Row[Any]] = []
+        if page.limit > 0:
+            query = select(table).where(*where).order_by(*order_by).limit(page.limit).offset(page.offset)
+            rows = await self._all(query)
+        if 0 < len(rows) < page.limit or (page.offset == 0 and page.limit > 0 and not rows):
+            total = page.offset + len(rows)  # a short page ends the list: no count needed
+        else:
+            counted = await self._session.scalar(select(func.count()).select_from(table).where(*where))
+            total = int(counted or 0)
+        return Paged(items=[self._from_row(row) for row in rows], total=total, page=page)
+
+    async def _update(self, entity: E, writing: AbstractContextManager[None] | None = None) -> None:
+        statement = update(self._table).where(self._table.c.id == entity.id).values(self._values(entity))
+        with writing or nullcontext():
+            changed = await self._changed(statement)
+        if not changed:
+            raise NotFound(f"{self._noun} {entity.id} does not exist")
+
+    async def _delete(self, entity_id: int, writing: AbstractContextManager[None] | None = None) -> None:
+        with writing or nullcontext():
+            deleted = await self._changed(delete(self._table).where(self._table.c.id == entity_id))
+        if not deleted:
+            raise NotFound(f"{self._noun} {entity_id} does not exist")
+
+
+class _IncidentHistory(_EntityRepository[E]):
+    """Rows that make up an incident's history, listed with it."""
+
+    async def list_for_incident(self, incident_id: int, page: Page) -> Paged[E]:
+        columns = self._table.c
+        oldest_first = [columns.created_at, columns.id]
+        return await self._page([columns.incident_id == incident_id], oldest_first, page)
+
+    async def _add_many(self, entities: Sequence[E], writing: AbstractContextManager[None]) -> None:
+        with writing:
+            ids = await self._insert_many(self._table, [self._values(e) for e in entities])
+        for entity, entity_id in zip(entities, ids, strict=True):
+            entity.id = entity_id
+
+    async def _recent(
+        self, where: Sequence[ColumnElement[bool]], since: datetime, limit: int
+    ) -> builtins.list[datetime]:
+        """When the rows matching `where` were created since `since`, newest first, at most `limit`."""
+        created_at = self._table.c.created_at
+        query = select(created_at).where(*where, created_at >= since).order_by(created_at.desc())
+        return builtins.list((await self._session.scalars(query.limit(max(limit, 0)))).all())
+
+
+class SqlUserRepository(_EntityRepository[User], UserRepository):
+    _table, _entity, _noun = users, User, "user"
+
+    async def add(self, user: User) -> User:
+        return await self._add(user, self._writing(user))
+
+    async def get(self, user_id: int, *, for_update: bool = False) -> User | None:
+        return await self._get(users.c.id == user_id, for_update=for_update)
 
     async def get_by_email(self, email: str) -> User | None:
-        row = await self._one(select(users).where(func.lower(users.c.email) == email.lower()))
-        return mapping.user_from_row(row) if row else None
+        return await self._get(func.lower(users.c.email) == email.lower())
 
     async def list(self, where: UserFilter, page: Page) -> Paged[User]:
         conditions: builtins.list[ColumnElement[bool]] = []
         if where.team_id is not None:
             conditions.append(users.c.team_id == where.team_id)
         if where.role is not None:
-            conditions.append(users.c.role == where.role.value)
+            conditions.append(users.c.role == where.role)
         if where.q is not None:
             q = where.q.lower()
             conditions.append(
@@ -212,22 +274,14 @@ class SqlUserRepository(_SqlRepository, UserRepository):
                     func.lower(users.c.full_name).contains(q, autoescape=True),
                 )
             )
-        return await self._page(users, conditions, [users.c.id], page, mapping.user_from_row)
+        return await self._page(conditions, [users.c.id], page)
 
     async def update(self, user: User) -> None:
-        with conflicts(
-            {"uq_users_email_lower": f"a user with email {user.email} already exists"},
-            foreign_key=f"team {user.team_id} does not exist",
-        ):
-            changed = await self._changed(
-                update(users).where(users.c.id == user.id).values(mapping.user_values(user))
-            )
-        if not changed:
-            raise NotFound(f"user {user.id} does not exist")
+        await self._update(user, self._writing(user))
 
     async def delete(self, user_id: int) -> None:
         """Preferences and reset tokens go with the user (ON DELETE CASCADE); history blocks it."""
-        with conflicts(
+        referenced = conflicts(
             {
                 "fk_incidents_assignee_id_users": "incidents still reference the user",
                 "fk_incidents_created_by_id_users": "incidents still reference the user",
@@ -236,10 +290,8 @@ class SqlUserRepository(_SqlRepository, UserRepository):
                 "fk_notifications_user_id_users": "notifications still reference the user",
             },
             foreign_key="incidents, comments, timeline events or notifications still reference the user",
-        ):
-            deleted = await self._changed(delete(users).where(users.c.id == user_id))
-        if not deleted:
-            raise NotFound(f"user {user_id} does not exist")
+        )
+        await self._delete(user_id, referenced)
 
     async def resolve_targets(
         self, *, user_ids: Sequence[int], team_ids: Sequence[int], roles: Sequence[tuple[Role, int | None]]
@@ -250,12 +302,20 @@ class SqlUserRepository(_SqlRepository, UserRepository):
         if team_ids:
             targeted.append(users.c.team_id.in_(team_ids))
         for role, team_id in roles:
-            holds_role = users.c.role == role.value
+            holds_role = users.c.role == role
             targeted.append(holds_role if team_id is None else and_(holds_role, users.c.team_id == team_id))
         if not targeted:
             return []
-        query = select(users).where(users.c.is_active == true(), or_(*targeted)).order_by(users.c.id)
-        return [mapping.user_from_row(row) for row in await self._all(query)]
+        return await self._select(
+            select(users).where(users.c.is_active == true(), or_(*targeted)).order_by(users.c.id)
+        )
+
+    @staticmethod
+    def _writing(user: User) -> AbstractContextManager[None]:
+        return conflicts(
+            {"uq_users_email_lower": f"a user with email {user.email} already exists"},
+            foreign_key=f"team {user.team_id} does not exist",
+        )
 
 
 _TEAM_REFERENCES = {
@@ -266,73 +326,65 @@ _TEAM_REFERENCES = {
 }
 
 
-class SqlTeamRepository(_SqlRepository, TeamRepository):
+class SqlTeamRepository(_EntityRepository[Team], TeamRepository):
+    _table, _entity, _noun = teams, Team, "team"
+
     async def add(self, team: Team) -> Team:
-        with conflicts({"uq_teams_name": f"a team named {team.name} already exists"}):
-            team.id = await self._insert(teams, mapping.team_values(team))
-        return team
+        return await self._add(team, self._writing(team))
 
     async def get(self, team_id: int) -> Team | None:
-        row = await self._one(select(teams).where(teams.c.id == team_id))
-        return mapping.team_from_row(row) if row else None
+        return await self._get(teams.c.id == team_id)
 
     async def get_many(self, team_ids: Sequence[int]) -> builtins.list[Team]:
         if not team_ids:
             return []
-        rows = await self._all(select(teams).where(teams.c.id.in_(set(team_ids))).order_by(teams.c.id))
-        return [mapping.team_from_row(row) for row in rows]
+        return await self._select(select(teams).where(teams.c.id.in_(set(team_ids))).order_by(teams.c.id))
 
     async def list(self, page: Page) -> Paged[Team]:
-        return await self._page(teams, [], [teams.c.id], page, mapping.team_from_row)
+        return await self._page([], [teams.c.id], page)
 
     async def update(self, team: Team) -> None:
-        with conflicts({"uq_teams_name": f"a team named {team.name} already exists"}):
-            changed = await self._changed(
-                update(teams).where(teams.c.id == team.id).values(mapping.team_values(team))
-            )
-        if not changed:
-            raise NotFound(f"team {team.id} does not exist")
+        await self._update(team, self._writing(team))
 
     async def delete(self, team_id: int) -> None:
-        with conflicts(
+        referenced = conflicts(
             _TEAM_REFERENCES,
             foreign_key="users, incidents, escalation policies or integrations still reference the team",
-        ):
-            deleted = await self._changed(delete(teams).where(teams.c.id == team_id))
-        if not deleted:
-            raise NotFound(f"team {team_id} does not exist")
+        )
+        await self._delete(team_id, referenced)
+
+    @staticmethod
+    def _writing(team: Team) -> AbstractContextManager[None]:
+        return conflicts({"uq_teams_name": f"a team named {team.name} already exists"})
 
 
-class SqlIncidentRepository(_SqlRepository, IncidentRepository):
-    _MISSING_REFERENCE = "the incident refers to a team, user or integration that does not exist"
+class SqlIncidentRepository(_EntityRepository[Incident], IncidentRepository):
+    _table, _entity = incidents, Incident
+
+    def _values(self, entity: Incident) -> mapping.Values:
+        return mapping.incident_values(entity)
+
+    def _from_row(self, row: Row[Any]) -> Incident:
+        return mapping.incident_from_row(row)
 
     async def add(self, incident: Incident) -> Incident:
-        with conflicts(
-            {"uq_incidents_open_dedup_key": self._dedup_conflict(incident)},
-            foreign_key=self._MISSING_REFERENCE,
-        ):
-            incident.id = await self._insert(incidents, mapping.incident_values(incident))
-        return incident
+        return await self._add(incident, self._writing(incident))
 
     async def get(self, incident_id: int, *, for_update: bool = False) -> Incident | None:
-        query = select(incidents).where(incidents.c.id == incident_id)
-        if for_update and self._on_postgres:
-            query = self._locking(query)
-        row = await self._one(query)
-        return mapping.incident_from_row(row) if row else None
+        return await self._get(incidents.c.id == incident_id, for_update=for_update)
 
     async def list(self, where: IncidentFilter, page: Page) -> Paged[Incident]:
         conditions: builtins.list[ColumnElement[bool]] = []
         if where.team_id is not None:
             conditions.append(incidents.c.team_id == where.team_id)
         if where.status is not None:
-            conditions.append(incidents.c.status == where.status.value)
+            conditions.append(incidents.c.status == where.status)
         if where.severity is not None:
-            conditions.append(incidents.c.severity == where.severity.value)
+            conditions.append(incidents.c.severity == where.severity)
         if where.assignee_id is not None:
             conditions.append(incidents.c.assignee_id == where.assignee_id)
         newest_first = [incidents.c.created_at.desc(), incidents.c.id.desc()]
-        return await self._page(incidents, conditions, newest_first, page, mapping.incident_from_row)
+        return await self._page(conditions, newest_first, page)
 
     async def update(self, incident: Incident) -> None:
         values = mapping.incident_values(incident)
@@ -343,10 +395,7 @@ class SqlIncidentRepository(_SqlRepository, IncidentRepository):
             .where(incidents.c.id == incident.id, incidents.c.version == incident.version)
             .values({**values, "version": incident.version + 1})
         )
-        with conflicts(
-            {"uq_incidents_open_dedup_key": self._dedup_conflict(incident)},
-            foreign_key=self._MISSING_REFERENCE,
-        ):
+        with self._writing(incident):
             changed = await self._changed(fenced)
         if not changed:
             exists = await self._session.scalar(select(incidents.c.id).where(incidents.c.id == incident.id))
@@ -356,13 +405,12 @@ class SqlIncidentRepository(_SqlRepository, IncidentRepository):
         incident.version += 1
 
     async def find_open_by_dedup_key(self, integration_id: int, dedup_key: str) -> Incident | None:
-        query = select(incidents).where(
-            incidents.c.integration_id == integration_id, incidents.c.dedup_key == dedup_key, incident_is_open
+        return await self._get(
+            incidents.c.integration_id == integration_id,
+            incidents.c.dedup_key == dedup_key,
+            incident_is_open,
+            for_update=True,
         )
-        if self._on_postgres:
-            query = self._locking(query)
-        row = await self._one(query)
-        return mapping.incident_from_row(row) if row else None
 
     async def claim_due(self, now: datetime, limit: int) -> builtins.list[Incident]:
         if limit <= 0:
@@ -375,126 +423,86 @@ class SqlIncidentRepository(_SqlRepository, IncidentRepository):
         )
         if self._on_postgres:
             query = self._locking(query, skip_locked=True)
-        return [mapping.incident_from_row(row) for row in await self._all(query)]
+        return await self._select(query)
 
     @staticmethod
-    def _dedup_conflict(incident: Incident) -> str:
-        return f"an open incident already holds dedup key {incident.dedup_key}"
+    def _writing(incident: Incident) -> AbstractContextManager[None]:
+        return conflicts(
+            {"uq_incidents_open_dedup_key": f"an open incident already holds dedup key {incident.dedup_key}"},
+            foreign_key="the incident refers to a team, user or integration that does not exist",
+        )
 
 
-class SqlCommentRepository(_SqlRepository, CommentRepository):
+class SqlCommentRepository(_IncidentHistory[Comment], CommentRepository):
+    _table, _entity = comments, Comment
+
     async def add(self, comment: Comment) -> Comment:
-        with conflicts({}, foreign_key="the comment refers to an incident or author that does not exist"):
-            comment.id = await self._insert(comments, mapping.comment_values(comment))
-        return comment
-
-    async def list_for_incident(self, incident_id: int, page: Page) -> Paged[Comment]:
-        oldest_first = [comments.c.created_at, comments.c.id]
-        where = [comments.c.incident_id == incident_id]
-        return await self._page(comments, where, oldest_first, page, mapping.comment_from_row)
+        missing = conflicts({}, foreign_key="the comment refers to an incident or author that does not exist")
+        return await self._add(comment, missing)
 
 
-class SqlTimelineRepository(_SqlRepository, TimelineRepository):
+class SqlTimelineRepository(_IncidentHistory[TimelineEvent], TimelineRepository):
+    _table, _entity = timeline_events, TimelineEvent
+
     async def add_many(self, events: Sequence[TimelineEvent]) -> None:
-        with conflicts({}, foreign_key="a timeline event refers to an incident or user that does not exist"):
-            ids = await self._insert_many(timeline_events, [mapping.timeline_event_values(e) for e in events])
-        for event, event_id in zip(events, ids, strict=True):
-            event.id = event_id
-
-    async def list_for_incident(self, incident_id: int, page: Page) -> Paged[TimelineEvent]:
-        oldest_first = [timeline_events.c.created_at, timeline_events.c.id]
-        where = [timeline_events.c.incident_id == incident_id]
-        return await self._page(timeline_events, where, oldest_first, page, mapping.timeline_event_from_row)
+        missing = "a timeline event refers to an incident or user that does not exist"
+        await self._add_many(events, conflicts({}, foreign_key=missing))
 
     async def recent_by_actor(
         self, actor_id: int, kinds: Sequence[TimelineKind], since: datetime, limit: int
     ) -> builtins.list[datetime]:
-        query = (
-            select(timeline_events.c.created_at)
-            .where(
-                timeline_events.c.actor_id == actor_id,
-                timeline_events.c.kind.in_([k.value for k in kinds]),
-                timeline_events.c.created_at >= since,
-            )
-            .order_by(timeline_events.c.created_at.desc())
-            .limit(max(limit, 0))
+        return await self._recent(
+            [timeline_events.c.actor_id == actor_id, timeline_events.c.kind.in_(kinds)], since, limit
         )
-        return builtins.list((await self._session.scalars(query)).all())
 
 
-class SqlEscalationEventRepository(_SqlRepository, EscalationEventRepository):
+class SqlEscalationEventRepository(_IncidentHistory[EscalationEvent], EscalationEventRepository):
+    _table, _entity = escalation_events, EscalationEvent
+
     async def add_many(self, events: Sequence[EscalationEvent]) -> None:
-        with conflicts({}, foreign_key="an escalation event refers to an incident that does not exist"):
-            ids = await self._insert_many(
-                escalation_events, [mapping.escalation_event_values(e) for e in events]
-            )
-        for event, event_id in zip(events, ids, strict=True):
-            event.id = event_id
-
-    async def list_for_incident(self, incident_id: int, page: Page) -> Paged[EscalationEvent]:
-        oldest_first = [escalation_events.c.created_at, escalation_events.c.id]
-        where = [escalation_events.c.incident_id == incident_id]
-        return await self._page(
-            escalation_events, where, oldest_first, page, mapping.escalation_event_from_row
-        )
+        missing = "an escalation event refers to an incident that does not exist"
+        await self._add_many(events, conflicts({}, foreign_key=missing))
 
     async def recent(
         self, incident_id: int, kind: EffectKind, since: datetime, limit: int
     ) -> builtins.list[datetime]:
-        query = (
-            select(escalation_events.c.created_at)
-            .where(
-                escalation_events.c.incident_id == incident_id,
-                escalation_events.c.kind == kind.value,
-                escalation_events.c.created_at >= since,
-            )
-            .order_by(escalation_events.c.created_at.desc())
-            .limit(max(limit, 0))
+        return await self._recent(
+            [escalation_events.c.incident_id == incident_id, escalation_events.c.kind == kind], since, limit
         )
-        return builtins.list((await self._session.scalars(query)).all())
 
 
-class SqlPolicyRepository(_SqlRepository, PolicyRepository):
+class SqlPolicyRepository(_EntityRepository[EscalationPolicy], PolicyRepository):
+    _table, _entity, _noun = escalation_policies, EscalationPolicy, "escalation policy"
+
     async def add(self, policy: EscalationPolicy) -> EscalationPolicy:
-        with conflicts({}, foreign_key=f"team {policy.team_id} does not exist"):
-            policy.id = await self._insert(escalation_policies, mapping.policy_values(policy))
-        return policy
+        return await self._add(policy, self._writing(policy))
 
     async def get(self, policy_id: int) -> EscalationPolicy | None:
-        row = await self._one(select(escalation_policies).where(escalation_policies.c.id == policy_id))
-        return mapping.policy_from_row(row) if row else None
+        return await self._get(escalation_policies.c.id == policy_id)
 
     async def list(self, page: Page) -> Paged[EscalationPolicy]:
-        by_id = [escalation_policies.c.id]
-        return await self._page(escalation_policies, [], by_id, page, mapping.policy_from_row)
+        return await self._page([], [escalation_policies.c.id], page)
 
     async def list_active(self) -> builtins.list[EscalationPolicy]:
-        query = (
+        return await self._select(
             select(escalation_policies)
             .where(escalation_policies.c.is_active == true())
             .order_by(escalation_policies.c.id)
         )
-        return [mapping.policy_from_row(row) for row in await self._all(query)]
 
     async def list_all(self) -> builtins.list[EscalationPolicy]:
-        query = select(escalation_policies).order_by(escalation_policies.c.id)
-        return [mapping.policy_from_row(row) for row in await self._all(query)]
+        return await self._select(select(escalation_policies).order_by(escalation_policies.c.id))
 
     async def update(self, policy: EscalationPolicy) -> None:
-        statement = (
-            update(escalation_policies)
-            .where(escalation_policies.c.id == policy.id)
-            .values(mapping.policy_values(policy))
-        )
-        with conflicts({}, foreign_key=f"team {policy.team_id} does not exist"):
-            changed = await self._changed(statement)
-        if not changed:
-            raise NotFound(f"escalation policy {policy.id} does not exist")
+        await self._update(policy, self._writing(policy))
 
     async def delete(self, policy_id: int) -> None:
         """Incidents keep their policy snapshot, so nothing blocks a delete."""
-        if not await self._changed(delete(escalation_policies).where(escalation_policies.c.id == policy_id)):
-            raise NotFound(f"escalation policy {policy_id} does not exist")
+        await self._delete(policy_id)
+
+    @staticmethod
+    def _writing(policy: EscalationPolicy) -> AbstractContextManager[None]:
+        return conflicts({}, foreign_key=f"team {policy.team_id} does not exist")
 
 
 class SqlPreferenceRepository(_SqlRepository, PreferenceRepository):
@@ -506,10 +514,10 @@ class SqlPreferenceRepository(_SqlRepository, PreferenceRepository):
             .where(notification_preferences.c.user_id.in_(user_ids))
             .order_by(notification_preferences.c.user_id, notification_preferences.c.channel)
         )
-        return [mapping.preference_from_row(row) for row in await self._all(query)]
+        return [mapping.from_row(NotificationPreference, row) for row in await self._all(query)]
 
     async def upsert(self, preference: NotificationPreference) -> NotificationPreference:
-        values = mapping.preference_values(preference)
+        values = mapping.values(notification_preferences, preference)
         statement = self._upsert_statement(notification_preferences).values(values)
         statement = statement.on_conflict_do_update(
             index_elements=[notification_preferences.c.user_id, notification_preferences.c.channel],
@@ -520,10 +528,14 @@ class SqlPreferenceRepository(_SqlRepository, PreferenceRepository):
         return replace(preference)
 
 
-_WAITING_STATUSES = (NotificationStatus.PENDING.value, NotificationStatus.RETRYING.value)
+_WAITING_STATUSES = (NotificationStatus.PENDING, NotificationStatus.RETRYING)
+# What a delivery attempt changes on an outbox row.
+_DELIVERY_COLUMNS = ("status", "attempts", "last_error", "sent_at", "next_attempt_at", "cancel_reason")
 
 
-class SqlNotificationRepository(_SqlRepository, NotificationRepository):
+class SqlNotificationRepository(_IncidentHistory[Notification], NotificationRepository):
+    _table, _entity = notifications, Notification
+
     async def add_new(self, notifications_to_add: Sequence[Notification]) -> list[Notification]:
         fresh: dict[str, Notification] = {}
         for notification in notifications_to_add:
@@ -535,7 +547,7 @@ class SqlNotificationRepository(_SqlRepository, NotificationRepository):
             .on_conflict_do_nothing(index_elements=[notifications.c.idempotency_key])
             .returning(notifications.c.id, notifications.c.idempotency_key)
         )
-        rows = [mapping.notification_values(n) for n in fresh.values()]
+        rows = [self._values(n) for n in fresh.values()]
         with conflicts({}, foreign_key="a notification refers to an incident or user that does not exist"):
             result = await self._session.execute(statement, rows)
         inserted_ids = {key: row_id for row_id, key in result.all()}
@@ -546,16 +558,11 @@ class SqlNotificationRepository(_SqlRepository, NotificationRepository):
                 inserted.append(notification)
         return inserted
 
-    async def list_for_incident(self, incident_id: int, page: Page) -> Paged[Notification]:
-        oldest_first = [notifications.c.created_at, notifications.c.id]
-        where = [notifications.c.incident_id == incident_id]
-        return await self._page(notifications, where, oldest_first, page, mapping.notification_from_row)
-
     async def was_paged(self, incident_id: int, user_id: int) -> bool:
         query = select(notifications.c.id).where(
             notifications.c.incident_id == incident_id, notifications.c.user_id == user_id
         )
-        return await self._one(query.limit(1)) is not None
+        return (await self._session.execute(query.limit(1))).first() is not None
 
     async def claim_due(
         self, now: datetime, limit: int, lease: timedelta, destinations: DestinationLimit | None = None
@@ -582,7 +589,7 @@ class SqlNotificationRepository(_SqlRepository, NotificationRepository):
                 query = query.where(notifications.c.id.not_in([n.id for n in claimed]))
             if self._on_postgres:
                 query = self._locking(query, skip_locked=True)
-            rows = [mapping.notification_from_row(row) for row in await self._all(query)]
+            rows = await self._select(query)
             passed_over = False
             for notification in rows:
                 destination = notification.destination
@@ -605,9 +612,7 @@ class SqlNotificationRepository(_SqlRepository, NotificationRepository):
         fenced = (
             update(notifications)
             .where(notifications.c.id == notification.id, notifications.c.version == notification.version)
-            .values(
-                {**mapping.notification_delivery_values(notification), "version": notification.version + 1}
-            )
+            .values({**self._delivery_values(notification), "version": notification.version + 1})
         )
         if not await self._changed(fenced):
             return False
@@ -622,7 +627,7 @@ class SqlNotificationRepository(_SqlRepository, NotificationRepository):
         )
         if self._on_postgres:
             query = self._locking(query)
-        waiting = [mapping.notification_from_row(row) for row in await self._all(query)]
+        waiting = await self._select(query)
         for notification in waiting:
             notification.cancel(reason)
             notification.version += 1
@@ -635,54 +640,50 @@ class SqlNotificationRepository(_SqlRepository, NotificationRepository):
             return
         statement = update(notifications).where(notifications.c.id == bindparam("row_id"))
         await self._session.execute(
-            statement,
-            [
-                {"row_id": n.id, "version": n.version, **mapping.notification_delivery_values(n)}
-                for n in changed
-            ],
+            statement, [{"row_id": n.id, "version": n.version, **self._delivery_values(n)} for n in changed]
         )
 
+    @staticmethod
+    def _delivery_values(notification: Notification) -> mapping.Values:
+        return mapping.values(notifications, notification, _DELIVERY_COLUMNS)
 
-class SqlIntegrationRepository(_SqlRepository, IntegrationRepository):
+
+class SqlIntegrationRepository(_EntityRepository[Integration], IntegrationRepository):
+    _table, _entity, _noun = integrations, Integration, "integration"
+
     async def add(self, integration: Integration) -> Integration:
-        with conflicts(
+        writing = conflicts(
             {"uq_integrations_key": "an integration with this key already exists"},
             foreign_key=f"team {integration.team_id} does not exist",
-        ):
-            integration.id = await self._insert(integrations, mapping.integration_values(integration))
-        return integration
+        )
+        return await self._add(integration, writing)
 
     async def get(self, integration_id: int) -> Integration | None:
-        row = await self._one(select(integrations).where(integrations.c.id == integration_id))
-        return mapping.integration_from_row(row) if row else None
+        return await self._get(integrations.c.id == integration_id)
 
     async def get_by_key(self, key: str) -> Integration | None:
-        row = await self._one(select(integrations).where(integrations.c.key == key))
-        return mapping.integration_from_row(row) if row else None
+        return await self._get(integrations.c.key == key)
 
     async def list(self, page: Page) -> Paged[Integration]:
-        by_id = [integrations.c.id]
-        return await self._page(integrations, [], by_id, page, mapping.integration_from_row)
+        return await self._page([], [integrations.c.id], page)
 
     async def delete(self, integration_id: int) -> None:
         """Its incidents stay; their dedup link is cleared (ON DELETE SET NULL)."""
-        if not await self._changed(delete(integrations).where(integrations.c.id == integration_id)):
-            raise NotFound(f"integration {integration_id} does not exist")
+        await self._delete(integration_id)
 
 
-class SqlPasswordResetTokenRepository(_SqlRepository, PasswordResetTokenRepository):
+class SqlPasswordResetTokenRepository(_EntityRepository[PasswordResetToken], PasswordResetTokenRepository):
+    _table, _entity = password_reset_tokens, PasswordResetToken
+
     async def add(self, token: PasswordResetToken) -> PasswordResetToken:
-        with conflicts(
+        writing = conflicts(
             {"uq_password_reset_tokens_token_hash": "this reset token already exists"},
             foreign_key=f"user {token.user_id} does not exist",
-        ):
-            token.id = await self._insert(password_reset_tokens, mapping.reset_token_values(token))
-        return token
+        )
+        return await self._add(token, writing)
 
     async def get(self, token_hash: str) -> PasswordResetToken | None:
-        tokens = password_reset_tokens.c
-        row = await self._one(select(password_reset_tokens).where(tokens.token_hash == token_hash))
-        return mapping.reset_token_from_row(row) if row else None
+        return await self._get(password_reset_tokens.c.token_hash == token_hash)
 
     async def use(self, token_hash: str, now: datetime) -> PasswordResetToken | None:
         """One statement: a concurrent use of the same token waits for this one, then finds it used."""
@@ -694,4 +695,4 @@ class SqlPasswordResetTokenRepository(_SqlRepository, PasswordResetTokenReposito
             .returning(*password_reset_tokens.c)
         )
         row = (await self._session.execute(statement)).one_or_none()
-        return mapping.reset_token_from_row(row) if row else None
+        return self._from_row(row) if row else None

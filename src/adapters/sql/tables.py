@@ -7,10 +7,12 @@ enum column. Every list filter of the API and every worker query has an index.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+import msgspec
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -18,11 +20,11 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Enum,
     ForeignKey,
     Index,
     Integer,
     MetaData,
-    String,
     Table,
     Text,
     TypeDecorator,
@@ -31,8 +33,9 @@ from sqlalchemy import (
     literal_column,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeEngine
 
-from incidentcore.escalation import EffectKind, Phase
+from incidentcore.escalation import EffectKind, EscalationStep, Phase, PolicySnapshot
 from incidentcore.model import (
     Channel,
     IncidentStatus,
@@ -82,17 +85,46 @@ class UtcDateTime(TypeDecorator[datetime]):
 Json = JSON().with_variant(JSONB(), "postgresql")
 
 
-def one_of(column: str, values: type[StrEnum], *, nullable: bool = False) -> CheckConstraint:
-    """A CHECK that `column` holds one of the enum's values; named `ck_<table>_<column>`."""
-    allowed = ", ".join(f"'{member.value}'" for member in values)
-    condition = f"{column} IN ({allowed})"
+class Document(TypeDecorator[Any]):
+    """A domain value of `value_type` (dataclasses, tuples, sets, enums) in a JSON document, JSONB on
+    Postgres as with `Json`; msgspec converts it both ways. Sets are stored sorted, so that equal sets
+    are stored alike. `if_null` makes the value read from SQL NULL (rows older than the column)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def __init__(self, value_type: Any, *, if_null: Callable[[], Any] | None = None) -> None:
+        super().__init__()
+        self.value_type = value_type
+        self.if_null = if_null
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        return dialect.type_descriptor(JSONB() if dialect.name == "postgresql" else JSON())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return msgspec.to_builtins(value, order="deterministic")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return self.if_null() if self.if_null else None
+        return msgspec.convert(value, self.value_type)
+
+
+def _enum_values(values: type[StrEnum]) -> list[str]:
+    return [member.value for member in values]
+
+
+def enum_column(
+    name: str, values: type[StrEnum], *, nullable: bool = False, **kwargs: Any
+) -> tuple[Column[Any], CheckConstraint]:
+    """A column holding `values` members (stored as their values in VARCHAR(32)), and the CHECK named
+    `ck_<table>_<column>` that the database holds it to: spread both into the table."""
+    stored = Enum(values, native_enum=False, length=32, values_callable=_enum_values)
+    allowed = ", ".join(f"'{value}'" for value in _enum_values(values))
+    condition = f"{name} IN ({allowed})"
     if nullable:
-        condition = f"{column} IS NULL OR {condition}"
-    return CheckConstraint(condition, name=column)
-
-
-def enum_column(name: str, *, nullable: bool = False, **kwargs: Any) -> Column[str]:
-    return Column(name, String(32), nullable=nullable, **kwargs)
+        condition = f"{name} IS NULL OR {condition}"
+    return Column(name, stored, nullable=nullable, **kwargs), CheckConstraint(condition, name=name)
 
 
 def id_column() -> Column[int]:
@@ -120,12 +152,11 @@ users = Table(
     Column("email", Text, nullable=False),
     Column("full_name", Text, nullable=False),
     Column("password_hash", Text, nullable=False),
-    enum_column("role"),
+    *enum_column("role", Role),
     Column("team_id", Integer, ForeignKey("teams.id"), index=True),
     Column("is_active", Boolean, nullable=False),
     Column("created_at", UtcDateTime),
     Column("credentials_version", Integer, nullable=False, server_default="0"),
-    one_of("role", Role),
     Index("ix_users_role", "role"),
     **NEVER_REUSE_IDS,
 )
@@ -149,8 +180,8 @@ escalation_policies = Table(
     Column("name", Text, nullable=False),
     Column("description", Text),
     Column("team_id", Integer, ForeignKey("teams.id"), index=True),
-    Column("severities", Json, nullable=False),  # list of Severity values; empty means any
-    Column("steps", Json, nullable=False),
+    Column("severities", Document(frozenset[Severity]), nullable=False),  # empty means any
+    Column("steps", Document(tuple[EscalationStep, ...]), nullable=False),
     Column("repeat", Integer, nullable=False),
     Column("ack_timeout_minutes", Integer),
     Column("is_active", Boolean, nullable=False),
@@ -164,9 +195,9 @@ incidents = Table(
     id_column(),
     Column("title", Text, nullable=False),
     Column("description", Text),
-    enum_column("severity"),
+    *enum_column("severity", Severity),
     # Derived from the escalation phase; stored so lists can filter and index on it.
-    enum_column("status"),
+    *enum_column("status", IncidentStatus),
     Column("team_id", Integer, ForeignKey("teams.id")),
     Column("assignee_id", Integer, ForeignKey("users.id")),
     Column("created_by_id", Integer, ForeignKey("users.id"), index=True),
@@ -180,18 +211,15 @@ incidents = Table(
     Column("resolved_at", UtcDateTime),
     # No foreign key: the incident follows its policy snapshot, and the policy may be deleted.
     Column("escalation_policy_id", Integer),
-    Column("policy_snapshot", Json, nullable=False),
+    Column("policy_snapshot", Document(PolicySnapshot), nullable=False),
     # The escalation state; esc_phase NULL means the incident has not triggered yet.
-    enum_column("esc_phase", nullable=True),
+    *enum_column("esc_phase", Phase, nullable=True),
     Column("esc_cycle", Integer, nullable=False, server_default="0"),
     Column("esc_next_step", Integer, nullable=False, server_default="0"),
     Column("esc_loop", Integer, nullable=False, server_default="0"),
     Column("next_escalation_at", UtcDateTime),
     Column("escalation_level", Integer),  # the last step fired
     Column("version", Integer, nullable=False, server_default="0"),
-    one_of("severity", Severity),
-    one_of("status", IncidentStatus),
-    one_of("esc_phase", Phase, nullable=True),
     **NEVER_REUSE_IDS,
 )
 
@@ -236,11 +264,10 @@ timeline_events = Table(
     metadata,
     id_column(),
     Column("incident_id", Integer, ForeignKey("incidents.id"), nullable=False),
-    enum_column("kind"),
+    *enum_column("kind", TimelineKind),
     Column("actor_id", Integer, ForeignKey("users.id"), index=True),
     Column("data", Json, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
-    one_of("kind", TimelineKind),
     Index("ix_timeline_events_incident_id_created_at", "incident_id", "created_at", "id"),
     **NEVER_REUSE_IDS,
 )
@@ -251,16 +278,16 @@ escalation_events = Table(
     id_column(),
     Column("incident_id", Integer, ForeignKey("incidents.id"), nullable=False),
     Column("policy_id", Integer),  # no foreign key: history outlives a deleted policy
-    enum_column("kind"),
+    *enum_column("kind", EffectKind),
     Column("cycle", Integer, nullable=False),
     Column("step_index", Integer),
     Column("loop", Integer),
     Column("scheduled_at", UtcDateTime, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("notified_user_ids", Json, nullable=False),
-    Column("cancelled_user_ids", Json),  # NULL on events recorded before cancellations were recorded
+    # NULL on events recorded before cancellations were recorded apart
+    Column("cancelled_user_ids", Document(list[int], if_null=list)),
     Column("cancel_reason", Text),
-    one_of("kind", EffectKind),
     Index("ix_escalation_events_incident_id_created_at", "incident_id", "created_at", "id"),
     **NEVER_REUSE_IDS,
 )
@@ -270,12 +297,10 @@ notification_preferences = Table(
     metadata,
     # A user's preferences go with the user.
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-    Column("channel", String(32), primary_key=True),
+    *enum_column("channel", Channel, primary_key=True),
     Column("enabled", Boolean, nullable=False),
     Column("address", Text),
-    enum_column("min_severity", nullable=True),
-    one_of("channel", Channel),
-    one_of("min_severity", Severity, nullable=True),
+    *enum_column("min_severity", Severity, nullable=True),
 )
 
 notifications = Table(
@@ -284,12 +309,12 @@ notifications = Table(
     id_column(),
     Column("incident_id", Integer, ForeignKey("incidents.id")),
     Column("user_id", Integer, ForeignKey("users.id"), index=True),
-    enum_column("channel"),
+    *enum_column("channel", Channel),
     Column("address", Text),
     Column("subject", Text, nullable=False),
     Column("body", Text, nullable=False),
     Column("idempotency_key", Text, nullable=False, unique=True),
-    enum_column("status"),
+    *enum_column("status", NotificationStatus),
     Column("attempts", Integer, nullable=False),
     Column("last_error", Text),
     Column("created_at", UtcDateTime, nullable=False),
@@ -300,8 +325,6 @@ notifications = Table(
     # Notification.destination, stored so that a claim can pass over destinations at their limit.
     Column("destination", Text),
     Column("cancel_reason", Text),
-    one_of("channel", Channel),
-    one_of("status", NotificationStatus),
     Index("ix_notifications_incident_id_created_at", "incident_id", "created_at", "id"),
     **NEVER_REUSE_IDS,
 )
