@@ -14,6 +14,7 @@ from entrypoints.settings import ConfigurationError, Settings, configure_logging
 
 if TYPE_CHECKING:
     from entrypoints.cli import Subcommands
+    from incidentcore.model import User
 
 logger = logging.getLogger("incidentcore.serve")
 
@@ -116,7 +117,7 @@ def run_create_admin(args: argparse.Namespace) -> int:
     return 0
 
 
-async def create_admin(settings: Settings, email: str, password: str, full_name: str) -> object:
+async def create_admin(settings: Settings, email: str, password: str, full_name: str) -> User:
     from entrypoints.di import build_container
     from incidentcore.services import Accounts
 

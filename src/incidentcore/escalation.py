@@ -10,7 +10,7 @@ exactly what one punctual tick would have fired (no drift, nothing skipped, noth
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from incidentcore.errors import Conflict, InvalidTransition
@@ -162,14 +162,16 @@ Transition = tuple[EscalationState, tuple[Effect, ...]]
 def apply(policy: PolicySnapshot, state: EscalationState | None, event: Event, now: datetime) -> Transition:
     """Apply one event at `now`. `state` is None only before the first Trigger.
 
-    Every instant must be timezone-aware (the service passes UTC): a naive `now`, snooze end or timer
-    raises NaiveDatetimeError here instead of a TypeError from deep inside a comparison.
+    Every instant must be timezone-aware: a naive `now`, snooze end or timer raises NaiveDatetimeError
+    here instead of a TypeError from deep inside a comparison. Aware instants in any zone are turned
+    into UTC first, so delays are real elapsed minutes: a 60-minute step triggered at 01:30 in New York
+    on the night clocks go back fires 60 minutes later, not at 02:30 local (120 minutes on).
     """
-    _require_aware(
-        now=now,
-        until=event.until if isinstance(event, Snooze) else None,
-        next_at=state.next_at if state is not None else None,
-    )
+    now = _utc("now", now)
+    if isinstance(event, Snooze):
+        event = Snooze(_utc("until", event.until))
+    if state is not None and state.next_at is not None:
+        state = replace(state, next_at=_utc("next_at", state.next_at))
     if state is None:
         if not isinstance(event, Trigger):
             raise InvalidTransition("an incident must trigger before anything else happens to it")
@@ -198,12 +200,12 @@ def apply(policy: PolicySnapshot, state: EscalationState | None, event: Event, n
     return state, due + effects
 
 
-def _require_aware(**instants: datetime | None) -> None:
-    for name, instant in instants.items():
-        if instant is not None and instant.utcoffset() is None:
-            raise NaiveDatetimeError(
-                f"{name}={instant.isoformat()} has no timezone; escalation needs timezone-aware (UTC) times"
-            )
+def _utc(name: str, instant: datetime) -> datetime:
+    if instant.utcoffset() is None:
+        raise NaiveDatetimeError(
+            f"{name}={instant.isoformat()} has no timezone; escalation needs timezone-aware (UTC) times"
+        )
+    return instant.astimezone(UTC)
 
 
 def _tick(policy: PolicySnapshot, state: EscalationState, now: datetime) -> Transition:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import assume, given
@@ -700,3 +701,40 @@ def test_a_naive_datetime_is_refused_with_a_clear_error(run: RunData, naive: str
         apply(policy, state, event, now)
     with pytest.raises(ValueError, match="has no timezone"):  # before the first trigger too
         apply(policy, None, Trigger(), start.replace(tzinfo=None))
+
+
+# Zones whose wall clock jumps (DST both ways, a 30-minute shift, a 45-minute offset).
+WALL_CLOCK_ZONES = [ZoneInfo(z) for z in ("America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "Asia/Kathmandu")]
+
+
+def in_zone(instant: datetime, zone: ZoneInfo) -> datetime:
+    return instant.astimezone(zone)
+
+
+@given(runs(), st.sampled_from(WALL_CLOCK_ZONES))
+def test_instants_in_any_zone_give_what_their_utc_equivalents_give(run: RunData, zone: ZoneInfo) -> None:
+    """The library's time rule: `apply` works in real elapsed time whatever zone an instant is written
+    in, so an importer passing local times gets the same fires, at the same instants, in UTC."""
+    policy, start, events = run
+    in_utc = replay(policy, start, events)
+    state, effects = apply(policy, None, Trigger(), in_zone(start, zone))
+    assert (state, effects) == (in_utc.first_state, in_utc.trigger_effects)
+    for step in in_utc.steps:
+        event = Snooze(in_zone(step.event.until, zone)) if isinstance(step.event, Snooze) else step.event
+        try:
+            after, produced = apply(policy, state, event, in_zone(step.now, zone))
+        except Conflict:
+            assert step.error is not None
+            continue
+        assert (after, produced) == (step.after, step.effects)
+        assert all(e.scheduled_at.tzinfo is UTC for e in produced)
+        state = after
+
+
+def test_an_hour_step_across_the_autumn_change_fires_an_hour_of_real_time_later() -> None:
+    new_york = ZoneInfo("America/New_York")
+    triggered = datetime(2026, 11, 1, 1, 30, tzinfo=new_york)  # the first 01:30 (EDT) of the night
+    policy = PolicySnapshot(1, (EscalationStep(60, ()), EscalationStep(60, ())))
+    state, _ = apply(policy, None, Trigger(), triggered)
+    assert state.next_at == datetime(2026, 11, 1, 6, 30, tzinfo=UTC)  # 01:30 EST, 60 real minutes on
+    assert state.next_at - triggered == timedelta(minutes=60)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dishka import AsyncContainer
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
@@ -48,10 +49,11 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> User:
     token = bearer_token(connection.headers.get("authorization"))
     if token is None:
         raise AuthenticationFailed("a bearer token is required")
-    accounts = await connection.state.dishka_container.get(Accounts)
-    actor = await accounts.authenticate(token)
-    connection.state[_ACTOR] = actor
-    return actor
+    container: AsyncContainer = connection.state.dishka_container
+    accounts = await container.get(Accounts)
+    authenticated = await accounts.authenticate(token)
+    connection.state[_ACTOR] = authenticated
+    return authenticated
 
 
 def permits(action: Action) -> Guard:

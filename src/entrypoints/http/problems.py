@@ -18,9 +18,10 @@ from litestar import Request, Response
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import ExceptionHandlersMap
 from litestar.utils.scope.state import ScopeState
 
-from entrypoints.http.schemas import FieldProblem, Problem
+from entrypoints.http.wire import FieldProblem, Problem
 from incidentcore.errors import (
     AuthenticationFailed,
     Conflict,
@@ -132,7 +133,7 @@ def unexpected_error_handler(request: Request[Any, Any, Any], error: Exception) 
     )
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainError: domain_error_handler,
     HTTPException: http_exception_handler,
     Exception: unexpected_error_handler,

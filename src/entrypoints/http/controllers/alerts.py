@@ -1,18 +1,53 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, post
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import HeaderParameter, JSONBody, QueryParameter
+from msgspec import Meta, Struct
 
 from entrypoints.http.problems import responses
-from entrypoints.http.schemas import AlertReceiptResponse, ElasticAlert
 from incidentcore.errors import AuthenticationFailed
 from incidentcore.model import Severity
 from incidentcore.services import Alert, AlertIngestion
+from incidentcore.validation import DESCRIPTION_MAX
+
+AlertText = Annotated[str, Meta(max_length=1000)]
+
+
+class ElasticRule(Struct):
+    id: Annotated[str, Meta(min_length=1, max_length=200)]
+    name: AlertText
+
+
+class ElasticAlertInstance(Struct, rename={"action_group": "actionGroup"}):
+    id: Annotated[str, Meta(min_length=1, max_length=200)]
+    action_group: AlertText
+
+
+class ElasticContext(Struct):
+    reason: Annotated[str, Meta(max_length=DESCRIPTION_MAX)] | None = None
+
+
+class ElasticAlert(Struct):
+    """What the Kibana webhook connector sends (see docs/kibana.md). Other fields are allowed and kept.
+
+    `severity` is optional: without it an alert opens a `high` incident."""
+
+    rule: ElasticRule
+    alert: ElasticAlertInstance
+    context: ElasticContext | None = None
+    date: AlertText | None = None
+    severity: Severity | None = None
+
+
+class AlertReceiptResponse(Struct):
+    incident_id: int | None
+    action: Literal["created", "updated", "resolved", "ignored"]
+
 
 KEY_HEADER = "X-Integration-Key"
 RECOVERED = "recovered"

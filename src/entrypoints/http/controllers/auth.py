@@ -1,24 +1,47 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, post
 from litestar.params import FromPath, JSONBody, URLEncodedBody
+from msgspec import Meta, Struct
 
 from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, Actor, client_address, permits
+from entrypoints.http.controllers.users import UserResponse
 from entrypoints.http.problems import responses
-from entrypoints.http.schemas import (
-    AccessTokenResponse,
-    LoginForm,
-    Message,
-    ResetPasswordRequest,
-    SignupRequest,
-    UserResponse,
-    user_response,
-)
+from entrypoints.http.wire import Email, Message, Name, Password, RequestBody, response
 from incidentcore.permissions import Action
 from incidentcore.services import Accounts
+
+
+class SignupRequest(RequestBody):
+    email: Email
+    password: Password
+    full_name: Name
+
+
+class LoginForm(Struct):
+    """The OAuth2 password grant form; `grant_type`, `scope` and client fields are accepted and unused."""
+
+    username: str
+    password: str
+    grant_type: str | None = None
+    scope: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+
+
+class AccessTokenResponse(Struct):
+    access_token: str
+    expires_in: int
+    token_type: Literal["bearer"] = "bearer"
+
+
+class ResetPasswordRequest(RequestBody):
+    token: Annotated[str, Meta(max_length=200)]
+    new_password: Password
+
 
 RECOVERY_MESSAGE = "If that address belongs to an active account, a password reset token is on its way."
 
@@ -35,9 +58,9 @@ class AuthController(Controller):
         """Creates an account with the role `user` and no team. 403 while sign-up is closed
         (`SIGNUP_ENABLED`) or closed to the email's domain (`SIGNUP_ALLOWED_DOMAINS`); a few
         sign-ups per client address, then 429 with `Retry-After`."""
-        return user_response(
+        return response(
             await accounts.signup(data.email, data.password, data.full_name, client_address(request))
-        )
+        , UserResponse)
 
     @post(
         "/login/access-token",
@@ -70,7 +93,7 @@ class AuthController(Controller):
     )
     async def test_token(self, actor: Actor) -> UserResponse:
         """The user the bearer token belongs to."""
-        return user_response(actor)
+        return response(actor, UserResponse)
 
     @post(
         "/password-recovery/{email:str}",

@@ -1,37 +1,159 @@
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Annotated, Any
+
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, get, post, put
 from litestar.params import FromQuery, JSONBody
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, Actor, permits
-from entrypoints.http.parameters import FilterId, Limit, Offset, PathId, page
 from entrypoints.http.problems import responses
-from entrypoints.http.schemas import (
-    AssignRequest,
-    CommentPage,
-    CommentRequest,
-    CommentResponse,
-    CreateIncidentRequest,
-    EscalationEventPage,
-    IncidentPage,
-    IncidentResponse,
-    NotificationPage,
-    SnoozeRequest,
-    TimelinePage,
-    UpdateIncidentRequest,
+from entrypoints.http.wire import (
+    FilterId,
+    Id,
+    Limit,
+    Offset,
+    Page,
+    PathId,
+    RequestBody,
     changes,
-    comment_response,
-    escalation_event_response,
-    incident_response,
-    notification_response,
+    page,
     page_of,
-    timeline_event_response,
+    response,
 )
-from incidentcore.model import IncidentChanges, IncidentStatus, Severity
+from incidentcore.model import Channel, IncidentChanges, IncidentStatus, NotificationStatus, Severity
 from incidentcore.permissions import Action
 from incidentcore.ports import IncidentFilter
 from incidentcore.services import Incidents, NewIncident
+from incidentcore.validation import (
+    COMMENT_MAX,
+    DESCRIPTION_MAX,
+    SHORT_NAME_MAX,
+    SNOOZE_MAX_MINUTES,
+    SNOOZE_MIN_MINUTES,
+    TITLE_MAX,
+)
+
+Title = Annotated[str, Meta(max_length=TITLE_MAX)]
+
+
+Description = Annotated[str, Meta(max_length=DESCRIPTION_MAX)]
+
+
+class CreateIncidentRequest(RequestBody):
+    title: Title
+    description: Description | None = None
+    severity: Severity = Severity.HIGH
+    team_id: Id | None = None
+    assignee_id: Id | None = None
+
+
+class UpdateIncidentRequest(RequestBody):
+    title: Title | UnsetType = UNSET
+    description: Description | UnsetType | None = UNSET
+    severity: Severity | UnsetType = UNSET
+    team_id: Id | UnsetType | None = UNSET
+
+
+class SnoozeRequest(RequestBody):
+    minutes: Annotated[int, Meta(ge=SNOOZE_MIN_MINUTES, le=SNOOZE_MAX_MINUTES)]
+
+
+class AssignRequest(RequestBody):
+    user_id: Id
+    role: Annotated[str, Meta(max_length=SHORT_NAME_MAX)] | None = None
+
+
+class CommentRequest(RequestBody):
+    body: Annotated[str, Meta(max_length=COMMENT_MAX)]
+
+
+class IncidentResponse(Struct):
+    id: int
+    title: str
+    description: str | None
+    status: IncidentStatus
+    severity: Severity
+    team_id: int | None
+    assignee_id: int | None
+    created_by_id: int | None
+    source: str | None
+    dedup_key: str | None
+    escalation_policy_id: int | None
+    escalation_level: int | None
+    next_escalation_at: datetime | None
+    snoozed_until: datetime | None
+    created_at: datetime
+    updated_at: datetime | None
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+
+
+class CommentResponse(Struct):
+    id: int
+    incident_id: int
+    author_id: int
+    body: str
+    created_at: datetime
+
+
+class TimelineEventResponse(Struct):
+    id: int
+    incident_id: int
+    kind: str
+    actor_id: int | None
+    data: dict[str, Any]
+    created_at: datetime
+
+
+class EscalationEventResponse(Struct):
+    id: int
+    incident_id: int
+    policy_id: int | None
+    step_index: int | None
+    loop: int | None
+    cycle: int
+    kind: str
+    scheduled_at: datetime
+    created_at: datetime
+    notified_user_ids: list[int]
+    cancelled_user_ids: list[int]
+    cancel_reason: str | None
+
+
+class NotificationResponse(Struct):
+    id: int
+    user_id: int | None
+    channel: Channel
+    status: NotificationStatus
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    cancel_reason: str | None
+
+
+class IncidentPage(Page[IncidentResponse]):
+    """A page of incidents, newest first."""
+
+
+class TimelinePage(Page[TimelineEventResponse]):
+    """A page of timeline events, oldest first."""
+
+
+class EscalationEventPage(Page[EscalationEventResponse]):
+    """A page of escalation events, oldest first."""
+
+
+class NotificationPage(Page[NotificationResponse]):
+    """A page of notifications, oldest first."""
+
+
+class CommentPage(Page[CommentResponse]):
+    """A page of an incident's comments, oldest first."""
+
 
 ACTION_RESPONSES = responses(400, 401, 403, 404, 409)
 
@@ -58,7 +180,7 @@ class IncidentsController(Controller):
         """Newest first."""
         where = IncidentFilter(team_id=team_id, status=status, severity=severity, assignee_id=assignee_id)
         paged = await incidents.list(actor, where, page(limit, offset))
-        return page_of(IncidentPage, paged, [incident_response(i) for i in paged.items])
+        return page_of(IncidentPage, paged)
 
     @post(
         "/",
@@ -79,7 +201,7 @@ class IncidentsController(Controller):
             team_id=data.team_id,
             assignee_id=data.assignee_id,
         )
-        return incident_response(await incidents.open(actor, new))
+        return response(await incidents.open(actor, new), IncidentResponse)
 
     @get(
         "/{incident_id:int}",
@@ -89,7 +211,7 @@ class IncidentsController(Controller):
     )
     @inject
     async def get_incident(self, actor: Actor, incident_id: PathId, incidents: FromDishka[Incidents]) -> IncidentResponse:
-        return incident_response(await incidents.get(actor, incident_id))
+        return response(await incidents.get(actor, incident_id), IncidentResponse)
 
     @put(
         "/{incident_id:int}",
@@ -102,7 +224,7 @@ class IncidentsController(Controller):
         self, actor: Actor, incident_id: PathId, data: JSONBody[UpdateIncidentRequest], incidents: FromDishka[Incidents]
     ) -> IncidentResponse:
         """Title, description, severity, team; the status changes only through the actions."""
-        return incident_response(await incidents.update(actor, incident_id, changes(data, IncidentChanges)))
+        return response(await incidents.update(actor, incident_id, changes(data, IncidentChanges)), IncidentResponse)
 
     @post(
         "/{incident_id:int}/acknowledge",
@@ -114,7 +236,7 @@ class IncidentsController(Controller):
     @inject
     async def acknowledge(self, actor: Actor, incident_id: PathId, incidents: FromDishka[Incidents]) -> IncidentResponse:
         """Stops escalation (until the policy's ack timeout, if it has one)."""
-        return incident_response(await incidents.acknowledge(actor, incident_id))
+        return response(await incidents.acknowledge(actor, incident_id), IncidentResponse)
 
     @post(
         "/{incident_id:int}/resolve",
@@ -125,7 +247,7 @@ class IncidentsController(Controller):
     )
     @inject
     async def resolve(self, actor: Actor, incident_id: PathId, incidents: FromDishka[Incidents]) -> IncidentResponse:
-        return incident_response(await incidents.resolve(actor, incident_id))
+        return response(await incidents.resolve(actor, incident_id), IncidentResponse)
 
     @post(
         "/{incident_id:int}/snooze",
@@ -139,7 +261,7 @@ class IncidentsController(Controller):
         self, actor: Actor, incident_id: PathId, data: JSONBody[SnoozeRequest], incidents: FromDishka[Incidents]
     ) -> IncidentResponse:
         """Holds escalation for `minutes`; then the incident re-triggers from the first step."""
-        return incident_response(await incidents.snooze(actor, incident_id, data.minutes))
+        return response(await incidents.snooze(actor, incident_id, data.minutes), IncidentResponse)
 
     @post(
         "/{incident_id:int}/assign",
@@ -153,7 +275,7 @@ class IncidentsController(Controller):
         self, actor: Actor, incident_id: PathId, data: JSONBody[AssignRequest], incidents: FromDishka[Incidents]
     ) -> IncidentResponse:
         """`role` is a free-text label for the assignee's part (e.g. incident commander)."""
-        return incident_response(await incidents.assign(actor, incident_id, data.user_id, data.role))
+        return response(await incidents.assign(actor, incident_id, data.user_id, data.role), IncidentResponse)
 
     @post(
         "/{incident_id:int}/escalate",
@@ -165,7 +287,7 @@ class IncidentsController(Controller):
     @inject
     async def escalate(self, actor: Actor, incident_id: PathId, incidents: FromDishka[Incidents]) -> IncidentResponse:
         """Fires the next step now; an acknowledged incident re-triggers first. 409 once resolved."""
-        return incident_response(await incidents.escalate(actor, incident_id))
+        return response(await incidents.escalate(actor, incident_id), IncidentResponse)
 
     @post(
         "/{incident_id:int}/comments",
@@ -178,7 +300,7 @@ class IncidentsController(Controller):
     async def comment(
         self, actor: Actor, incident_id: PathId, data: JSONBody[CommentRequest], incidents: FromDishka[Incidents]
     ) -> CommentResponse:
-        return comment_response(await incidents.comment(actor, incident_id, data.body))
+        return response(await incidents.comment(actor, incident_id, data.body), CommentResponse)
 
     @get(
         "/{incident_id:int}/comments",
@@ -192,7 +314,7 @@ class IncidentsController(Controller):
     ) -> CommentPage:
         """Oldest first, each in full (the timeline's `commented` events keep only the start)."""
         paged = await incidents.comments(actor, incident_id, page(limit, offset))
-        return page_of(CommentPage, paged, [comment_response(c) for c in paged.items])
+        return page_of(CommentPage, paged)
 
     @get(
         "/{incident_id:int}/timeline",
@@ -206,7 +328,7 @@ class IncidentsController(Controller):
     ) -> TimelinePage:
         """Oldest first."""
         paged = await incidents.timeline(actor, incident_id, page(limit, offset))
-        return page_of(TimelinePage, paged, [timeline_event_response(e) for e in paged.items])
+        return page_of(TimelinePage, paged)
 
     @get(
         "/{incident_id:int}/escalation-events",
@@ -220,7 +342,7 @@ class IncidentsController(Controller):
     ) -> EscalationEventPage:
         """Oldest first."""
         paged = await incidents.escalation_events(actor, incident_id, page(limit, offset))
-        return page_of(EscalationEventPage, paged, [escalation_event_response(e) for e in paged.items])
+        return page_of(EscalationEventPage, paged)
 
     @get(
         "/{incident_id:int}/notifications",
@@ -234,4 +356,4 @@ class IncidentsController(Controller):
     ) -> NotificationPage:
         """Every page sent (or being sent) for the incident, with its delivery status; oldest first."""
         paged = await incidents.notifications(actor, incident_id, page(limit, offset))
-        return page_of(NotificationPage, paged, [notification_response(n) for n in paged.items])
+        return page_of(NotificationPage, paged)

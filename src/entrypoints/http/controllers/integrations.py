@@ -1,21 +1,37 @@
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Annotated
+
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, delete, get, post
 from litestar.params import JSONBody
+from msgspec import Meta, Struct
 
 from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, Actor, permits
-from entrypoints.http.parameters import Limit, Offset, PathId, page
 from entrypoints.http.problems import responses
-from entrypoints.http.schemas import (
-    CreateIntegrationRequest,
-    IntegrationPage,
-    IntegrationResponse,
-    integration_response,
-    page_of,
-)
+from entrypoints.http.wire import Id, Limit, Offset, Page, PathId, RequestBody, page, page_of, response
 from incidentcore.permissions import Action
 from incidentcore.services import Integrations
+from incidentcore.validation import SHORT_NAME_MAX
+
+
+class CreateIntegrationRequest(RequestBody):
+    name: Annotated[str, Meta(max_length=SHORT_NAME_MAX)]
+    team_id: Id
+
+
+class IntegrationResponse(Struct):
+    id: int
+    name: str
+    team_id: int
+    key: str
+    created_at: datetime | None
+
+
+class IntegrationPage(Page[IntegrationResponse]):
+    """A page of integrations."""
+
 
 
 class IntegrationsController(Controller):
@@ -31,7 +47,7 @@ class IntegrationsController(Controller):
         self, actor: Actor, integrations: FromDishka[Integrations], limit: Limit = 50, offset: Offset = 0
     ) -> IntegrationPage:
         paged = await integrations.list(actor, page(limit, offset))
-        return page_of(IntegrationPage, paged, [integration_response(i) for i in paged.items])
+        return page_of(IntegrationPage, paged)
 
     @post(
         "/",
@@ -44,7 +60,7 @@ class IntegrationsController(Controller):
         self, actor: Actor, data: JSONBody[CreateIntegrationRequest], integrations: FromDishka[Integrations]
     ) -> IntegrationResponse:
         """An alert source bound to a team; `key` is the secret its webhook calls present."""
-        return integration_response(await integrations.create(actor, data.name, data.team_id))
+        return response(await integrations.create(actor, data.name, data.team_id), IntegrationResponse)
 
     @delete(
         "/{integration_id:int}",

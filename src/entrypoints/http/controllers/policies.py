@@ -1,24 +1,155 @@
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Annotated
+
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, delete, get, post, put
 from litestar.params import JSONBody
+from msgspec import UNSET, Meta, Struct, UnsetType, field
 
 from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, Actor, permits
-from entrypoints.http.parameters import Limit, Offset, PathId, page
 from entrypoints.http.problems import responses
-from entrypoints.http.schemas import (
-    CreatePolicyRequest,
-    PolicyPage,
-    PolicyResponse,
-    UpdatePolicyRequest,
-    new_policy,
-    page_of,
-    policy_changes,
-    policy_response,
-)
+from entrypoints.http.wire import Id, Limit, Offset, Page, PathId, RequestBody, page, page_of, sent
+from incidentcore.escalation import EscalationStep, Target, TargetType
+from incidentcore.model import EscalationPolicy, Role, Severity
 from incidentcore.permissions import Action
-from incidentcore.services import Policies
+from incidentcore.services import Policies, PolicyChanges
+from incidentcore.validation import NAME_MAX, NOTE_MAX
+
+Minutes = Annotated[int, Meta(ge=0, le=EscalationPolicy.MAX_DELAY_MINUTES)]
+
+
+class PolicyTarget(RequestBody):
+    """`user`: `id` is the user. `team`: `id` (or `team_id`) is the team. `role`: `role`, in `team_id` or
+    else in the incident's team."""
+
+    type: TargetType
+    id: Id | None = None
+    role: Role | None = None
+    team_id: Id | None = None
+
+
+class PolicyStep(RequestBody):
+    delay_minutes: Minutes
+    targets: list[PolicyTarget]
+
+
+class CreatePolicyRequest(RequestBody):
+    name: Annotated[str, Meta(max_length=NAME_MAX)]
+    steps: list[PolicyStep]
+    description: Annotated[str, Meta(max_length=NOTE_MAX)] | None = None
+    team_id: Id | None = None
+    severities: list[Severity] = field(default_factory=list)
+    repeat: Annotated[int, Meta(ge=0, le=EscalationPolicy.MAX_REPEAT)] = 0
+    ack_timeout_minutes: Annotated[int, Meta(ge=1, le=EscalationPolicy.MAX_DELAY_MINUTES)] | None = None
+    is_active: bool = True
+
+
+class UpdatePolicyRequest(RequestBody):
+    name: Annotated[str, Meta(max_length=NAME_MAX)] | UnsetType = UNSET
+    steps: list[PolicyStep] | UnsetType = UNSET
+    description: Annotated[str, Meta(max_length=NOTE_MAX)] | UnsetType | None = UNSET
+    team_id: Id | UnsetType | None = UNSET
+    severities: list[Severity] | UnsetType = UNSET
+    repeat: Annotated[int, Meta(ge=0, le=EscalationPolicy.MAX_REPEAT)] | UnsetType = UNSET
+    ack_timeout_minutes: Annotated[int, Meta(ge=1, le=EscalationPolicy.MAX_DELAY_MINUTES)] | UnsetType | None = UNSET
+    is_active: bool | UnsetType = UNSET
+
+
+class PolicyTargetResponse(Struct):
+    type: TargetType
+    id: int | None
+    role: str | None
+    team_id: int | None
+
+
+class PolicyStepResponse(Struct):
+    delay_minutes: int
+    targets: list[PolicyTargetResponse]
+
+
+class PolicyResponse(Struct):
+    id: int
+    name: str
+    description: str | None
+    team_id: int | None
+    severities: list[Severity]
+    steps: list[PolicyStepResponse]
+    repeat: int
+    ack_timeout_minutes: int | None
+    is_active: bool
+    created_at: datetime | None
+
+
+def domain_target(target: PolicyTarget) -> Target:
+    if target.type is TargetType.USER:
+        return Target(TargetType.USER, user_id=target.id)
+    if target.type is TargetType.TEAM:
+        return Target(TargetType.TEAM, team_id=target.id if target.id is not None else target.team_id)
+    return Target(TargetType.ROLE, team_id=target.team_id, role=target.role.value if target.role else None)
+
+
+def domain_steps(steps: list[PolicyStep]) -> tuple[EscalationStep, ...]:
+    return tuple(
+        EscalationStep(step.delay_minutes, tuple(domain_target(t) for t in step.targets)) for step in steps
+    )
+
+
+def policy_changes(body: UpdatePolicyRequest) -> PolicyChanges:
+    fields = sent(body)
+    if "steps" in fields:
+        fields["steps"] = domain_steps(fields["steps"])
+    if "severities" in fields:
+        fields["severities"] = frozenset(fields["severities"])
+    return PolicyChanges(**fields)
+
+
+def new_policy(body: CreatePolicyRequest) -> EscalationPolicy:
+    return EscalationPolicy(
+        name=body.name,
+        steps=domain_steps(body.steps),
+        description=body.description,
+        team_id=body.team_id,
+        severities=frozenset(body.severities),
+        repeat=body.repeat,
+        ack_timeout_minutes=body.ack_timeout_minutes,
+        is_active=body.is_active,
+    )
+
+
+def target_response(target: Target) -> PolicyTargetResponse:
+    if target.type is TargetType.USER:
+        return PolicyTargetResponse(type=target.type, id=target.user_id, role=None, team_id=None)
+    if target.type is TargetType.TEAM:
+        return PolicyTargetResponse(type=target.type, id=target.team_id, role=None, team_id=target.team_id)
+    return PolicyTargetResponse(type=target.type, id=None, role=target.role, team_id=target.team_id)
+
+
+_SEVERITY_ORDER = list(Severity)
+
+
+def policy_response(policy: EscalationPolicy) -> PolicyResponse:
+    return PolicyResponse(
+        id=policy.id,
+        name=policy.name,
+        description=policy.description,
+        team_id=policy.team_id,
+        severities=sorted(policy.severities, key=_SEVERITY_ORDER.index),
+        steps=[
+            PolicyStepResponse(step.delay_minutes, [target_response(t) for t in step.targets])
+            for step in policy.steps
+        ],
+        repeat=policy.repeat,
+        ack_timeout_minutes=policy.ack_timeout_minutes,
+        is_active=policy.is_active,
+        created_at=policy.created_at,
+    )
+
+
+class PolicyPage(Page[PolicyResponse]):
+    """A page of escalation policies."""
+
 
 
 class PoliciesController(Controller):

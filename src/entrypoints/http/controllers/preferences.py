@@ -1,23 +1,39 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, get, put
 from litestar.params import FromPath, JSONBody
+from msgspec import Meta, Struct
 
 from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, Actor, permits
-from entrypoints.http.parameters import Limit, Offset, PathId, page
 from entrypoints.http.problems import responses
-from entrypoints.http.schemas import (
-    PreferencePage,
-    PreferenceRequest,
-    PreferenceResponse,
-    page_of,
-    preference_response,
-)
-from incidentcore.model import Channel, NotificationPreference
+from entrypoints.http.wire import Limit, Offset, Page, PathId, RequestBody, page, page_of, response
+from incidentcore.model import Channel, NotificationPreference, Severity
 from incidentcore.permissions import Action
 from incidentcore.ports import Paged
 from incidentcore.services import Preferences
+from incidentcore.validation import ADDRESS_MAX
+
+
+class PreferenceRequest(RequestBody):
+    enabled: bool
+    address: Annotated[str, Meta(max_length=ADDRESS_MAX)] | None = None
+    min_severity: Severity | None = None
+
+
+class PreferenceResponse(Struct):
+    user_id: int
+    channel: Channel
+    enabled: bool
+    address: str | None
+    min_severity: Severity | None
+
+
+class PreferencePage(Page[PreferenceResponse]):
+    """A page of a user's notification preferences."""
+
 
 SELF = [permits(Action.SELF_MANAGE)]
 OTHERS = [permits(Action.PREFERENCE_MANAGE_OTHERS)]
@@ -26,7 +42,7 @@ OTHERS = [permits(Action.PREFERENCE_MANAGE_OTHERS)]
 def paged_preferences(found: list[NotificationPreference], limit: int, offset: int) -> PreferencePage:
     """A user has at most one preference per channel: the use case returns them all, paged here."""
     paged = Paged(found[offset : offset + limit], len(found), page(limit, offset))
-    return page_of(PreferencePage, paged, [preference_response(p) for p in paged.items])
+    return page_of(PreferencePage, paged)
 
 
 class PreferencesController(Controller):
@@ -56,7 +72,7 @@ class PreferencesController(Controller):
         preference = await preferences.set_for(
             actor, actor.id, channel, enabled=data.enabled, address=data.address, min_severity=data.min_severity
         )
-        return preference_response(preference)
+        return response(preference, PreferenceResponse)
 
     @get(
         "/{user_id:int}",
@@ -93,4 +109,4 @@ class PreferencesController(Controller):
         preference = await preferences.set_for(
             actor, user_id, channel, enabled=data.enabled, address=data.address, min_severity=data.min_severity
         )
-        return preference_response(preference)
+        return response(preference, PreferenceResponse)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import secrets
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, MediaType, Request, Response, Router, get
@@ -11,9 +11,21 @@ from litestar.datastructures import CacheControlHeader
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
+from msgspec import Struct
 
 from adapters.health import DatabaseHealth
-from entrypoints.http.schemas import Health, ServiceInfo
+
+
+class ServiceInfo(Struct):
+    name: str
+    version: str
+    docs: str
+
+
+class Health(Struct):
+    status: Literal["ok", "error"]
+    database: Literal["ok", "error"]
+
 
 SERVICE_NAME = "incidentcore"
 DOCS_PATH = "/docs"

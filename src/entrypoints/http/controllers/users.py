@@ -1,28 +1,76 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, Request, delete, get, post, put
 from litestar.params import FromQuery, JSONBody, QueryParameter
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, Actor, client_address, permits
-from entrypoints.http.parameters import FilterId, Limit, Offset, PathId, page
 from entrypoints.http.problems import responses
-from entrypoints.http.schemas import (
-    CreateUserRequest,
-    UpdateMeRequest,
-    UpdateUserRequest,
-    UserPage,
-    UserResponse,
+from entrypoints.http.wire import (
+    Email,
+    FilterId,
+    Id,
+    Limit,
+    Name,
+    Offset,
+    Page,
+    Password,
+    PathId,
+    RequestBody,
     changes,
+    page,
     page_of,
-    user_response,
+    response,
 )
 from incidentcore.model import Role
 from incidentcore.permissions import Action
 from incidentcore.ports import UserFilter
 from incidentcore.services import Accounts, NewUser, ProfileChanges, UserChanges
+from incidentcore.validation import PASSWORD_MAX
+
+
+class UserResponse(Struct):
+    id: int
+    email: str
+    full_name: str
+    role: Role
+    team_id: int | None
+    is_active: bool
+    created_at: datetime | None
+
+
+class UpdateMeRequest(RequestBody):
+    full_name: Name | UnsetType = UNSET
+    email: Email | UnsetType = UNSET
+    password: Password | UnsetType = UNSET
+    # Needed to change the email or the password.
+    current_password: Annotated[str, Meta(max_length=PASSWORD_MAX)] | UnsetType = UNSET
+
+
+class CreateUserRequest(RequestBody):
+    email: Email
+    password: Password
+    full_name: Name
+    role: Role = Role.USER
+    team_id: Id | None = None
+
+
+class UpdateUserRequest(RequestBody):
+    email: Email | UnsetType = UNSET
+    full_name: Name | UnsetType = UNSET
+    password: Password | UnsetType = UNSET
+    role: Role | UnsetType = UNSET
+    team_id: Id | UnsetType | None = UNSET
+    is_active: bool | UnsetType = UNSET
+
+
+class UserPage(Page[UserResponse]):
+    """A page of users."""
+
 
 ADMIN = [permits(Action.USER_MANAGE)]
 
@@ -35,7 +83,7 @@ class UsersController(Controller):
 
     @get("/me", summary="Get my profile", guards=[permits(Action.SELF_MANAGE)], responses=responses(401))
     async def get_me(self, actor: Actor) -> UserResponse:
-        return user_response(actor)
+        return response(actor, UserResponse)
 
     @put(
         "/me",
@@ -54,7 +102,7 @@ class UsersController(Controller):
         """Name, email and password only. A new email or password needs `current_password` (400
         naming it when missing or wrong; wrong ones count toward the login throttle, 429). A new
         email or password ends every earlier access token and every outstanding reset token."""
-        return user_response(await accounts.update_me(actor, changes(data, ProfileChanges), client_address(request)))
+        return response(await accounts.update_me(actor, changes(data, ProfileChanges), client_address(request)), UserResponse)
 
     @get("/", summary="List users (admin)", guards=ADMIN, responses=responses(400, 401, 403))
     @inject
@@ -70,18 +118,18 @@ class UsersController(Controller):
     ) -> UserPage:
         """Filter by team, role, or `q` (part of the email or name)."""
         paged = await accounts.list_users(actor, UserFilter(team_id, role, q or None), page(limit, offset))
-        return page_of(UserPage, paged, [user_response(u) for u in paged.items])
+        return page_of(UserPage, paged)
 
     @post("/", status_code=201, summary="Create a user (admin)", guards=ADMIN, responses=responses(400, 401, 403, 409, 413))
     @inject
     async def create_user(self, actor: Actor, data: JSONBody[CreateUserRequest], accounts: FromDishka[Accounts]) -> UserResponse:
         new = NewUser(data.email, data.password, data.full_name, data.role, data.team_id)
-        return user_response(await accounts.create_user(actor, new))
+        return response(await accounts.create_user(actor, new), UserResponse)
 
     @get("/{user_id:int}", summary="Get a user (admin)", guards=ADMIN, responses=responses(400, 401, 403, 404))
     @inject
     async def get_user(self, actor: Actor, user_id: PathId, accounts: FromDishka[Accounts]) -> UserResponse:
-        return user_response(await accounts.get_user(actor, user_id))
+        return response(await accounts.get_user(actor, user_id), UserResponse)
 
     @put(
         "/{user_id:int}",
@@ -95,7 +143,7 @@ class UsersController(Controller):
     ) -> UserResponse:
         """May also set role, team and whether the account is active. A new email or password, or
         deactivation, ends the user's access tokens and outstanding reset tokens."""
-        return user_response(await accounts.update_user(actor, user_id, changes(data, UserChanges)))
+        return response(await accounts.update_user(actor, user_id, changes(data, UserChanges)), UserResponse)
 
     @delete(
         "/{user_id:int}",
