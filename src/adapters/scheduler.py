@@ -1,10 +1,10 @@
-"""The worker loop: runs the escalation tick and the outbox dispatcher on a clock, through the container.
+"""The worker loop: runs the escalation tick and the outbox dispatcher on a clock.
 
 Two loops run side by side, so a long queue of sends never delays an escalation (nor the reverse).
 Each loop wakes every `interval` seconds, or at once when nudged (an incident triggered or was
 escalated in this process), and drains: while a run comes back with a full batch it runs again.
-Every batch opens its own dishka REQUEST scope, so it gets a fresh unit of work exactly as an HTTP
-request does. The dispatch loop does not wait for a batch's sends before it claims the next one
+It runs batches through `Batches` (the entrypoint gives each batch a fresh unit of work, exactly as
+an HTTP request gets one), so the loop knows nothing of the container. The dispatch loop does not wait for a batch's sends before it claims the next one
 (the dispatcher's send slots bound how many are in flight): a page due now is not held up by
 sends to an endpoint that is slow to answer. `stop()` lets the sends in hand finish and claims
 nothing new.
@@ -19,20 +19,31 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
-
-from dishka import AsyncContainer
+from typing import Any, Protocol
 
 from adapters.nudge import AsyncioNudge
-from incidentcore.services import EscalationTick, NotificationDispatch
 
 logger = logging.getLogger("incidentcore.worker")
+
+
+class Batches(Protocol):
+    """One batch of each kind of work, each in a unit of work of its own."""
+
+    async def tick(self, batch: int) -> int:
+        """Advances at most `batch` due incidents; how many it advanced."""
+        ...
+
+    async def dispatch(self, batch: int, claimed: Callable[[int], None] | None = None) -> int:
+        """Claims and sends at most `batch` pages; calls `claimed` with the count once the claim is
+        committed (the sends may still be going on); returns when they are done."""
+        ...
 
 
 class Scheduler:
     def __init__(
         self,
-        container: AsyncContainer,
+        batches: Batches,
+        nudge: AsyncioNudge,
         interval: float = 5.0,
         *,
         tick_batch: int = 100,
@@ -40,7 +51,8 @@ class Scheduler:
         error_backoff: float = 1.0,
         max_error_backoff: float = 30.0,
     ) -> None:
-        self.container = container
+        self.batches = batches
+        self.nudge = nudge
         self.interval = interval
         self.tick_batch = tick_batch
         # The dispatcher claims no more than it has free send slots: a claimed page never queues
@@ -59,16 +71,8 @@ class Scheduler:
         return self._stopping.is_set()
 
     async def tick_once(self) -> int:
-        """One escalation batch in its own scope; how many incidents it advanced."""
-        async with self.container() as scope:
-            tick = await scope.get(EscalationTick)
-            return await tick.run(self.tick_batch)
-
-    async def dispatch_once(self) -> int:
-        """One outbox batch in its own scope, sent before this returns; how many pages it claimed."""
-        async with self.container() as scope:
-            dispatch = await scope.get(NotificationDispatch)
-            return await dispatch.run(self.dispatch_batch)
+        """One escalation batch; how many incidents it advanced."""
+        return await self.batches.tick(self.tick_batch)
 
     async def start_dispatch(self) -> int:
         """Claims one outbox batch in its own scope and returns how many pages it claimed as soon as
@@ -80,9 +84,7 @@ class Scheduler:
                 claimed.set_result(count)
 
         async def batch() -> None:
-            async with self.container() as scope:
-                dispatch = await scope.get(NotificationDispatch)
-                await dispatch.run(self.dispatch_batch, claimed=heard)
+            await self.batches.dispatch(self.dispatch_batch, claimed=heard)
 
         def finished(task: asyncio.Task[None]) -> None:
             self._batches.discard(task)
@@ -100,16 +102,9 @@ class Scheduler:
             return 0
         return claimed.result()
 
-    async def run_until_idle(self) -> tuple[int, int]:
-        """Drains both queues once (ticks first, so their pages go out in the same round)."""
-        advanced = await self._drain(self.tick_once, self.tick_batch)
-        sent = await self._drain(self.dispatch_once, self.dispatch_batch)
-        return advanced, sent
-
     async def run(self) -> None:
         """Runs both loops until `stop()`."""
-        nudge = await self.container.get(AsyncioNudge)
-        watcher = asyncio.create_task(self._watch(nudge), name="incidentcore-nudge-watcher")
+        watcher = asyncio.create_task(self._watch(self.nudge), name="incidentcore-nudge-watcher")
         try:
             await asyncio.gather(
                 self._loop("escalation tick", self.tick_once, self.tick_batch, self._wake_tick, self._ticked),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-from dishka import AsyncContainer, Provider, Scope, from_context, make_async_container, provide
+from dishka import AsyncContainer, Provider, Scope, alias, from_context, make_async_container, provide
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.clock import SystemClock
@@ -21,7 +21,7 @@ from adapters.notify.destinations import AddressPolicy
 from adapters.notify.logging import LoggingNotifier
 from adapters.notify.retry import ExponentialBackoff
 from adapters.nudge import AsyncioNudge
-from adapters.security import BcryptPasswordHasher, InMemoryLoginThrottle, JwtTokenService, UrlSafeSecrets
+from adapters.security import BcryptPasswordHasher, JwtTokenService, UrlSafeSecrets
 from adapters.sql.engine import create_engine, create_session_factory
 from entrypoints.settings import Settings
 from incidentcore.ports import (
@@ -51,6 +51,7 @@ from incidentcore.services import (
     SignupPolicy,
     Teams,
 )
+from incidentcore.throttle import InMemoryLoginThrottle
 
 
 class ConfigProvider(Provider):
@@ -94,9 +95,7 @@ class MessagingProvider(Provider):
     def asyncio_nudge(self) -> AsyncioNudge:
         return AsyncioNudge()
 
-    @provide
-    def nudge(self, nudge: AsyncioNudge) -> SchedulerNudge:
-        return nudge
+    nudge = alias(source=AsyncioNudge, provides=SchedulerNudge)
 
     @provide
     def notifier(self, settings: Settings) -> Notifier:

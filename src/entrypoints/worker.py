@@ -12,25 +12,48 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from dishka import AsyncContainer
+
+from adapters.nudge import AsyncioNudge
 from adapters.scheduler import Scheduler
 from entrypoints.settings import Settings, configure_logging
+from incidentcore.services import EscalationTick, NotificationDispatch
 
 if TYPE_CHECKING:
-    from dishka import AsyncContainer
-
     from entrypoints.cli import Subcommands
 
 logger = logging.getLogger("incidentcore.worker")
 
 
+class ContainerBatches:
+    """The scheduler's batches, each in a dishka REQUEST scope of its own (a fresh unit of work)."""
+
+    def __init__(self, container: AsyncContainer) -> None:
+        self.container = container
+
+    async def tick(self, batch: int) -> int:
+        async with self.container() as scope:
+            return await (await scope.get(EscalationTick)).run(batch)
+
+    async def dispatch(self, batch: int, claimed: Callable[[int], None] | None = None) -> int:
+        async with self.container() as scope:
+            return await (await scope.get(NotificationDispatch)).run(batch, claimed=claimed)
+
+
+async def scheduler_for(container: AsyncContainer, interval: float = 5.0, **options: Any) -> Scheduler:
+    """The worker loop over `container`'s use cases, woken by its nudge."""
+    nudge = await container.get(AsyncioNudge)
+    return Scheduler(ContainerBatches(container), nudge, interval, **options)
+
+
 @contextlib.asynccontextmanager
 async def run_worker_alongside(container: AsyncContainer, settings: Settings) -> AsyncIterator[None]:
     """A lifespan for the HTTP app: the worker runs while the app serves (WORKER_ENABLED)."""
-    scheduler = Scheduler(container, settings.worker_interval_seconds)
+    scheduler = await scheduler_for(container, settings.worker_interval_seconds)
     scheduler.start()
     logger.info("worker started in the API process (every %.1f s)", settings.worker_interval_seconds)
     try:
@@ -45,7 +68,7 @@ async def work(settings: Settings, container: AsyncContainer | None = None) -> N
 
     owned = container is None
     container = container or build_container(settings)
-    scheduler = Scheduler(container, settings.worker_interval_seconds)
+    scheduler = await scheduler_for(container, settings.worker_interval_seconds)
     main = asyncio.current_task()
     loop = asyncio.get_running_loop()
 

@@ -175,10 +175,6 @@ class Outcome:
     timeline: list[TimelineEvent] = field(default_factory=list)
     effects: tuple[Effect, ...] = ()
 
-    @property
-    def fires(self) -> list[Effect]:
-        return [e for e in self.effects if e.is_fire]
-
 
 @dataclass(frozen=True)
 class IncidentChanges:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from dishka import AsyncContainer, Provider, Scope, provide
 from litestar.testing import TestClient
 
 from adapters.health import DatabaseHealth
+from conftest import clean_database_url
 from entrypoints.di import build_container
 from entrypoints.http import create_app
 from entrypoints.settings import Settings
@@ -153,19 +153,6 @@ class MemoryPersistenceProvider(Provider):
         return AlwaysHealthy()
 
 
-def clean_database(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A migrated, empty database, from the contract suites' fixtures (conftest.py): SQLite copied
-    from a template migrated once, Postgres in a schema of this session's own, emptied per test."""
-    if backend == "sqlite":
-        template: Path = request.getfixturevalue("migrated_sqlite_template")
-        database = tmp_path / "incidentcore.db"
-        shutil.copyfile(template, database)
-        return f"sqlite:///{database}"
-    schema = request.getfixturevalue("migrated_postgres")
-    schema.truncate()
-    return str(schema.url)
-
-
 @dataclass
 class Api:
     """The app under test and shortcuts for the calls most tests start with."""
@@ -291,7 +278,7 @@ def make_api(
         url = "sqlite:///unused.db"
         persistence = MemoryPersistenceProvider()
     else:
-        url = clean_database(backend, request, tmp_path)
+        url = clean_database_url(backend, request, tmp_path)
     settings = settings_for(url, **(settings_overrides or {}))
     container = build_container(settings, *extra, persistence=persistence)
     app = create_app(settings, container)

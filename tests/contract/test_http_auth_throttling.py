@@ -10,10 +10,10 @@ import httpx
 from dishka import Provider, Scope, provide
 from http_harness import *  # noqa: F403
 
-from adapters.security.throttle import InMemoryLoginThrottle, Slowdown
 from incidentcore.ports import LoginThrottle, Notifier
 from incidentcore.services import NotificationDispatch
 from incidentcore.testing import RecordingNotifier
+from incidentcore.throttle import InMemoryLoginThrottle, Slowdown
 
 
 class RecordingNotifierProvider(Provider):

@@ -15,7 +15,7 @@ import jwt
 import pytest
 
 from adapters.notify.apprise_notifier import SEND_TIMEOUT_SECONDS, AppriseConfig
-from adapters.security import BcryptPasswordHasher, InMemoryLoginThrottle, JwtTokenService, UrlSafeSecrets
+from adapters.security import BcryptPasswordHasher, JwtTokenService, UrlSafeSecrets
 from entrypoints.log_hygiene import ACCESS_LOGGER, RedactQuerySecrets, redact_query_secrets
 from entrypoints.settings import (
     EXAMPLE_SECRET_KEY,
@@ -27,6 +27,7 @@ from entrypoints.settings import (
 from incidentcore.errors import AuthenticationFailed
 from incidentcore.model import User
 from incidentcore.testing import FakeClock
+from incidentcore.throttle import InMemoryLoginThrottle
 
 STRONG_KEY = "k" * 48
 

@@ -1,17 +1,16 @@
-"""LoginThrottle: the production throttle and the in-memory reference count attempts alike."""
+"""LoginThrottle: the throttle the service and the in-memory world both use, waits recorded, not slept."""
 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.security import InMemoryLoginThrottle
 from incidentcore.ports import LoginThrottle
-from incidentcore.testing import MemoryLoginThrottle
+from incidentcore.testing import RecordedSleeps
+from incidentcore.throttle import InMemoryLoginThrottle
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ANN = ["account-client:10.0.0.1 ann@example.com"]
@@ -25,24 +24,10 @@ class Recorded:
     delays: list[float]
 
 
-def production() -> Recorded:
-    delays: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        delays.append(seconds)
-
-    return Recorded(InMemoryLoginThrottle(sleep=sleep), delays)
-
-
-def memory() -> Recorded:
-    throttle = MemoryLoginThrottle()
-    return Recorded(throttle, throttle.delays)
-
-
-@pytest.fixture(params=[production, memory], ids=["production", "memory"])
-def recorded(request: pytest.FixtureRequest) -> Recorded:
-    make: Callable[[], Recorded] = request.param
-    return make()
+@pytest.fixture
+def recorded() -> Recorded:
+    sleeps = RecordedSleeps()
+    return Recorded(InMemoryLoginThrottle(sleep=sleeps), sleeps.delays)
 
 
 @pytest.fixture

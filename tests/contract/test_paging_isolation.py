@@ -18,6 +18,7 @@ from capture_server import CaptureServer, HangingServer
 from http_harness import *  # noqa: F403
 
 from adapters.scheduler import Scheduler
+from entrypoints.worker import scheduler_for
 from incidentcore.model import Channel, Notification, Severity
 from incidentcore.ports import UnitOfWork
 
@@ -66,12 +67,12 @@ def test_a_critical_page_goes_out_while_100_pages_hang_on_another_endpoint(worke
     long_ago = datetime.now(UTC) - timedelta(minutes=10)
     with HangingServer() as hanging, CaptureServer() as healthy:
         queue(api, [critical_page(f"hang-{n}", f"{hanging.url}/hook/{n}", long_ago) for n in range(100)])
-        scheduler = Scheduler(api.container, INTERVAL)
-
-        async def start() -> None:
+        async def start() -> Scheduler:
+            scheduler = await scheduler_for(api.container, INTERVAL)
             scheduler.start()
+            return scheduler
 
-        api.run(start)
+        scheduler = api.run(start)
         try:
             wait_until(lambda: hanging.connections >= PER_HOST, within=5)
             time.sleep(3 * INTERVAL)  # the hanging sends are in flight; the loop has gone back to sleep

@@ -20,9 +20,10 @@ from incidentcore.testing import (
     FakeClock,
     FakePasswordHasher,
     FakeTokenService,
-    MemoryLoginThrottle,
+    RecordedSleeps,
     SequentialSecrets,
 )
+from incidentcore.throttle import InMemoryLoginThrottle
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
@@ -56,7 +57,7 @@ def accounts_on(sessions: async_sessionmaker[AsyncSession]) -> Accounts:
         SlowHasher(),
         FakeTokenService(clock),
         SequentialSecrets(),
-        MemoryLoginThrottle(),
+        InMemoryLoginThrottle(sleep=RecordedSleeps()),
         SignupPolicy(),
     )
 

@@ -117,7 +117,7 @@ async def test_failures_from_many_addresses_slow_the_account_but_never_lock_its_
         with pytest.raises(AuthenticationFailed):
             await world.accounts.login("ada@example.com", "wrong password", f"10.0.0.{n}")
     assert (await world.accounts.login("ada@example.com", "password1", "192.0.2.1")).token
-    delays = world.throttle.delays
+    delays = world.sleeps.delays
     assert delays == sorted(delays) and 0 < delays[-1] <= 2.0  # growing, and a few seconds at most
     assert len(delays) == 21 - 10  # the first ten attempts wait for nothing
 
@@ -128,7 +128,7 @@ async def test_parallel_failures_from_many_addresses_are_each_slowed(world: InMe
         *(world.accounts.login("ada@example.com", "wrong", f"10.0.0.{n}") for n in range(16)),
         return_exceptions=True,
     )
-    assert len(world.throttle.delays) == 6  # each attempt saw the ones begun before it
+    assert len(world.sleeps.delays) == 6  # each attempt saw the ones begun before it
 
 
 async def test_an_account_is_limited_per_address_while_the_window_lasts(world: InMemoryServices) -> None:

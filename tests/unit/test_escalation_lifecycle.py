@@ -200,7 +200,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
         manual = [e for e in outcome.effects if e.kind is EffectKind.MANUAL]
         assert len(manual) == 1
         assert manual[0].scheduled_at == self.now
-        assert manual[0] in outcome.fires
+        assert manual[0] in fires(outcome)
         assert self.incident.status is IncidentStatus.TRIGGERED
         assert self.incident.acknowledged_at is None
         if held:
@@ -325,3 +325,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
 
 IncidentLifecycle.TestCase.settings = settings(IncidentLifecycle.TestCase.settings, stateful_step_count=30)
 TestIncidentLifecycle = IncidentLifecycle.TestCase
+
+
+def fires(outcome: Outcome) -> list[Effect]:
+    return [e for e in outcome.effects if e.is_fire]

@@ -425,7 +425,7 @@ def test_trigger_records_creation_and_fires_step_zero() -> None:
         3,
     )
     assert created.data == {"severity": "critical", "policy_id": 4}
-    assert outcome.fires == [Effect(EffectKind.FIRED, 0, T0, 0, 0)]
+    assert fires(outcome) == [Effect(EffectKind.FIRED, 0, T0, 0, 0)]
     assert (incident.escalation_policy_id, incident.escalation_level) == (4, 0)
     assert incident.next_escalation_at == T0 + 5 * MINUTE
     assert incident.updated_at == T0
@@ -533,7 +533,7 @@ def test_a_retrigger_clears_the_acknowledgement_and_is_on_the_timeline() -> None
         T0 + 16 * MINUTE,
         {"reason": "ack_timeout", "cycle": 1},
     )
-    assert outcome.fires == [Effect(EffectKind.FIRED, 1, T0 + 16 * MINUTE, 0, 0)]
+    assert fires(outcome) == [Effect(EffectKind.FIRED, 1, T0 + 16 * MINUTE, 0, 0)]
 
 
 def test_a_tick_with_nothing_due_changes_nothing() -> None:
@@ -574,4 +574,8 @@ def test_outcome_fires_are_the_paging_effects() -> None:
         Effect(EffectKind.FIRED, 1, T0, 1, 0),
         Effect(EffectKind.ACKNOWLEDGED, 1, T0),
     )
-    assert Outcome(effects=effects).fires == list(effects[1:3])
+    assert fires(Outcome(effects=effects)) == list(effects[1:3])
+
+
+def fires(outcome: Outcome) -> list[Effect]:
+    return [e for e in outcome.effects if e.is_fire]

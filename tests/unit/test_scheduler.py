@@ -11,10 +11,10 @@ import pytest
 from dishka import AsyncContainer, Provider, Scope, make_async_container, provide
 
 from adapters.nudge import AsyncioNudge
-from adapters.scheduler import Scheduler
+from entrypoints.worker import scheduler_for
 from incidentcore.escalation import EscalationStep, Target, TargetType
 from incidentcore.model import EscalationPolicy, NotificationStatus, User
-from incidentcore.ports import Clock, Notifier, OutgoingMessage, Page, RetryPolicy, UnitOfWork
+from incidentcore.ports import Clock, IncidentFilter, Notifier, OutgoingMessage, Page, RetryPolicy, UnitOfWork
 from incidentcore.services import EscalationTick, NewIncident, NotificationDispatch, PagingConfig, SendSlots
 from incidentcore.testing import FakeClock, FixedRetryPolicy, MemoryUnitOfWork, RecordingNotifier
 from incidentcore.testing.world import InMemoryServices
@@ -102,22 +102,28 @@ async def eventually(check: object, within: float = 3.0) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_run_until_idle_drains_full_batches(world: InMemoryServices, container: AsyncContainer) -> None:
+async def test_a_wake_drains_full_batches_without_waiting_for_the_interval(
+    world: InMemoryServices, container: AsyncContainer
+) -> None:
     admin = await paged_policy(world)
     for i in range(25):
         await world.incidents.open(admin, NewIncident(f"incident {i}"))
     world.clock.advance(minutes=5)
-    scheduler = Scheduler(container, tick_batch=10, dispatch_batch=7)
-    assert await scheduler.run_until_idle() == (25, 50)
-    assert len(world.notifier.sent) == 50
-    assert await scheduler.run_until_idle() == (0, 0)
+    scheduler = await scheduler_for(container, interval=60, tick_batch=10, dispatch_batch=7)
+    scheduler.start()
+    try:  # tick batches of 10, 10, 5, then pages 7 at a time: steps 0 and 1 of 25, in the first round
+        await eventually(lambda: len(world.notifier.sent) == 50)
+    finally:
+        await scheduler.stop()
+    incidents = (await world.incidents.list(admin, IncidentFilter(), ALL)).items
+    assert all(i.escalation_level == 1 for i in incidents)
 
 
 async def test_a_nudge_wakes_the_worker_long_before_its_interval(
     world: InMemoryServices, container: AsyncContainer
 ) -> None:
     admin = await paged_policy(world)
-    scheduler = Scheduler(container, interval=60)
+    scheduler = await scheduler_for(container, interval=60)
     scheduler.start()
     await asyncio.sleep(0.05)  # the first round has run and the loops are asleep
     await world.incidents.open(admin, NewIncident("checkout down"))
@@ -128,7 +134,7 @@ async def test_a_nudge_wakes_the_worker_long_before_its_interval(
 async def test_the_loop_follows_the_clock(world: InMemoryServices, container: AsyncContainer) -> None:
     admin = await paged_policy(world)
     incident = await world.incidents.open(admin, NewIncident("x"))
-    scheduler = Scheduler(container, interval=0.02)
+    scheduler = await scheduler_for(container, interval=0.02)
     scheduler.start()
     await eventually(lambda: len(world.notifier.sent) == 1)
     world.clock.advance(minutes=5)
@@ -153,7 +159,7 @@ async def test_stop_finishes_the_sends_in_hand_and_claims_nothing_new(world: InM
 
     world.notifier = SlowNotifier()
     incidents = [await world.incidents.open(admin, NewIncident(f"i{i}")) for i in range(3)]
-    scheduler = Scheduler(container, interval=60, dispatch_batch=1)
+    scheduler = await scheduler_for(container, interval=60, dispatch_batch=1)
     scheduler.start()
     await asyncio.wait_for(started.wait(), 3)
     stopping = asyncio.create_task(scheduler.stop())
@@ -179,7 +185,7 @@ async def test_a_failing_round_is_logged_and_the_loop_goes_on(
 ) -> None:
     admin = await paged_policy(world)
     await world.incidents.open(admin, NewIncident("x"))
-    scheduler = Scheduler(container, interval=0.02, error_backoff=0.01)
+    scheduler = await scheduler_for(container, interval=0.02, error_backoff=0.01)
     real_start_dispatch = scheduler.start_dispatch
     failures = 2
 
@@ -200,7 +206,7 @@ async def test_a_failing_round_is_logged_and_the_loop_goes_on(
 
 
 async def test_stop_without_start_and_a_second_stop_are_harmless(container: AsyncContainer) -> None:
-    scheduler = Scheduler(container)
+    scheduler = await scheduler_for(container)
     await scheduler.stop()
     scheduler.start()
     await scheduler.stop()

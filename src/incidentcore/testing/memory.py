@@ -13,9 +13,8 @@ from __future__ import annotations
 import builtins  # `list` names a method in several repositories, so annotations there spell the type out
 import copy
 import json
-import math
 from collections import Counter
-from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Generic, Self, TypeVar
@@ -54,7 +53,6 @@ from incidentcore.ports import (
     IncidentRepository,
     IntegrationRepository,
     InvalidAddress,
-    LoginThrottle,
     NotificationRepository,
     Notifier,
     OutgoingMessage,
@@ -859,81 +857,15 @@ class RefusedHosts(DestinationPolicy):
             raise DestinationRefused(f"{host} is not a destination pages may reach")
 
 
-class MemoryLoginThrottle(LoginThrottle):
-    """Blocks a key once it has `max_failures` attempts (pending or failed) within the sliding
-    `window`. `limits` sets other maxima by key prefix; the defaults are the production ones.
+class RecordedSleeps:
+    """A `sleep` for the throttle that waits for nothing and keeps each wait asked for in `delays`,
+    so tests on the FakeClock stay instant."""
 
-    `account:...` keys are slowed, never blocked: no wait for their first `free_attempts`, then a
-    wait of `first_delay` seconds doubling per attempt up to `longest_delay`. Nothing really waits
-    here: each wait is appended to `delays`, so tests on the FakeClock stay instant."""
-
-    def __init__(
-        self,
-        max_failures: int = 5,
-        window: timedelta = timedelta(minutes=15),
-        limits: Mapping[str, int] | None = None,
-        *,
-        free_attempts: int = 10,
-        first_delay: float = 0.25,
-        longest_delay: float = 2.0,
-    ) -> None:
-        self.max_failures = max_failures
-        self.window = window
-        default_limits = {
-            "client": 30,
-            "recovery": 3,
-            "recovery-client": 10,
-            "signup-client": 10,
-            "reset-client": 10,
-        }
-        self.limits = dict(default_limits if limits is None else limits)
-        self.free_attempts = free_attempts
-        self.first_delay = first_delay
-        self.longest_delay = longest_delay
+    def __init__(self) -> None:
         self.delays: list[float] = []
-        self._attempts: dict[str, list[datetime]] = {}
 
-    def begin_attempt(self, keys: Sequence[str], now: datetime) -> int | None:
-        waits: list[int] = []
-        for key in keys:
-            limit = self.limits.get(key.partition(":")[0], self.max_failures)
-            recent = self._recent(key, now)
-            if len(recent) >= limit:
-                # Free again once enough of the oldest attempts leave the window to drop below the limit.
-                frees_at = recent[len(recent) - limit] + self.window
-                waits.append(math.ceil((frees_at - now).total_seconds()))
-        if waits:
-            return max(waits)
-        for key in dict.fromkeys(keys):
-            self._attempts[key] = [*self._recent(key, now), now]
-        return None
-
-    async def slow_down(self, key: str, now: datetime) -> None:
-        recent = self._recent(key, now)
-        beyond = len(recent) - self.free_attempts
-        self._attempts[key] = [*recent, now]
-        if beyond >= 0:
-            self.delays.append(min(self.longest_delay, math.ldexp(self.first_delay, min(beyond, 32))))
-
-    def end_attempt(
-        self, keys: Sequence[str], now: datetime, succeeded: bool, *, clear: Sequence[str] = ()
-    ) -> None:
-        if not succeeded:
-            return  # the pending attempt stays, now a failure
-        for key in dict.fromkeys(keys):
-            attempts = self._attempts.get(key, [])
-            if now in attempts:
-                attempts.remove(now)
-        for key in clear:
-            self._attempts.pop(key, None)
-
-    def _recent(self, key: str, now: datetime) -> list[datetime]:
-        recent = sorted(t for t in self._attempts.get(key, []) if t + self.window > now)
-        if recent:
-            self._attempts[key] = recent
-        else:
-            self._attempts.pop(key, None)
-        return recent
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
 
 
 class CountingNudge(SchedulerNudge):

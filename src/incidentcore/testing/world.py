@@ -26,14 +26,15 @@ from incidentcore.testing.memory import (
     FakePasswordHasher,
     FakeTokenService,
     FixedRetryPolicy,
-    MemoryLoginThrottle,
     MemoryStore,
     MemoryUnitOfWork,
+    RecordedSleeps,
     RecordingNotifier,
     RefusedAddresses,
     RefusedHosts,
     SequentialSecrets,
 )
+from incidentcore.throttle import InMemoryLoginThrottle
 
 
 class InMemoryServices:
@@ -45,7 +46,8 @@ class InMemoryServices:
         self.hasher = FakePasswordHasher()
         self.tokens = FakeTokenService(self.clock)
         self.secrets = SequentialSecrets()
-        self.throttle = MemoryLoginThrottle()
+        self.sleeps = RecordedSleeps()  # the throttle's slow-down waits, recorded, not slept
+        self.throttle = InMemoryLoginThrottle(sleep=self.sleeps)
         self.signup_policy = SignupPolicy()
         self.nudge = CountingNudge()
         self.notifier = RecordingNotifier()

@@ -2,6 +2,8 @@
 
 Each API process counts on its own: with N processes a client gets up to N times the limit. That
 bounds online guessing well enough for a login form; a shared store would be the next step.
+The limits are the account rules, so the one implementation lives in the core: the service passes
+`asyncio.sleep` for the slow-down waits, tests a recorder (`incidentcore.testing.RecordedSleeps`).
 """
 
 from __future__ import annotations
