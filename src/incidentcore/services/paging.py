@@ -273,14 +273,19 @@ def _fires_and_what_withdraws_them(outcome: Outcome) -> list[tuple[Effect, str |
     return fires[::-1]
 
 
-def _cancelled(page: Notification, now: datetime) -> TimelineEvent:
-    """Every page that will never go out says so on the timeline, as sent and failed ones do."""
+def page_event(page: Notification, kind: TimelineKind, now: datetime, **extra: object) -> TimelineEvent:
+    """What became of one page, on its incident's timeline: sent, failed or cancelled."""
     assert page.incident_id is not None
     data = {
         "notification_id": page.id,
         "user_id": page.user_id,
         "channel": page.channel.value,
         "attempts": page.attempts,
-        "reason": page.cancel_reason,
+        **extra,
     }
-    return TimelineEvent(page.incident_id, TimelineKind.NOTIFICATION_CANCELLED, now, None, data)
+    return TimelineEvent(page.incident_id, kind, now, None, data)
+
+
+def _cancelled(page: Notification, now: datetime) -> TimelineEvent:
+    """Every page that will never go out says so on the timeline, as sent and failed ones do."""
+    return page_event(page, TimelineKind.NOTIFICATION_CANCELLED, now, reason=page.cancel_reason)

@@ -19,7 +19,7 @@ from incidentcore.ports import (
     RetryPolicy,
     UnitOfWork,
 )
-from incidentcore.services.paging import PagingConfig, record_outcomes
+from incidentcore.services.paging import PagingConfig, page_event, record_outcomes
 
 
 class EscalationTick:
@@ -190,18 +190,10 @@ class NotificationDispatch:
         notification.mark_failed(reason, now, retry_at)
 
     def _timeline_event(self, notification: Notification) -> TimelineEvent | None:
-        assert notification.incident_id is not None
-        data = {
-            "notification_id": notification.id,
-            "user_id": notification.user_id,
-            "channel": notification.channel.value,
-            "attempts": notification.attempts,
-        }
         if notification.status is NotificationStatus.SENT:
-            kind = TimelineKind.NOTIFIED
-        elif notification.status is NotificationStatus.FAILED:
-            kind = TimelineKind.NOTIFICATION_FAILED
-            data["error"] = notification.last_error
-        else:
-            return None
-        return TimelineEvent(notification.incident_id, kind, self.clock.now(), None, data)
+            return page_event(notification, TimelineKind.NOTIFIED, self.clock.now())
+        if notification.status is NotificationStatus.FAILED:
+            return page_event(
+                notification, TimelineKind.NOTIFICATION_FAILED, self.clock.now(), error=notification.last_error
+            )
+        return None
