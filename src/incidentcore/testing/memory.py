@@ -230,6 +230,8 @@ class _InTransaction:
 
 
 class MemoryUserRepository(_InTransaction, UserRepository):
+    """`UserRepository` on a `MemoryStore`, inside a `MemoryUnitOfWork`'s transaction."""
+
     async def add(self, user: User) -> User:
         self._ensure_email_free(user)
         user.id = self._uow.store.next_id("users")
@@ -319,6 +321,8 @@ class MemoryUserRepository(_InTransaction, UserRepository):
 
 
 class MemoryTeamRepository(_InTransaction, TeamRepository):
+    """`TeamRepository` on a `MemoryStore`, inside a `MemoryUnitOfWork`'s transaction."""
+
     async def add(self, team: Team) -> Team:
         self._ensure_name_free(team)
         team.id = self._uow.store.next_id("teams")
@@ -369,6 +373,8 @@ class MemoryTeamRepository(_InTransaction, TeamRepository):
 
 
 class MemoryIncidentRepository(_InTransaction, IncidentRepository):
+    """`IncidentRepository` on a `MemoryStore`, inside a `MemoryUnitOfWork`'s transaction."""
+
     async def add(self, incident: Incident) -> Incident:
         self._ensure_dedup_key_free(incident)
         incident.id = self._uow.store.next_id("incidents")
@@ -450,6 +456,8 @@ class MemoryIncidentRepository(_InTransaction, IncidentRepository):
 
 
 class MemoryCommentRepository(_InTransaction, CommentRepository):
+    """`CommentRepository` on a `MemoryStore`, inside a `MemoryUnitOfWork`'s transaction."""
+
     async def add(self, comment: Comment) -> Comment:
         comment.id = self._uow.store.next_id("comments")
         self._tx.comments.put(comment.id, comment)
@@ -461,6 +469,8 @@ class MemoryCommentRepository(_InTransaction, CommentRepository):
 
 
 class MemoryTimelineRepository(_InTransaction, TimelineRepository):
+    """`TimelineRepository` on a `MemoryStore`, inside a `MemoryUnitOfWork`'s transaction."""
+
     async def add_many(self, events: Sequence[TimelineEvent]) -> None:
         for event in events:
             json.dumps(event.data)  # SQL stores it as JSON: fail here as loudly as there
@@ -483,6 +493,8 @@ class MemoryTimelineRepository(_InTransaction, TimelineRepository):
 
 
 class MemoryEscalationEventRepository(_InTransaction, EscalationEventRepository):
+    """`EscalationEventRepository` on a `MemoryStore`, inside a `MemoryUnitOfWork`'s transaction."""
+
     async def add_many(self, events: Sequence[EscalationEvent]) -> None:
         for event in events:
             event.id = self._uow.store.next_id("escalation_events")
@@ -504,6 +516,8 @@ class MemoryEscalationEventRepository(_InTransaction, EscalationEventRepository)
 
 
 class MemoryPolicyRepository(_InTransaction, PolicyRepository):
+    """`PolicyRepository` on a `MemoryStore`, inside a `MemoryUnitOfWork`'s transaction."""
+
     async def add(self, policy: EscalationPolicy) -> EscalationPolicy:
         policy.id = self._uow.store.next_id("policies")
         self._tx.policies.put(policy.id, policy)
@@ -534,6 +548,8 @@ class MemoryPolicyRepository(_InTransaction, PolicyRepository):
 
 
 class MemoryPreferenceRepository(_InTransaction, PreferenceRepository):
+    """`PreferenceRepository` on a `MemoryStore`, inside a `MemoryUnitOfWork`'s transaction."""
+
     async def list_for_users(self, user_ids: Sequence[int]) -> list[NotificationPreference]:
         wanted = set(user_ids)
         found = [p for p in self._tx.preferences.rows() if p.user_id in wanted]
@@ -545,6 +561,8 @@ class MemoryPreferenceRepository(_InTransaction, PreferenceRepository):
 
 
 class MemoryNotificationRepository(_InTransaction, NotificationRepository):
+    """`NotificationRepository` on a `MemoryStore`, inside a `MemoryUnitOfWork`'s transaction."""
+
     async def add_new(self, notifications: Sequence[Notification]) -> list[Notification]:
         taken = {n.idempotency_key for n in self._tx.notifications.rows()}
         inserted: list[Notification] = []
@@ -631,6 +649,8 @@ class MemoryNotificationRepository(_InTransaction, NotificationRepository):
 
 
 class MemoryIntegrationRepository(_InTransaction, IntegrationRepository):
+    """`IntegrationRepository` on a `MemoryStore`, inside a `MemoryUnitOfWork`'s transaction."""
+
     async def add(self, integration: Integration) -> Integration:
         self._ensure_key_free(integration)
         integration.id = self._uow.store.next_id("integrations")
@@ -667,6 +687,8 @@ class MemoryIntegrationRepository(_InTransaction, IntegrationRepository):
 
 
 class MemoryPasswordResetTokenRepository(_InTransaction, PasswordResetTokenRepository):
+    """`PasswordResetTokenRepository` on a `MemoryStore`, inside a `MemoryUnitOfWork`'s transaction."""
+
     async def add(self, token: PasswordResetToken) -> PasswordResetToken:
         token.id = self._uow.store.next_id("reset_tokens")
         self._tx.reset_tokens.put(token.id, token)
@@ -937,6 +959,8 @@ class MemoryLoginThrottle(LoginThrottle):
 
 
 class CountingNudge(SchedulerNudge):
+    """A `SchedulerNudge` that counts the nudges (`nudges`)."""
+
     def __init__(self) -> None:
         self.nudges = 0
 
