@@ -174,7 +174,11 @@ class NaiveDatetimeError(ValueError):
 
 
 Transition = tuple[EscalationState, tuple[Effect, ...]]
-"""What `apply` returns: the new state, and the effects to record, in time order."""
+"""What `apply` returns: the new state, and the effects to record, in time order.
+
+An event the state does not allow raises instead: InvalidTransition (acknowledging twice, anything
+after Resolve), or Conflict (Escalate on a policy without steps). The state passed in is frozen and
+never changed, so a caller that gets an error keeps the state it had."""
 
 
 def apply(policy: PolicySnapshot, state: EscalationState | None, event: Event, now: datetime) -> Transition:
@@ -182,11 +186,6 @@ def apply(policy: PolicySnapshot, state: EscalationState | None, event: Event, n
 
     Every instant must be timezone-aware (the service passes UTC): a naive `now`, snooze end or timer
     raises NaiveDatetimeError here instead of a TypeError from deep inside a comparison.
-
-    Returns the new state and the effects to record. An event the state does not allow raises
-    InvalidTransition (acknowledging twice, anything after Resolve), or Conflict (Escalate with a
-    policy that has no steps); `state` itself is never changed (it is frozen), so a caller that gets
-    an error keeps the state it had.
     """
     _require_aware(
         now=now,
