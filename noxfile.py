@@ -1,12 +1,15 @@
-"""Task runner: `nox` runs lint, typecheck and tests; `nox -s postgres` the Postgres suites alone."""
+"""Task runner: `nox` runs lint, typecheck, tests and library; `nox -s postgres` the Postgres suites
+alone, `nox -s docs` builds the API reference."""
 
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "library"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = ["3.11", "3.12", "3.13"] if os.environ.get("NOX_ALL_PYTHONS") else None
@@ -53,7 +56,7 @@ def fuzz(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff, and the import contracts: the core imports only the stdlib, layers point inward."""
     install(session)
-    session.run("ruff", "check", "src", "tests", "migrations", "bench", "noxfile.py")
+    session.run("ruff", "check", "src", "tests", "migrations", "bench", "examples", "docs", "noxfile.py")
     session.run("lint-imports")
 
 
@@ -62,6 +65,35 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over everything that ships."""
     install(session)
     session.run("mypy", "src")
+
+
+EXAMPLE = "examples/escalation_consumer"
+
+
+@nox.session(reuse_venv=False)
+def library(session: nox.Session) -> None:
+    """The domain as another service gets it: build the wheel, install it (not the source tree) in a
+    fresh virtualenv, check what the wheel holds, then run the example consumer's tests and
+    `mypy --strict` on it, which sees incidentcore's types only through the wheel's py.typed."""
+    wheels = Path(session.create_tmp()) / "wheels"
+    shutil.rmtree(wheels, ignore_errors=True)
+    session.run("python", "-m", "pip", "wheel", ".", "--no-deps", "--quiet", "--wheel-dir", str(wheels))
+    (wheel,) = wheels.glob("incidentcore-*.whl")
+    session.install(str(wheel), "pytest", "pytest-timeout", "hypothesis", "anyio", "mypy")
+    env = {"INCIDENTCORE_WHEEL": str(wheel)}
+    session.run("pytest", "-p", "no:cacheprovider", "tests/packaging", env=env)
+    session.run("pytest", EXAMPLE, env=env)
+    session.run("mypy", "--config-file", f"{EXAMPLE}/pyproject.toml", EXAMPLE)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The API reference of the public surface, from the docstrings (pdoc), into build/api-reference;
+    fails on a docstring that names something that does not exist, and on any pdoc warning."""
+    session.install("-e", ".[docs]")
+    output = Path("build/api-reference")
+    shutil.rmtree(output, ignore_errors=True)
+    session.run("python", "docs/api_reference.py", str(output))
 
 
 @nox.session

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class FieldError:
+    """One offending input field (`field`, e.g. `steps[0].delay_minutes`) and what is wrong with it."""
+
     field: str
     message: str
 

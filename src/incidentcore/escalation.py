@@ -17,6 +17,8 @@ from incidentcore.errors import Conflict, InvalidTransition
 
 
 class TargetType(StrEnum):
+    """Whom a `Target` names: one user, a team's members, or the holders of a role."""
+
     USER = "user"
     TEAM = "team"
     ROLE = "role"
@@ -39,6 +41,9 @@ class Target:
 
 @dataclass(frozen=True)
 class EscalationStep:
+    """One step of a policy: it pages its `targets`, then waits `delay_minutes` for an acknowledgement
+    before the next step fires."""
+
     delay_minutes: int
     targets: tuple[Target, ...]
 
@@ -58,14 +63,18 @@ class PolicySnapshot:
 
     @classmethod
     def none(cls) -> PolicySnapshot:
+        """The snapshot of an incident that no policy matched: no steps."""
         return cls(policy_id=None, steps=())
 
     @property
     def fires_per_cycle(self) -> int:
+        """The most automatic fires one cycle makes: every step of every loop."""
         return len(self.steps) * (self.repeat + 1)
 
 
 class Phase(StrEnum):
+    """Where an incident is in its policy; `EscalationState.next_at` means something different in each."""
+
     ACTIVE = "active"  # unacknowledged, steps still to fire at `next_at`
     EXHAUSTED = "exhausted"  # unacknowledged, every step of every loop has fired
     ACKNOWLEDGED = "acknowledged"  # `next_at` is the ack timeout, if the policy has one
@@ -95,6 +104,9 @@ class EscalationState:
 
 
 class EffectKind(StrEnum):
+    """What an `Effect` records: a step fired on schedule (FIRED) or by hand (MANUAL), an acknowledgement,
+    a snooze, a re-trigger (the reason says why), or the stop at resolve."""
+
     FIRED = "fired"
     MANUAL = "manual"
     ACKNOWLEDGED = "acknowledged"
@@ -116,40 +128,45 @@ class Effect:
 
     @property
     def is_fire(self) -> bool:
+        """Whether the effect pages a step's targets (FIRED or MANUAL)."""
         return self.kind in (EffectKind.FIRED, EffectKind.MANUAL)
 
 
 @dataclass(frozen=True)
 class Trigger:
-    pass
+    """The incident opens: step 0 fires at once. Only the first event, and only then."""
 
 
 @dataclass(frozen=True)
 class Tick:
-    pass
+    """Time passes: whatever came due by the instant `apply` is given goes off, each at its own scheduled
+    time; nothing else changes."""
 
 
 @dataclass(frozen=True)
 class Acknowledge:
-    pass
+    """Someone took the incident: paging stops, and the policy's ack timeout, if it has one, starts."""
 
 
 @dataclass(frozen=True)
 class Snooze:
+    """Hold an acknowledged incident until `until` (in the future), when it re-triggers at step 0."""
+
     until: datetime
 
 
 @dataclass(frozen=True)
 class Resolve:
-    pass
+    """The incident is over: every timer stops for good."""
 
 
 @dataclass(frozen=True)
 class Escalate:
-    pass
+    """Page the next step now, by hand; an acknowledged or snoozed incident re-triggers first."""
 
 
 Event = Trigger | Tick | Acknowledge | Snooze | Resolve | Escalate
+"""Any event `apply` takes."""
 
 
 class NaiveDatetimeError(ValueError):
@@ -157,6 +174,11 @@ class NaiveDatetimeError(ValueError):
 
 
 Transition = tuple[EscalationState, tuple[Effect, ...]]
+"""What `apply` returns: the new state, and the effects to record, in time order.
+
+An event the state does not allow raises instead: InvalidTransition (acknowledging twice, anything
+after Resolve), or Conflict (Escalate on a policy without steps). The state passed in is frozen and
+never changed, so a caller that gets an error keeps the state it had."""
 
 
 def apply(policy: PolicySnapshot, state: EscalationState | None, event: Event, now: datetime) -> Transition:

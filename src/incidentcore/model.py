@@ -43,9 +43,11 @@ class Role(StrEnum):
 
     @property
     def rank(self) -> int:
+        """0 for USER up to 6 for ADMIN."""
         return list(Role).index(self)
 
     def at_least(self, other: Role) -> bool:
+        """Whether this role is `other` or above."""
         return self.rank >= other.rank
 
 
@@ -69,16 +71,21 @@ class Severity(StrEnum):
         return list(Severity).index(self)
 
     def at_least(self, other: Severity) -> bool:
+        """Whether this severity is `other` or more severe."""
         return self.rank >= other.rank
 
 
 class IncidentStatus(StrEnum):
+    """An incident's status as the API shows it: its escalation `Phase` seen from outside."""
+
     TRIGGERED = "triggered"
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
 
 
 class TimelineKind(StrEnum):
+    """What a `TimelineEvent` records."""
+
     CREATED = "created"
     UPDATED = "updated"
     ACKNOWLEDGED = "acknowledged"
@@ -95,6 +102,8 @@ class TimelineKind(StrEnum):
 
 
 class Channel(StrEnum):
+    """A way to reach a person; the adapters deliver on each."""
+
     EMAIL = "email"
     SMS = "sms"
     SLACK = "slack"
@@ -103,6 +112,8 @@ class Channel(StrEnum):
 
 
 class NotificationStatus(StrEnum):
+    """Where a page is in the outbox: pending, sending, then sent; or retrying, failed, cancelled."""
+
     PENDING = "pending"
     SENDING = "sending"
     SENT = "sent"
@@ -113,6 +124,8 @@ class NotificationStatus(StrEnum):
 
 @dataclass
 class Team:
+    """A group of users; incidents, policies and integrations belong to teams."""
+
     name: str
     description: str | None = None
     created_at: datetime | None = None
@@ -121,6 +134,8 @@ class Team:
 
 @dataclass
 class User:
+    """Someone who can sign in: `role` says what they may do (see `can`), `team_id` in which team."""
+
     email: str
     full_name: str
     password_hash: str
@@ -134,6 +149,7 @@ class User:
     id: int = 0
 
     def change_password(self, password_hash: str) -> None:
+        """Sets a new password hash; every token issued before dies."""
         self.password_hash = password_hash
         self.credentials_version += 1
 
@@ -144,6 +160,7 @@ class User:
             self.credentials_version += 1
 
     def set_active(self, active: bool) -> None:
+        """Activates or deactivates the user; deactivating ends every token issued before."""
         if self.is_active and not active:
             self.credentials_version += 1
         self.is_active = active
@@ -151,6 +168,8 @@ class User:
 
 @dataclass
 class TimelineEvent:
+    """One entry of an incident's history; `data` holds what its `kind` needs, as JSON-compatible values."""
+
     incident_id: int
     kind: TimelineKind
     created_at: datetime
@@ -161,6 +180,8 @@ class TimelineEvent:
 
 @dataclass
 class Comment:
+    """A note someone wrote on an incident."""
+
     incident_id: int
     author_id: int
     body: str
@@ -222,32 +243,39 @@ class Incident:
 
     @property
     def status(self) -> IncidentStatus:
+        """Triggered, acknowledged or resolved: the escalation phase seen from outside."""
         if self.escalation is None:
             return IncidentStatus.TRIGGERED
         return _STATUS_OF_PHASE[self.escalation.phase]
 
     @property
     def is_open(self) -> bool:
+        """Not resolved."""
         return self.status is not IncidentStatus.RESOLVED
 
     @property
     def escalation_policy_id(self) -> int | None:
+        """The id of the policy the incident follows (its snapshot's), or None."""
         return self.policy.policy_id
 
     @property
     def escalation_level(self) -> int | None:
+        """The index of the step last paged in the current cycle, or None."""
         return self.escalation.last_fired_step if self.escalation else None
 
     @property
     def next_escalation_at(self) -> datetime | None:
+        """When the pending timer goes off (the next step, the ack timeout or the snooze end), or None."""
         return self.escalation.next_at if self.escalation else None
 
     @property
     def snoozed_until(self) -> datetime | None:
+        """When the snooze ends, while the incident is snoozed; otherwise None."""
         state = self.escalation
         return state.next_at if state is not None and state.phase is Phase.SNOOZED else None
 
     def trigger(self, policy: PolicySnapshot, now: datetime, actor_id: int | None) -> Outcome:
+        """Starts escalating on `policy` at `now`: the CREATED event, and step 0 fires. Once only."""
         if self.escalation is not None:  # refuse before touching the policy snapshot
             raise InvalidTransition("the incident has already triggered")
         self.policy = policy
@@ -259,12 +287,14 @@ class Incident:
         return outcome
 
     def acknowledge(self, actor_id: int | None, now: datetime) -> Outcome:
+        """Stops the paging; InvalidTransition unless the incident is triggered (timers due fire first)."""
         outcome = self._escalate_with(Acknowledge(), now, actor_id)
         self.acknowledged_at = now
         outcome.timeline.append(self._event(TimelineKind.ACKNOWLEDGED, now, actor_id))
         return outcome
 
     def resolve(self, actor_id: int | None, now: datetime, reason: str | None = None) -> Outcome:
+        """Ends the incident and its escalation for good; InvalidTransition if it is resolved already."""
         outcome = self._escalate_with(Resolve(), now, actor_id)
         self.resolved_at = now
         data = {"reason": reason} if reason else {}
@@ -272,6 +302,7 @@ class Incident:
         return outcome
 
     def snooze(self, actor_id: int | None, minutes: int, now: datetime) -> Outcome:
+        """Holds an acknowledged incident for `minutes` (1 to a week), after which it re-triggers."""
         check_snooze_minutes(minutes)
         until = now + timedelta(minutes=minutes)
         outcome = self._escalate_with(Snooze(until), now, actor_id)
@@ -280,12 +311,15 @@ class Incident:
         return outcome
 
     def escalate(self, actor_id: int | None, now: datetime) -> Outcome:
+        """Pages the next step now (see `Escalate`); Conflict when the incident follows no policy."""
         return self._escalate_with(Escalate(), now, actor_id)
 
     def tick(self, now: datetime) -> Outcome:
+        """Fires whatever came due by `now`; when nothing did, changes nothing."""
         return self._escalate_with(Tick(), now, None)
 
     def assign(self, actor_id: int | None, assignee_id: int, now: datetime, role: str | None) -> Outcome:
+        """Makes `assignee_id` the assignee, with an optional `role` label; not on a resolved incident."""
         if not self.is_open:
             raise InvalidTransition("cannot assign a resolved incident")
         previous, self.assignee_id = self.assignee_id, assignee_id
@@ -309,12 +343,14 @@ class Incident:
         return Outcome([self._event(TimelineKind.UPDATED, now, actor_id, {"changes": diff})])
 
     def comment(self, author_id: int, body: str, now: datetime) -> tuple[Comment, Outcome]:
+        """A new comment by `author_id`, and its timeline event (which keeps the first 200 characters)."""
         comment = Comment(incident_id=self.id, author_id=author_id, body=body, created_at=now)
         self.updated_at = now
         event = self._event(TimelineKind.COMMENTED, now, author_id, {"body": body[:200]})
         return comment, Outcome([event])
 
     def note_alert(self, now: datetime, data: dict[str, Any]) -> Outcome:
+        """Records on the timeline an alert that arrived for the open incident (`data`: what it said)."""
         self.updated_at = now
         return Outcome([self._event(TimelineKind.ALERT, now, None, data)])
 
@@ -365,6 +401,7 @@ class EscalationPolicy:
     MIN_LOOP_MINUTES = 1
 
     def validate(self) -> None:
+        """Raises ValidationFailed naming every bad field (a step's as `steps[0].delay_minutes`)."""
         errors: list[FieldError] = []
         for name, value, maximum, multiline in (
             ("name", self.name, NAME_MAX, False),
@@ -416,6 +453,8 @@ class EscalationPolicy:
             raise ValidationFailed(errors)
 
     def matches(self, team_id: int | None, severity: Severity) -> bool:
+        """Whether the policy is for an incident of `team_id` and `severity`: it is active, global or the
+        team's own, and lists the severity (or lists none)."""
         if not self.is_active:
             return False
         if self.team_id is not None and self.team_id != team_id:
@@ -427,11 +466,13 @@ class EscalationPolicy:
         return any(t.team_id == team_id for step in self.steps for t in step.targets)
 
     def pages_user(self, user_id: int) -> bool:
+        """Whether a step targets the user by id."""
         return any(
             t.type is TargetType.USER and t.user_id == user_id for step in self.steps for t in step.targets
         )
 
     def snapshot(self) -> PolicySnapshot:
+        """The policy as an incident that triggers on it keeps it."""
         return PolicySnapshot(self.id, self.steps, self.repeat, self.ack_timeout_minutes)
 
 
@@ -447,6 +488,9 @@ def choose_policy(
 
 @dataclass
 class NotificationPreference:
+    """How a user wants to be paged on one channel: at `address`, for incidents of `min_severity` or more
+    severe (any severity when None), unless disabled."""
+
     user_id: int
     channel: Channel
     enabled: bool = True
@@ -454,6 +498,7 @@ class NotificationPreference:
     min_severity: Severity | None = None
 
     def accepts(self, severity: Severity) -> bool:
+        """Whether a page about an incident of `severity` goes out on this channel."""
         return self.enabled and (self.min_severity is None or severity.at_least(self.min_severity))
 
 
@@ -505,11 +550,13 @@ class Notification:
         return host or None
 
     def claim(self, now: datetime, lease: timedelta) -> None:
+        """Marks the page sending for one more attempt; the claim lasts `lease`, then it may be re-sent."""
         self.status = NotificationStatus.SENDING
         self.attempts += 1
         self.next_attempt_at = now + lease
 
     def mark_sent(self, now: datetime) -> None:
+        """Records that the page went through."""
         self.status = NotificationStatus.SENT
         self.sent_at = now
         self.last_error = None
@@ -566,6 +613,8 @@ class EscalationEvent:
 
 @dataclass
 class PasswordResetToken:
+    """A password reset token, stored as its hash; usable once, before `expires_at`."""
+
     user_id: int
     token_hash: str
     expires_at: datetime
@@ -575,6 +624,7 @@ class PasswordResetToken:
     id: int = 0
 
     def usable(self, now: datetime) -> bool:
+        """Not used yet, and `now` is before its expiry."""
         return self.used_at is None and now < self.expires_at
 
     def valid_for(self, user: User) -> bool:

@@ -25,6 +25,8 @@ from incidentcore.model import Incident, Role, User
 
 
 class Action(StrEnum):
+    """Everything a user may be allowed to do; `can` answers for each."""
+
     INCIDENT_READ = "incident.read"
     INCIDENT_CREATE = "incident.create"
     INCIDENT_COMMENT = "incident.comment"
@@ -77,7 +79,11 @@ CROSS_TEAM_ROLE = Role.MANAGER
 
 
 def can(actor: User, action: Action, resource: Incident | None = None, *, was_paged: bool = False) -> bool:
-    """`was_paged`: a page for `resource` was written for `actor` (only INCIDENT_RESPONDERS asks)."""
+    """Whether `actor` may do `action`, on the incident `resource` for the incident actions.
+
+    `was_paged`: a page for `resource` was written for `actor` (only acknowledging asks: whoever was
+    paged may always answer the page). An inactive actor may do nothing.
+    """
     if not actor.is_active:
         return False
     if actor.role is Role.ADMIN:
@@ -110,11 +116,13 @@ def can_move(actor: User, incident: Incident, team_id: int | None) -> bool:
 
 
 def require(actor: User, action: Action, resource: Incident | None = None, *, was_paged: bool = False) -> None:
+    """Raises PermissionDenied unless `can` allows it."""
     if not can(actor, action, resource, was_paged=was_paged):
         raise PermissionDenied(f"{actor.role.value} may not {action.value.replace('.', ' ')} here")
 
 
 def require_move(actor: User, incident: Incident, team_id: int | None) -> None:
+    """Raises PermissionDenied unless `can_move` allows it."""
     if not can_move(actor, incident, team_id):
         where = f"team {team_id}" if team_id is not None else "no team"
         raise PermissionDenied(

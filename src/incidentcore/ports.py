@@ -39,6 +39,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Page:
+    """Which slice of a list to return: at most `limit` items after skipping `offset`."""
+
     limit: int = 50
     offset: int = 0
 
@@ -47,6 +49,8 @@ class Page:
 
 @dataclass(frozen=True)
 class Paged(Generic[T]):
+    """One page of a list: its `items`, the `total` over all pages, and the `page` asked for."""
+
     items: list[T]
     total: int
     page: Page
@@ -54,6 +58,8 @@ class Paged(Generic[T]):
 
 @dataclass(frozen=True)
 class UserFilter:
+    """Which users a list returns; None matches any."""
+
     team_id: int | None = None
     role: Role | None = None
     q: str | None = None  # case-insensitive substring of email or full name
@@ -61,6 +67,8 @@ class UserFilter:
 
 @dataclass(frozen=True)
 class IncidentFilter:
+    """Which incidents a list returns; None matches any."""
+
     team_id: int | None = None
     status: IncidentStatus | None = None
     severity: Severity | None = None
@@ -70,14 +78,23 @@ class IncidentFilter:
 class UserRepository(Protocol):
     """Users. Emails are unique case-insensitively; `add` of a taken email raises Conflict."""
 
-    async def add(self, user: User) -> User: ...
+    async def add(self, user: User) -> User:
+        """Stores a new user and returns it with its id."""
+        ...
+
     async def get(self, user_id: int, *, for_update: bool = False) -> User | None:
         """`for_update` locks the row until the unit of work ends, where the engine can: a
         read-modify-write of a user holds it, so concurrent changes cannot undo one another."""
         ...
 
-    async def get_by_email(self, email: str) -> User | None: ...
-    async def list(self, where: UserFilter, page: Page) -> Paged[User]: ...
+    async def get_by_email(self, email: str) -> User | None:
+        """The user with this email (compared case-insensitively), or None."""
+        ...
+
+    async def list(self, where: UserFilter, page: Page) -> Paged[User]:
+        """The users `where` matches, by id."""
+        ...
+
     async def update(self, user: User) -> None:
         """Raises Conflict when the new email is taken."""
         ...
@@ -97,14 +114,26 @@ class UserRepository(Protocol):
 class TeamRepository(Protocol):
     """Teams. Names are unique; `add`/`update` of a taken name raises Conflict."""
 
-    async def add(self, team: Team) -> Team: ...
-    async def get(self, team_id: int) -> Team | None: ...
+    async def add(self, team: Team) -> Team:
+        """Stores a new team and returns it with its id."""
+        ...
+
+    async def get(self, team_id: int) -> Team | None:
+        """The team, or None."""
+        ...
+
     async def get_many(self, team_ids: Sequence[int]) -> builtins.list[Team]:
         """The teams that exist among `team_ids`, by id, in one query."""
         ...
 
-    async def list(self, page: Page) -> Paged[Team]: ...
-    async def update(self, team: Team) -> None: ...
+    async def list(self, page: Page) -> Paged[Team]:
+        """Teams by id."""
+        ...
+
+    async def update(self, team: Team) -> None:
+        """Saves the team; raises Conflict when its new name is taken."""
+        ...
+
     async def delete(self, team_id: int) -> None:
         """Raises Conflict while users, incidents, policies or integrations reference the team."""
         ...
@@ -126,7 +155,7 @@ class IncidentRepository(Protocol):
         ...
 
     async def update(self, incident: Incident) -> None:
-        """Saves and bumps `version`; raises StaleState if the stored version is not the one read."""
+        """Saves and bumps `Incident.version`; raises StaleState if the stored version is not the one read."""
         ...
 
     async def find_open_by_dedup_key(self, integration_id: int, dedup_key: str) -> Incident | None:
@@ -145,14 +174,22 @@ class IncidentRepository(Protocol):
 class CommentRepository(Protocol):
     """Comments on incidents; `add` assigns the id, lists are oldest first."""
 
-    async def add(self, comment: Comment) -> Comment: ...
-    async def list_for_incident(self, incident_id: int, page: Page) -> Paged[Comment]: ...
+    async def add(self, comment: Comment) -> Comment:
+        """Stores a new comment and returns it with its id."""
+        ...
+
+    async def list_for_incident(self, incident_id: int, page: Page) -> Paged[Comment]:
+        """The incident's comments, oldest first."""
+        ...
 
 
 class TimelineRepository(Protocol):
     """An incident's history, append-only: nothing here updates or deletes an event."""
 
-    async def add_many(self, events: Sequence[TimelineEvent]) -> None: ...
+    async def add_many(self, events: Sequence[TimelineEvent]) -> None:
+        """Appends the events in order and sets their ids."""
+        ...
+
     async def list_for_incident(self, incident_id: int, page: Page) -> Paged[TimelineEvent]:
         """Oldest first (by time, then id)."""
         ...
@@ -186,23 +223,45 @@ class EscalationEventRepository(Protocol):
 class PolicyRepository(Protocol):
     """Escalation policies. Deleting one never touches incidents: they follow their own snapshot."""
 
-    async def add(self, policy: EscalationPolicy) -> EscalationPolicy: ...
-    async def get(self, policy_id: int) -> EscalationPolicy | None: ...
-    async def list(self, page: Page) -> Paged[EscalationPolicy]: ...
-    async def list_active(self) -> builtins.list[EscalationPolicy]: ...
+    async def add(self, policy: EscalationPolicy) -> EscalationPolicy:
+        """Stores a new policy and returns it with its id."""
+        ...
+
+    async def get(self, policy_id: int) -> EscalationPolicy | None:
+        """The policy, or None."""
+        ...
+
+    async def list(self, page: Page) -> Paged[EscalationPolicy]:
+        """Policies by id."""
+        ...
+
+    async def list_active(self) -> builtins.list[EscalationPolicy]:
+        """The active policies, by id: those `incidentcore.choose_policy` picks from."""
+        ...
+
     async def list_all(self) -> builtins.list[EscalationPolicy]:
         """Every policy, active or not, by id (there are tens, not thousands)."""
         ...
 
-    async def update(self, policy: EscalationPolicy) -> None: ...
-    async def delete(self, policy_id: int) -> None: ...
+    async def update(self, policy: EscalationPolicy) -> None:
+        """Saves the policy; incidents keep the snapshot they triggered with."""
+        ...
+
+    async def delete(self, policy_id: int) -> None:
+        """Deletes the policy; incidents that follow it keep their snapshot."""
+        ...
 
 
 class PreferenceRepository(Protocol):
     """At most one preference per (user, channel)."""
 
-    async def list_for_users(self, user_ids: Sequence[int]) -> list[NotificationPreference]: ...
-    async def upsert(self, preference: NotificationPreference) -> NotificationPreference: ...
+    async def list_for_users(self, user_ids: Sequence[int]) -> list[NotificationPreference]:
+        """The preferences of these users, by user id then channel."""
+        ...
+
+    async def upsert(self, preference: NotificationPreference) -> NotificationPreference:
+        """Creates or replaces the user's preference for its channel."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -214,6 +273,7 @@ class DestinationLimit:
     in_flight: Mapping[str, int] = field(default_factory=dict)
 
     def full(self) -> set[str]:
+        """The destinations already at their limit."""
         return {d for d, count in self.in_flight.items() if count >= self.per_destination}
 
     def admits(self, destination: str | None, claimed: Counter[str]) -> bool:
@@ -227,7 +287,7 @@ class NotificationRepository(Protocol):
     """The transactional outbox."""
 
     async def add_new(self, notifications: Sequence[Notification]) -> list[Notification]:
-        """Inserts those whose `idempotency_key` is not stored yet; returns the ones inserted."""
+        """Inserts those whose `Notification.idempotency_key` is not stored yet; returns the ones inserted."""
         ...
 
     async def list_for_incident(self, incident_id: int, page: Page) -> Paged[Notification]:
@@ -242,7 +302,7 @@ class NotificationRepository(Protocol):
         self, now: datetime, limit: int, lease: timedelta, destinations: DestinationLimit | None = None
     ) -> list[Notification]:
         """Claims pending and retrying rows due by `now`, and sending rows whose lease has expired:
-        the most urgent first (`urgency`), then those due the longest, at most `limit`.
+        the most urgent first (`Notification.urgency`), then those due the longest, at most `limit`.
 
         With `destinations`, rows for a destination already at its limit are left for later (neither
         claimed nor counted), and rows further down the queue take their place.
@@ -265,10 +325,22 @@ class NotificationRepository(Protocol):
 class IntegrationRepository(Protocol):
     """Alert sources; keys are unique and `get_by_key` is how a webhook call is authenticated."""
 
-    async def add(self, integration: Integration) -> Integration: ...
-    async def get(self, integration_id: int) -> Integration | None: ...
-    async def get_by_key(self, key: str) -> Integration | None: ...
-    async def list(self, page: Page) -> Paged[Integration]: ...
+    async def add(self, integration: Integration) -> Integration:
+        """Stores a new integration and returns it with its id; raises Conflict when its key is taken."""
+        ...
+
+    async def get(self, integration_id: int) -> Integration | None:
+        """The integration, or None."""
+        ...
+
+    async def get_by_key(self, key: str) -> Integration | None:
+        """The integration whose secret key this is, or None."""
+        ...
+
+    async def list(self, page: Page) -> Paged[Integration]:
+        """Integrations by id."""
+        ...
+
     async def delete(self, integration_id: int) -> None:
         """The incidents it opened stay, with `integration_id` cleared (no more alerts can reach them)."""
         ...
@@ -277,7 +349,10 @@ class IntegrationRepository(Protocol):
 class PasswordResetTokenRepository(Protocol):
     """Reset tokens, stored only as hashes; each can be used once, before it expires."""
 
-    async def add(self, token: PasswordResetToken) -> PasswordResetToken: ...
+    async def add(self, token: PasswordResetToken) -> PasswordResetToken:
+        """Stores a new token (its hash) and returns it with its id."""
+        ...
+
     async def get(self, token_hash: str) -> PasswordResetToken | None:
         """The token with this hash, used or not; reads, claims nothing."""
         ...
@@ -309,20 +384,30 @@ class UnitOfWork(Protocol):
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None: ...
-    async def commit(self) -> None: ...
-    async def rollback(self) -> None: ...
+    async def commit(self) -> None:
+        """Makes everything written so far durable and visible to others; the unit of work may go on."""
+        ...
+
+    async def rollback(self) -> None:
+        """Discards everything written since the last commit."""
+        ...
 
 
 class Clock(Protocol):
     """The only source of time for the core. Always timezone-aware UTC."""
 
-    def now(self) -> datetime: ...
+    def now(self) -> datetime:
+        """The current instant, timezone-aware UTC."""
+        ...
 
 
 class PasswordHasher(Protocol):
     """Slow, salted hashing, off the event loop."""
 
-    async def hash(self, password: str) -> str: ...
+    async def hash(self, password: str) -> str:
+        """A salted hash of `password`."""
+        ...
+
     async def verify(self, password: str, password_hash: str | None) -> bool:
         """With `password_hash` None, does the same work and answers False (no timing oracle)."""
         ...
@@ -330,18 +415,27 @@ class PasswordHasher(Protocol):
 
 @dataclass(frozen=True)
 class AccessToken:
+    """A signed bearer token, and how many seconds it lasts."""
+
     token: str
     expires_in: int  # seconds
 
 
 @dataclass(frozen=True)
 class TokenClaims:
+    """What a valid access token says: whose it is, and the `User.credentials_version` it was issued under."""
+
     user_id: int
     credentials_version: int
 
 
 class TokenService(Protocol):
-    def issue(self, user: User) -> AccessToken: ...
+    """Issues and checks access tokens."""
+
+    def issue(self, user: User) -> AccessToken:
+        """A new access token for `user`, carrying its credentials version."""
+        ...
+
     def decode(self, token: str) -> TokenClaims:
         """Raises AuthenticationFailed for a bad signature, a wrong algorithm, or an expired token."""
         ...
@@ -350,7 +444,9 @@ class TokenService(Protocol):
 class SecretGenerator(Protocol):
     """Unguessable secrets (integration keys, reset tokens): the core holds no random state."""
 
-    def new_secret(self) -> str: ...
+    def new_secret(self) -> str:
+        """A new unguessable, URL-safe secret."""
+        ...
 
 
 class InvalidAddress(Exception):
@@ -400,6 +496,8 @@ class DeliveryFailed(Exception):
 
 @dataclass(frozen=True)
 class OutgoingMessage:
+    """One message to deliver on one channel: a page, or a password reset email."""
+
     channel: Channel
     address: str | None
     subject: str
@@ -409,7 +507,9 @@ class OutgoingMessage:
 class Notifier(Protocol):
     """Delivers one message on one channel; raises DeliveryFailed when it does not go through."""
 
-    async def send(self, message: OutgoingMessage) -> None: ...
+    async def send(self, message: OutgoingMessage) -> None:
+        """Delivers `message`; raises DeliveryFailed when it does not go through."""
+        ...
 
 
 class LoginThrottle(Protocol):
@@ -447,7 +547,9 @@ class LoginThrottle(Protocol):
 class SchedulerNudge(Protocol):
     """Wakes the escalation worker early (an incident triggered or was escalated)."""
 
-    def nudge(self) -> None: ...
+    def nudge(self) -> None:
+        """Asks the worker to run soon; returns at once."""
+        ...
 
 
 class RetryPolicy(Protocol):
@@ -458,4 +560,6 @@ class RetryPolicy(Protocol):
 
     max_attempts: int
 
-    def next_attempt(self, attempts: int, now: datetime) -> datetime | None: ...
+    def next_attempt(self, attempts: int, now: datetime) -> datetime | None:
+        """When to try again after `attempts` attempts, or None to give up."""
+        ...

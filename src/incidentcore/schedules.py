@@ -332,9 +332,9 @@ class Shift:
 def oncall(schedule: Schedule, overrides: Iterable[Override], at: datetime) -> OnCall:
     """Who is on call at `at`, and until when.
 
-    `until` is exact: the answer (user, source, layer) is the same at every instant of [at, until)
-    and differs at `until`. For that, `overrides` must hold every override of the schedule that ends
-    after `at` (others are ignored); the schedule must have passed `validate()`.
+    `OnCall.until` is exact: the answer (user, source, layer) is the same at every instant of
+    [at, until) and differs at until. For that, `overrides` must hold every override of the schedule
+    that ends after `at` (others are ignored); the schedule must have passed `Schedule.validate`.
     """
     at = _utc("at", at)
     return _FinalSchedule(schedule, overrides, after=at, before=None).at(at)

@@ -73,6 +73,8 @@ class _PasswordAttempt:
 
 @dataclass(frozen=True)
 class NewUser:
+    """An account an admin creates (`Accounts.create_user`)."""
+
     email: str
     password: str
     full_name: str
@@ -82,7 +84,8 @@ class NewUser:
 
 @dataclass(frozen=True)
 class ProfileChanges:
-    """What users may change on their own account; a new email or password needs `current_password`."""
+    """What users may change on their own account; a new email or password needs
+    `ProfileChanges.current_password`."""
 
     full_name: str | Unset = UNSET
     email: str | Unset = UNSET
@@ -103,6 +106,8 @@ class UserChanges:
 
 
 class Accounts:
+    """Sign-up, login, password reset, one's own profile, and the administration of users."""
+
     def __init__(
         self,
         uow: UnitOfWork,
@@ -122,7 +127,8 @@ class Accounts:
         self.signup_policy = signup_policy
 
     async def signup(self, email: str, password: str, full_name: str, client: str) -> User:
-        """A new `user` with no team, when the sign-up policy admits the email; a few per client."""
+        """A new user (role `Role.USER`) with no team, when the sign-up policy admits the email; a few per
+        client."""
         if not self.signup_policy.enabled:
             raise PermissionDenied(SIGNUP_CLOSED)
         self._count(f"signup-client:{client}", "too many sign-ups from this address")
@@ -267,8 +273,8 @@ class Accounts:
             await self.uow.commit()
 
     async def update_me(self, actor: User, changes: ProfileChanges, client: str) -> User:
-        """Name, email and password. A new email or password needs `current_password` (checked and
-        throttled like a login), so a stolen token cannot be turned into the account for good."""
+        """Name, email and password. A new email or password needs `ProfileChanges.current_password`
+        (checked and throttled like a login), so a stolen token cannot be turned into the account for good."""
         require(actor, Action.SELF_MANAGE)
         update = UserChanges(full_name=changes.full_name, email=changes.email, password=changes.password)
         # Bad input is refused before the (slow, throttled) password check.

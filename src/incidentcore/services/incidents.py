@@ -41,6 +41,8 @@ from incidentcore.validation import (
 
 @dataclass(frozen=True)
 class NewIncident:
+    """An incident to open (`Incidents.open`); the policy is chosen by its team and severity."""
+
     title: str
     description: str | None = None
     severity: Severity = Severity.HIGH
@@ -104,6 +106,8 @@ async def check_references(
 
 
 class Incidents:
+    """Opening incidents and everything done to one: the actions, comments, and reading its records."""
+
     def __init__(self, uow: UnitOfWork, clock: Clock, nudge: SchedulerNudge, paging: PagingConfig) -> None:
         self.uow = uow
         self.clock = clock
@@ -229,7 +233,8 @@ class Incidents:
             return await self.uow.escalation_events.list_for_incident(incident_id, page)
 
     async def notifications(self, actor: User, incident_id: int, page: Page) -> Paged[Notification]:
-        """Each page's `last_error` only for those who may read delivery errors; others see the status."""
+        """Each page's `Notification.last_error` only for those who may read delivery errors; others see
+        the status."""
         require(actor, Action.INCIDENT_READ)
         async with self.uow:
             incident = await self._load(incident_id)

@@ -16,6 +16,8 @@ from incidentcore.validation import SHORT_NAME_MAX, TITLE_MAX, check_text, witho
 
 
 class Integrations:
+    """Alert sources of a team, each with a secret key (administration)."""
+
     def __init__(self, uow: UnitOfWork, clock: Clock, secrets: SecretGenerator) -> None:
         self.uow = uow
         self.clock = clock
@@ -86,6 +88,9 @@ def bounded(data: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class AlertReceipt:
+    """What an alert did to `incident_id`: `"created"`, `"updated"` or `"resolved"` it, or was `"ignored"`
+    (a recovery with no open incident to resolve)."""
+
     incident_id: int | None
     action: AlertAction
 

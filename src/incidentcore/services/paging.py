@@ -99,7 +99,8 @@ async def record_outcome(
 ) -> None:
     """Records what one incident action caused, in the caller's unit of work: the pages (outbox rows),
     the escalation events and the timeline, one insert each. The caller has saved the incident
-    (`add` or `update`) first: recording never writes the incident itself."""
+    (`incidentcore.IncidentRepository.add` or `incidentcore.IncidentRepository.update`)
+    first: recording never writes the incident itself."""
     await record_outcomes(uow, paging, [(incident, outcome)], now, actor_id)
 
 

@@ -27,6 +27,8 @@ class PolicyChanges:
 
 
 class Policies:
+    """Escalation policies (administration)."""
+
     def __init__(self, uow: UnitOfWork, clock: Clock) -> None:
         self.uow = uow
         self.clock = clock

@@ -35,6 +35,8 @@ def check_address(
 
 
 class Preferences:
+    """How each user wants to be paged, per channel: their own, or anyone's for an admin."""
+
     def __init__(self, uow: UnitOfWork, destinations: DestinationPolicy, addresses: ChannelAddresses) -> None:
         self.uow = uow
         self.destinations = destinations

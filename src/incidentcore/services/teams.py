@@ -14,11 +14,15 @@ from incidentcore.validation import NOTE_MAX, SHORT_NAME_MAX, check_text
 
 @dataclass(frozen=True)
 class TeamChanges:
+    """What may be edited on a team."""
+
     name: str | Unset = UNSET
     description: str | Unset | None = UNSET
 
 
 class Teams:
+    """Teams (administration)."""
+
     def __init__(self, uow: UnitOfWork, clock: Clock) -> None:
         self.uow = uow
         self.clock = clock

@@ -80,7 +80,7 @@ class SendSlots:
 class NotificationDispatch:
     """Sends due outbox rows: claim and commit first, then send, then record each result (fenced).
 
-    Each result is committed as soon as its send returns, so a worker that dies leaves `sending`
+    Each result is committed as soon as its send returns, so a worker that dies leaves sending
     only the rows it had not finished; when their lease ends another worker sends them again:
     at-least-once, at most one duplicate per send that was in flight when it died.
 

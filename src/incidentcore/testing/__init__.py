@@ -1,7 +1,13 @@
-"""What library users need to test against the core: a fake clock, and in-memory adapters for every port.
+"""What library users need to test against the core: a fake clock, in-memory adapters for every port,
+and `InMemoryServices`, every use case wired to them (a whole service in a test, no database).
 
-The hypothesis strategies live in `incidentcore.testing.strategies` (imported separately: they need
-hypothesis, which the core does not depend on).
+The in-memory adapters are also the reference behaviour of the ports: an adapter of your own should
+pass the same contract tests (tests/contract in the source repository).
+
+Two modules need hypothesis, which the core does not depend on, and are imported on their own:
+`incidentcore.testing.strategies` (strategies for policies, event runs, incidents, schedules) and
+`incidentcore.testing.stateful` (`incidentcore.testing.stateful.EscalationMachine`, a stateful test
+of the escalation state machine to subclass).
 """
 
 from incidentcore.testing.clock import FakeClock
@@ -29,13 +35,16 @@ from incidentcore.testing.memory import (
     RefusedHosts,
     SequentialSecrets,
 )
+from incidentcore.testing.world import MAX_WORKER_ROUNDS, InMemoryServices, drain
 
 __all__ = [
+    "MAX_WORKER_ROUNDS",
     "CountingNudge",
     "FakeClock",
     "FakePasswordHasher",
     "FakeTokenService",
     "FixedRetryPolicy",
+    "InMemoryServices",
     "MemoryCommentRepository",
     "MemoryEscalationEventRepository",
     "MemoryIncidentRepository",
@@ -54,4 +63,5 @@ __all__ = [
     "RefusedAddresses",
     "RefusedHosts",
     "SequentialSecrets",
+    "drain",
 ]

@@ -14,6 +14,8 @@ def _as_utc(moment: datetime) -> datetime:
 
 
 class FakeClock(Clock):
+    """A `Clock` that stands still until `advance` or `set` moves it; starts at `DEFAULT_START`."""
+
     DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
 
     def __init__(self, start: datetime | None = None) -> None:

@@ -228,6 +228,8 @@ class _InTransaction:
 
 
 class MemoryUserRepository(_InTransaction, UserRepository):
+    """`UserRepository` on a `MemoryStore`, inside a `MemoryUnitOfWork`'s transaction."""
+
     async def add(self, user: User) -> User:
         self._ensure_email_free(user)
         user.id = self._uow.store.next_id("users")
@@ -317,6 +319,8 @@ class MemoryUserRepository(_InTransaction, UserRepository):
 
 
 class MemoryTeamRepository(_InTransaction, TeamRepository):
+    """`TeamRepository` on a `MemoryStore`, inside a `MemoryUnitOfWork`'s transaction."""
+
     async def add(self, team: Team) -> Team:
         self._ensure_name_free(team)
         team.id = self._uow.store.next_id("teams")
@@ -367,6 +371,8 @@ class MemoryTeamRepository(_InTransaction, TeamRepository):
 
 
 class MemoryIncidentRepository(_InTransaction, IncidentRepository):
+    """`IncidentRepository` on a `MemoryStore`, inside a `MemoryUnitOfWork`'s transaction."""
+
     async def add(self, incident: Incident) -> Incident:
         self._ensure_dedup_key_free(incident)
         incident.id = self._uow.store.next_id("incidents")
@@ -448,6 +454,8 @@ class MemoryIncidentRepository(_InTransaction, IncidentRepository):
 
 
 class MemoryCommentRepository(_InTransaction, CommentRepository):
+    """`CommentRepository` on a `MemoryStore`, inside a `MemoryUnitOfWork`'s transaction."""
+
     async def add(self, comment: Comment) -> Comment:
         comment.id = self._uow.store.next_id("comments")
         self._tx.comments.put(comment.id, comment)
@@ -459,6 +467,8 @@ class MemoryCommentRepository(_InTransaction, CommentRepository):
 
 
 class MemoryTimelineRepository(_InTransaction, TimelineRepository):
+    """`TimelineRepository` on a `MemoryStore`, inside a `MemoryUnitOfWork`'s transaction."""
+
     async def add_many(self, events: Sequence[TimelineEvent]) -> None:
         for event in events:
             json.dumps(event.data)  # SQL stores it as JSON: fail here as loudly as there
@@ -481,6 +491,8 @@ class MemoryTimelineRepository(_InTransaction, TimelineRepository):
 
 
 class MemoryEscalationEventRepository(_InTransaction, EscalationEventRepository):
+    """`EscalationEventRepository` on a `MemoryStore`, inside a `MemoryUnitOfWork`'s transaction."""
+
     async def add_many(self, events: Sequence[EscalationEvent]) -> None:
         for event in events:
             event.id = self._uow.store.next_id("escalation_events")
@@ -502,6 +514,8 @@ class MemoryEscalationEventRepository(_InTransaction, EscalationEventRepository)
 
 
 class MemoryPolicyRepository(_InTransaction, PolicyRepository):
+    """`PolicyRepository` on a `MemoryStore`, inside a `MemoryUnitOfWork`'s transaction."""
+
     async def add(self, policy: EscalationPolicy) -> EscalationPolicy:
         policy.id = self._uow.store.next_id("policies")
         self._tx.policies.put(policy.id, policy)
@@ -532,6 +546,8 @@ class MemoryPolicyRepository(_InTransaction, PolicyRepository):
 
 
 class MemoryPreferenceRepository(_InTransaction, PreferenceRepository):
+    """`PreferenceRepository` on a `MemoryStore`, inside a `MemoryUnitOfWork`'s transaction."""
+
     async def list_for_users(self, user_ids: Sequence[int]) -> list[NotificationPreference]:
         wanted = set(user_ids)
         found = [p for p in self._tx.preferences.rows() if p.user_id in wanted]
@@ -543,6 +559,8 @@ class MemoryPreferenceRepository(_InTransaction, PreferenceRepository):
 
 
 class MemoryNotificationRepository(_InTransaction, NotificationRepository):
+    """`NotificationRepository` on a `MemoryStore`, inside a `MemoryUnitOfWork`'s transaction."""
+
     async def add_new(self, notifications: Sequence[Notification]) -> list[Notification]:
         taken = {n.idempotency_key for n in self._tx.notifications.rows()}
         inserted: list[Notification] = []
@@ -629,6 +647,8 @@ class MemoryNotificationRepository(_InTransaction, NotificationRepository):
 
 
 class MemoryIntegrationRepository(_InTransaction, IntegrationRepository):
+    """`IntegrationRepository` on a `MemoryStore`, inside a `MemoryUnitOfWork`'s transaction."""
+
     async def add(self, integration: Integration) -> Integration:
         self._ensure_key_free(integration)
         integration.id = self._uow.store.next_id("integrations")
@@ -665,6 +685,8 @@ class MemoryIntegrationRepository(_InTransaction, IntegrationRepository):
 
 
 class MemoryPasswordResetTokenRepository(_InTransaction, PasswordResetTokenRepository):
+    """`PasswordResetTokenRepository` on a `MemoryStore`, inside a `MemoryUnitOfWork`'s transaction."""
+
     async def add(self, token: PasswordResetToken) -> PasswordResetToken:
         token.id = self._uow.store.next_id("reset_tokens")
         self._tx.reset_tokens.put(token.id, token)
@@ -869,6 +891,8 @@ class RecordedSleeps:
 
 
 class CountingNudge(SchedulerNudge):
+    """A `SchedulerNudge` that counts the nudges (`nudges`)."""
+
     def __init__(self) -> None:
         self.nudges = 0
 

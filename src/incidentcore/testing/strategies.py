@@ -1,7 +1,11 @@
 """Hypothesis strategies for the pure core: policies, escalation event sequences, incidents, schedules.
 
-Needs `hypothesis` (a test-time dependency, not a runtime one). Delays are kept small by default
-(0..120 minutes, repeat 0..3) so that state-machine runs stay short and tests stay fast.
+Needs hypothesis (a test-time dependency, not a runtime one). Delays are kept small by default
+(0..120 minutes, repeat 0..3) so that state-machine runs stay short and tests stay fast. The entity
+strategies (`escalation_policies`, `layers`, `schedules`, `overrides`) draw values that pass
+`EscalationPolicy.validate`, `Layer.validate`, `Schedule.validate` and `Override.validate`; event
+sequences are not filtered (`incidentcore.apply` refuses some events, as it should). For a
+stateful test of the escalation state machine, see `incidentcore.testing.stateful`.
 
     from incidentcore.testing.strategies import runs, policy_snapshots
 
@@ -65,9 +69,14 @@ __all__ = [
 MAX_DELAY_MINUTES = 120
 MAX_REPEAT = 3
 DEFAULT_START = datetime(2024, 1, 1, tzinfo=UTC)
+"""The trigger instant `event_sequences` assumes unless told another."""
+
 EVENT_KINDS = ("tick", "acknowledge", "snooze", "resolve", "escalate")
-# Default mix: ticks most often, resolve rarely, so that most runs get somewhere before they end.
+"""The event kinds `event_sequences` can draw."""
+
 DEFAULT_MIX = (*("tick",) * 3, *("acknowledge",) * 2, "snooze", *("escalate",) * 2, "resolve")
+"""The kinds `event_sequences` draws by default: ticks most often, resolve rarely, so that most runs
+get somewhere before they end."""
 
 TimedEvent = tuple[Event, timedelta]
 """An escalation event and when it happens, as an offset from the trigger instant."""
@@ -84,6 +93,7 @@ def instants(
 
 
 def severities() -> st.SearchStrategy[Severity]:
+    """Any severity."""
     return st.sampled_from(Severity)
 
 
@@ -102,6 +112,7 @@ def targets(team_ids: st.SearchStrategy[int] = ids) -> st.SearchStrategy[Target]
 
 
 def steps(max_delay: int = MAX_DELAY_MINUTES, max_targets: int = 3) -> st.SearchStrategy[EscalationStep]:
+    """Steps of 0..`max_delay` minutes (0, 1 and 5 often) with 1..`max_targets` targets."""
     return st.builds(
         EscalationStep,
         # zero and tiny delays make steps coincide, where ordering bugs hide
@@ -202,7 +213,7 @@ def event_sequences(
     A `Snooze` ends 1..`max_snooze_minutes` after its own instant (absolute, so it needs `start`).
     `kinds` picks the event types (repeat a kind to make it likelier). Sequences are not filtered for
     validity: acknowledging twice or acting after a resolve is meant to be rejected, and a run simply
-    skips what `apply` refuses.
+    skips what `incidentcore.apply` refuses.
     """
     unknown = set(kinds) - set(EVENT_KINDS)
     if unknown:
@@ -255,7 +266,8 @@ def incidents(
     policies: st.SearchStrategy[PolicySnapshot] | None = None,
     team_ids: st.SearchStrategy[int | None] | None = None,
 ) -> st.SearchStrategy[Incident]:
-    """Fresh incidents; with `triggered=True` they have triggered on a drawn policy at `created_at`."""
+    """Fresh incidents; with `triggered=True` they have triggered on a drawn policy at
+    `Incident.created_at`."""
 
     @st.composite
     def build(draw: st.DrawFn) -> Incident:
@@ -280,9 +292,6 @@ def incidents(
 
 # ------------------------------------------------------------------------------------------ schedules
 
-# Where schedule arithmetic goes wrong: DST in both hemispheres and a negative one (Dublin), offsets of
-# :30 and :45, a 30-minute DST change (Lord Howe), whole days skipped (Apia 2011, Kwajalein 1993) and
-# rules that changed (Moscow, Casablanca, Sao Paulo, Tehran).
 NOTABLE_TIME_ZONES = tuple(
     zone
     for zone in (
@@ -307,6 +316,10 @@ NOTABLE_TIME_ZONES = tuple(
     )
     if zone in available_timezones()
 )
+"""Where schedule arithmetic goes wrong: DST in both hemispheres and a negative one (Dublin), offsets of
+:30 and :45, a 30-minute DST change (Lord Howe), whole days skipped (Apia 2011, Kwajalein 1993) and
+rules that changed (Moscow, Casablanca, Sao Paulo, Tehran). Those the system's zone database lacks are
+left out."""
 
 # Times of day at and around the usual DST changes, and the usual handoff times.
 _NOTABLE_TIMES = tuple(
@@ -419,7 +432,7 @@ def overrides(
     max_minutes: int = 14 * 24 * 60,
 ) -> st.SearchStrategy[Override]:
     """Overrides that pass `Override.validate()`, starting between the (naive, UTC) bounds, lasting
-    1 minute to `max_minutes`; `created_at` varies so that overlapping ones have a clear winner."""
+    1 minute to `max_minutes`; `Override.created_at` varies so that overlapping ones have a clear winner."""
 
     @st.composite
     def build(draw: st.DrawFn) -> Override:

@@ -57,44 +57,54 @@ class InMemoryServices:
         self.addresses = RefusedAddresses()
 
     def uow(self) -> MemoryUnitOfWork:
+        """A fresh unit of work over `store`."""
         return MemoryUnitOfWork(self.store)
 
     @property
     def accounts(self) -> Accounts:
+        """`Accounts` on a fresh unit of work."""
         return Accounts(
             self.uow(), self.clock, self.hasher, self.tokens, self.secrets, self.throttle, self.signup_policy
         )
 
     @property
     def teams(self) -> Teams:
+        """`Teams` on a fresh unit of work."""
         return Teams(self.uow(), self.clock)
 
     @property
     def incidents(self) -> Incidents:
+        """`Incidents` on a fresh unit of work."""
         return Incidents(self.uow(), self.clock, self.nudge, self.paging)
 
     @property
     def policies(self) -> Policies:
+        """`Policies` on a fresh unit of work."""
         return Policies(self.uow(), self.clock)
 
     @property
     def preferences(self) -> Preferences:
+        """`Preferences` on a fresh unit of work."""
         return Preferences(self.uow(), self.destinations, self.addresses)
 
     @property
     def integrations(self) -> Integrations:
+        """`Integrations` on a fresh unit of work."""
         return Integrations(self.uow(), self.clock, self.secrets)
 
     @property
     def alerts(self) -> AlertIngestion:
+        """`AlertIngestion` on a fresh unit of work."""
         return AlertIngestion(self.uow(), self.clock, self.nudge, self.paging)
 
     @property
     def escalation_tick(self) -> EscalationTick:
+        """`EscalationTick` on a fresh unit of work."""
         return EscalationTick(self.uow(), self.clock, self.paging)
 
     @property
     def dispatch(self) -> NotificationDispatch:
+        """`NotificationDispatch` on a fresh unit of work."""
         return NotificationDispatch(
             self.uow(), self.clock, self.notifier, self.retry, destinations=self.destinations
         )
@@ -112,6 +122,7 @@ class InMemoryServices:
         return user
 
     async def admin(self, email: str = "admin@example.com") -> User:
+        """Creates (or promotes) an admin, through `Accounts.ensure_admin`."""
         return await self.accounts.ensure_admin(email, "admin-password")
 
     async def run_worker(self) -> None:
@@ -125,6 +136,7 @@ class InMemoryServices:
 
 
 MAX_WORKER_ROUNDS = 100
+"""How many batches `drain` runs at one instant before it decides something never stops being due."""
 
 
 async def drain(run_batch: Callable[[], Awaitable[int]], what: str) -> None:
