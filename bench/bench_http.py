@@ -6,7 +6,7 @@ bench/bare_litestar_app.py, a bare Litestar JSON endpoint under the same uvicorn
 Seeds each server through the API (an admin from `create-admin`, a team, a policy paging the admin at
 once, an Elastic integration, users who open incidents, some incidents), drives every scenario with
 wrk (a warm-up, then rounds; the median counts), and measures pgbench single-row INSERTs into a table
-with a unique index for comparison. Prints requests/s, p99 latency, every non-2xx answer, and the
+with a unique index for comparison. Prints requests/s, p99 latency, every non-2xx answer and socket error, and the
 issue's goals.
 
     python bench/bench_http.py [--duration 6] [--connections 32] [--rounds 2] [--only get --only bare]
@@ -156,11 +156,11 @@ class LoadResult:
     requests_per_second: float
     p99_ms: float
     statuses: Counter[int]
-    transport_errors: int  # connect/read/write errors and timeouts: no HTTP answer at all
+    transport_errors: Counter[str]  # by kind (connect, read, write, timeout): no HTTP answer at all
 
     @property
     def failures(self) -> int:
-        return self.transport_errors + sum(n for s, n in self.statuses.items() if not 200 <= s < 300)
+        return self.transport_errors.total() + sum(n for s, n in self.statuses.items() if not 200 <= s < 300)
 
 
 class WrkLoad:
@@ -183,6 +183,8 @@ class WrkLoad:
             f"-c{connections}",
             f"-d{max(1, round(duration))}s",
             "--latency",
+            # wrk's default (2 s) counts a slow answer as a socket timeout; p99 shows slowness instead
+            f"--timeout={WRK_TIMEOUT_SECONDS}s",
             "-s",
             str(script),
             base_url + load.path,
@@ -249,6 +251,8 @@ def wrk_script(load: Load) -> str:
     return "\n".join(lines) + "\n"
 
 
+WRK_TIMEOUT_SECONDS = 30
+SOCKET_ERROR_KINDS = ("connect", "read", "write", "timeout")
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
@@ -265,7 +269,15 @@ def parse_wrk_output(output: str) -> LoadResult:
         requests_per_second=float(rate.group(1)),
         p99_ms=float(p99.group(1)) * UNIT_MS[p99.group(2)] if p99 else float("nan"),
         statuses=statuses,
-        transport_errors=sum(int(n) for n in socket_errors.groups()) if socket_errors else 0,
+        transport_errors=Counter(
+            {
+                kind: int(n)
+                for kind, n in zip(SOCKET_ERROR_KINDS, socket_errors.groups(), strict=True)
+                if int(n)
+            }
+            if socket_errors
+            else {}
+        ),
     )
 
 
@@ -280,14 +292,13 @@ class HttpxLoad:
     async def _run(self, base_url: str, load: Load, duration: float, connections: int) -> LoadResult:
         statuses: Counter[int] = Counter()
         latencies: list[float] = []
-        transport_errors = 0
+        transport_errors: Counter[str] = Counter()
         run_tag = secrets.token_hex(6)
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30) as client:
             deadline = time.perf_counter() + duration
 
             async def client_loop(number: int) -> None:
-                nonlocal transport_errors
                 sent = 0
                 while time.perf_counter() < deadline:
                     sent += 1
@@ -302,8 +313,8 @@ class HttpxLoad:
                     started = time.perf_counter()
                     try:
                         response = await client.request(load.method, load.path, headers=headers, content=body)
-                    except httpx.TransportError:
-                        transport_errors += 1
+                    except httpx.TransportError as error:
+                        transport_errors[type(error).__name__] += 1
                         continue
                     latencies.append(time.perf_counter() - started)
                     statuses[response.status_code] += 1
@@ -340,14 +351,14 @@ def measure(
         requests_per_second=statistics.median(r.requests_per_second for r in rounds),
         p99_ms=statistics.median(r.p99_ms for r in rounds),
         statuses=statuses,
-        transport_errors=sum(r.transport_errors for r in rounds),
+        transport_errors=sum((r.transport_errors for r in rounds), Counter()),
     )
 
 
 def describe_answers(result: LoadResult) -> str:
     answers = ", ".join(f"{count} x {status}" for status, count in sorted(result.statuses.items()))
-    if result.transport_errors:
-        answers += f", {result.transport_errors} socket errors"
+    for kind, count in sorted(result.transport_errors.items()):
+        answers += f", {count} x socket {kind} error"
     return answers or "no answers"
 
 
@@ -569,7 +580,7 @@ def print_report(
     results: dict[tuple[str, str], LoadResult], bare: LoadResult | None, pgbench_tps: float | None
 ) -> None:
     print()
-    header = f"{'scenario':<36} {'SQLite req/s':>12} {'p99 ms':>8} {'non-2xx':>7}   {'Postgres req/s':>14} {'p99 ms':>8} {'non-2xx':>7}"
+    header = f"{'scenario':<36} {'SQLite req/s':>12} {'p99 ms':>8} {'errors':>7}   {'Postgres req/s':>14} {'p99 ms':>8} {'errors':>7}"
     print(header)
     print("-" * len(header))
     for scenario in SCENARIOS:
