@@ -6,14 +6,15 @@ bench/bare_litestar_app.py, a bare Litestar JSON endpoint under the same uvicorn
 Seeds each server through the API (an admin from `create-admin`, a team, a policy paging the admin at
 once, an Elastic integration, users who open incidents, some incidents), drives every scenario with
 wrk (a warm-up, then rounds; the median counts), and measures pgbench single-row INSERTs into a table
-with a unique index for comparison. Prints requests/s, p99 latency, every non-2xx answer and socket error, and the
-issue's goals.
+with a unique index for comparison. Prints requests/s, p99 latency, every non-2xx answer and socket
+error, and the issue's goals.
 
-    python bench/bench_http.py [--duration 6] [--connections 32] [--rounds 2] [--only get --only bare]
+    python bench/bench_http.py [--duration 6] [--rounds 2] [--only get --only bare] [--backend postgres]
 
 Without Postgres (or pgbench) those parts are skipped, saying why. Without wrk (`apt-get install -y
 wrk`) an asyncio httpx load generator stands in: it is Python on the same cores, so its figures are
-lower and not comparable with wrk's.
+lower and not comparable with wrk's. To see where a scenario's time goes, profile the server whose
+pid is printed while the scenario runs: `py-spy record -p PID -d 10` (or `py-spy top -p PID`).
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ SCENARIOS = (
 # Reads first: the list's `total` counts every incident, so it runs before the writes add thousands.
 API_ORDER = ("get", "list", "create", "ingest-new", "ingest-repeat")
 PGBENCH = "pgbench"
+BACKENDS = ("sqlite", "postgres")
 
 
 def load_for(scenario: str, seeded: Seeded) -> Load:
@@ -163,6 +165,11 @@ class LoadResult:
         return self.transport_errors.total() + sum(n for s, n in self.statuses.items() if not 200 <= s < 300)
 
 
+WRK_TIMEOUT_SECONDS = 30
+SOCKET_ERROR_KINDS = ("connect", "read", "write", "timeout")
+UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
 class WrkLoad:
     """wrk with a generated Lua script; a `response` hook counts the answers by status."""
 
@@ -171,11 +178,14 @@ class WrkLoad:
     def __init__(self, executable: str, threads: int) -> None:
         self.executable = executable
         self.threads = threads
-        self.scripts = Path(tempfile.mkdtemp(prefix="bench_http_wrk_"))
 
     def run(self, base_url: str, load: Load, duration: float, connections: int) -> LoadResult:
-        script = self.scripts / f"{secrets.token_hex(4)}.lua"
-        script.write_text(wrk_script(load))
+        with tempfile.NamedTemporaryFile("w", prefix="bench_http_", suffix=".lua") as script:
+            script.write(wrk_script(load))
+            script.flush()
+            return self._run(script.name, base_url, load, duration, connections)
+
+    def _run(self, script: str, base_url: str, load: Load, duration: float, connections: int) -> LoadResult:
         run_tag = secrets.token_hex(6)  # new alert ids differ between runs against one database
         command = [
             self.executable,
@@ -186,7 +196,7 @@ class WrkLoad:
             # wrk's default (2 s) counts a slow answer as a socket timeout; p99 shows slowness instead
             f"--timeout={WRK_TIMEOUT_SECONDS}s",
             "-s",
-            str(script),
+            script,
             base_url + load.path,
             "--",
             run_tag,
@@ -251,11 +261,6 @@ def wrk_script(load: Load) -> str:
     return "\n".join(lines) + "\n"
 
 
-WRK_TIMEOUT_SECONDS = 30
-SOCKET_ERROR_KINDS = ("connect", "read", "write", "timeout")
-UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
 def parse_wrk_output(output: str) -> LoadResult:
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
     if rate is None:
@@ -269,15 +274,12 @@ def parse_wrk_output(output: str) -> LoadResult:
         requests_per_second=float(rate.group(1)),
         p99_ms=float(p99.group(1)) * UNIT_MS[p99.group(2)] if p99 else float("nan"),
         statuses=statuses,
-        transport_errors=Counter(
-            {
-                kind: int(n)
-                for kind, n in zip(SOCKET_ERROR_KINDS, socket_errors.groups(), strict=True)
-                if int(n)
-            }
-            if socket_errors
-            else {}
-        ),
+        # unary + drops the kinds that did not happen
+        transport_errors=+Counter(
+            dict(zip(SOCKET_ERROR_KINDS, map(int, socket_errors.groups()), strict=True))
+        )
+        if socket_errors
+        else Counter(),
     )
 
 
@@ -676,78 +678,79 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    choices = [s.name for s in SCENARIOS] + [PGBENCH]
-    parser.add_argument("--duration", type=float, default=6, help="seconds per round (default 6)")
-    parser.add_argument("--warmup", type=float, default=2, help="seconds of warm-up per scenario (default 2)")
-    parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
-    parser.add_argument("--threads", type=int, default=2, help="wrk and pgbench threads (default 2)")
-    parser.add_argument(
-        "--rounds", type=int, default=2, help="rounds per scenario; the median counts (default 2)"
-    )
-    parser.add_argument(
-        "--only", action="append", choices=choices, help="run only this scenario (repeatable)"
-    )
-    parser.add_argument("--creators", type=int, default=200, help="users who open incidents (default 200)")
-    parser.add_argument(
-        "--incidents", type=int, default=200, help="incidents seeded for get and list (default 200)"
-    )
-    parser.add_argument("--postgres-url", default=os.environ.get("INCIDENTCORE_TEST_POSTGRES_URL"))
+    scenarios = [s.name for s in SCENARIOS] + [PGBENCH]
+    add = parser.add_argument
+    add("--duration", type=float, default=6, help="seconds per round (default 6)")
+    add("--warmup", type=float, default=2, help="seconds of warm-up per scenario (default 2)")
+    add("--rounds", type=int, default=2, help="rounds per scenario; the median counts (default 2)")
+    add("--connections", type=int, default=32, help="concurrent connections (default 32)")
+    add("--threads", type=int, default=2, help="wrk and pgbench threads (default 2)")
+    add("--only", action="append", choices=scenarios, help="run only this scenario (repeatable)")
+    add("--backend", action="append", choices=BACKENDS, help="serve only on this database (repeatable)")
+    add("--creators", type=int, default=200, help="users who open incidents (default 200)")
+    add("--incidents", type=int, default=200, help="incidents seeded for get and list (default 200)")
+    add("--postgres-url", default=os.environ.get("INCIDENTCORE_TEST_POSTGRES_URL"))
     args = parser.parse_args()
-    if (
-        min(
-            args.duration,
-            args.warmup,
-            args.connections,
-            args.threads,
-            args.rounds,
-            args.creators,
-            args.incidents,
-        )
-        <= 0
-    ):
-        parser.error("every number must be positive")
+    numbers = ("duration", "warmup", "rounds", "connections", "threads", "creators", "incidents")
+    if any(getattr(args, name) <= 0 for name in numbers):
+        parser.error(f"--{', --'.join(numbers)} must be positive")
     return args
+
+
+def database_for(
+    backend: str, args: argparse.Namespace, workdir: Path
+) -> contextlib.AbstractContextManager[str]:
+    if backend == "sqlite":
+        return contextlib.nullcontext(f"sqlite:///{workdir / 'bench.db'}")
+    return fresh_database(args.postgres_url, "incidentcore_bench_http")
+
+
+def measure_api(
+    backend: str, scenarios: list[str], generator: LoadGenerator, args: argparse.Namespace, workdir: Path
+) -> dict[tuple[str, str], LoadResult]:
+    """Every API scenario against one `incidentcore serve` on `backend`, seeded first."""
+    results = {}
+    with database_for(backend, args, workdir) as url, incidentcore_server(url, workdir) as server:
+        print(f"incidentcore serve on {backend}: pid {server.pid}, {server.base_url}", flush=True)
+        seeded = seed(server.base_url, args.creators, args.incidents)
+        for scenario in scenarios:
+            load = load_for(scenario, seeded)
+            where = f"{backend} {scenario}"
+            results[(scenario, backend)] = measure(generator, server.base_url, load, args, where)
+    return results
 
 
 def main() -> None:
     args = parse_args()
     selected = set(args.only or [*(s.name for s in SCENARIOS), PGBENCH])
     api_scenarios = [name for name in API_ORDER if name in selected]
+    backends = [b for b in BACKENDS if b in (args.backend or BACKENDS)]
     postgres_version, no_postgres = postgres_available(args.postgres_url)
     generator = load_generator(args.threads)
     print_machine(generator, postgres_version)
     print(
-        f"{args.connections} connections, {args.warmup:g} s warm-up + {args.rounds} x {args.duration:g} s per scenario\n"
+        f"{args.connections} connections, {args.warmup:g} s warm-up + {args.rounds} x {args.duration:g} s each\n"
     )
     if no_postgres:
         print(f"Postgres skipped: {no_postgres}")
-    if PGBENCH in selected and postgres_version and not shutil.which("pgbench"):
+        backends = [b for b in backends if b != "postgres"]
+    run_pgbench = PGBENCH in selected and postgres_version is not None
+    if run_pgbench and not shutil.which("pgbench"):
         print("pgbench skipped: not installed (Debian/Ubuntu: apt-get install -y postgresql-client)")
+        run_pgbench = False
 
     results: dict[tuple[str, str], LoadResult] = {}
     bare = None
     pgbench_tps = None
     with tempfile.TemporaryDirectory(prefix="bench_http_") as temp:
         workdir = Path(temp)
-        backends: list[tuple[str, contextlib.AbstractContextManager[str]]] = []
-        if api_scenarios:
-            backends.append(("sqlite", contextlib.nullcontext(f"sqlite:///{workdir / 'bench.db'}")))
-            if postgres_version:
-                backends.append(("postgres", fresh_database(args.postgres_url, "incidentcore_bench_http")))
-        for backend, database in backends:
-            with database as url, incidentcore_server(url, workdir) as server:
-                print(f"incidentcore serve on {backend}: pid {server.pid}, {server.base_url}", flush=True)
-                seeded = seed(server.base_url, args.creators, args.incidents)
-                for scenario in api_scenarios:
-                    load = load_for(scenario, seeded)
-                    results[(scenario, backend)] = measure(
-                        generator, server.base_url, load, args, f"{backend} {scenario}"
-                    )
+        for backend in backends if api_scenarios else []:
+            results |= measure_api(backend, api_scenarios, generator, args, workdir)
         if "bare" in selected:
             with bare_server(workdir) as server:
                 print(f"bare Litestar endpoint: pid {server.pid}, {server.base_url}", flush=True)
                 bare = measure(generator, server.base_url, Load("GET", "/bare"), args, "bare")
-        if PGBENCH in selected and postgres_version and shutil.which("pgbench"):
+        if run_pgbench:
             try:
                 pgbench_tps = pgbench_insert_tps(args.postgres_url, args, workdir)
             except RuntimeError as error:
