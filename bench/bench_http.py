@@ -42,6 +42,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "contract"))
 
@@ -424,9 +425,8 @@ def log_tail(path: Path, lines: int = 30) -> str:
 
 def incidentcore_command() -> list[str]:
     """The `incidentcore` console script of this Python's environment (the one nox installed)."""
-    script = shutil.which("incidentcore", path=str(Path(sys.executable).parent)) or shutil.which(
-        "incidentcore"
-    )
+    beside_python = shutil.which("incidentcore", path=str(Path(sys.executable).parent))
+    script = beside_python or shutil.which("incidentcore")
     if script is None:
         raise RuntimeError("no `incidentcore` command: install the project (pip install -e .)")
     return [script]
@@ -441,13 +441,10 @@ def incidentcore_server(database_url: str, workdir: Path) -> Iterator[RunningSer
     """`create-admin`, then `serve --workers 1`, both through the CLI, in `workdir` (no stray .env)."""
     env = server_environment(database_url)
     command = incidentcore_command()
-    subprocess.run(
-        [*command, "create-admin", "--email", ADMIN_EMAIL, "--password", PASSWORD],
-        env=env,
-        cwd=workdir,
-        check=True,
-        capture_output=True,
-    )
+    create_admin = [*command, "create-admin", "--email", ADMIN_EMAIL, "--password", PASSWORD]
+    finished = subprocess.run(create_admin, env=env, cwd=workdir, capture_output=True, text=True, check=False)
+    if finished.returncode != 0:
+        raise RuntimeError(f"incidentcore create-admin failed ({finished.returncode}):\n{finished.stderr}")
     serve = [*command, "serve", "--host", "127.0.0.1", "--workers", "1"]
     with running_server(serve, env, workdir, "/health") as server:
         yield server
@@ -608,7 +605,7 @@ def print_report(
         return result.requests_per_second if result else None
 
     bare_rate = bare.requests_per_second if bare else None
-    print("\ngoals (issue 10):")
+    print("\ngoals (issue 10; each shown when its scenarios ran):")
     for backend in ("sqlite", "postgres"):
         goal_line(
             "GET /v1/incidents/{id} / bare endpoint",
@@ -661,7 +658,7 @@ def postgres_available(url: str | None) -> tuple[str | None, str]:
         with psycopg.connect(psycopg_url(url), connect_timeout=5) as connection:
             row = connection.execute("SHOW server_version").fetchone()
     except psycopg.Error as error:
-        return None, f"cannot connect to {url}: {error}"
+        return None, f"cannot connect to {make_url(url).render_as_string(hide_password=True)}: {error}"
     return (str(row[0]) if row else "unknown"), ""
 
 
