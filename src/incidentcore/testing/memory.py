@@ -880,8 +880,8 @@ class RefusedHosts(DestinationPolicy):
 
 
 class RecordedSleeps:
-    """A `sleep` for the throttle that waits for nothing and keeps each wait asked for in `delays`,
-    so tests on the FakeClock stay instant."""
+    """What the throttle awaits instead of sleeping: waits for nothing and keeps each wait asked for
+    in `delays`, so tests on the FakeClock stay instant."""
 
     def __init__(self) -> None:
         self.delays: list[float] = []
