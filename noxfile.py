@@ -62,9 +62,16 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over everything that ships."""
+    """mypy --strict over src, the tests, the benchmarks and this file.
+
+    One run per test directory: like pytest, mypy names each directory's `conftest.py` plain
+    `conftest`, and one run cannot hold two modules of one name. The contract suites and the
+    benchmarks import the contract helpers (`http_harness`, `capture_server`) as top-level modules.
+    """
     install(session)
-    session.run("mypy", "src")
+    session.run("mypy", "src", "tests/conftest.py", "tests/packaging", "noxfile.py")
+    session.run("mypy", "tests/unit")
+    session.run("mypy", "tests/contract", "bench", env={"MYPYPATH": "tests/contract"})
 
 
 EXAMPLE = "examples/escalation_consumer"

@@ -614,15 +614,15 @@ def print_report(
             GOAL_GET_VS_BARE,
             "{:.3f}",
         )
-    for scenario in ("create", "ingest-new", "ingest-repeat"):
-        label = next(s.label for s in SCENARIOS if s.name == scenario)
-        goal_line(label, "postgres", req_s(scenario, "postgres"), GOAL_WRITES_PER_SECOND, "{:,.0f}/s")
-    for scenario in ("ingest-new", "ingest-repeat"):
-        label = f"{scenario} / pgbench INSERT"
+    for name in ("create", "ingest-new", "ingest-repeat"):
+        label = next(s.label for s in SCENARIOS if s.name == name)
+        goal_line(label, "postgres", req_s(name, "postgres"), GOAL_WRITES_PER_SECOND, "{:,.0f}/s")
+    for name in ("ingest-new", "ingest-repeat"):
+        label = f"{name} / pgbench INSERT"
         goal_line(
             label,
             "postgres",
-            ratio(req_s(scenario, "postgres"), pgbench_tps),
+            ratio(req_s(name, "postgres"), pgbench_tps),
             GOAL_INGEST_VS_PGBENCH,
             "{:.3f}",
         )

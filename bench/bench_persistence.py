@@ -266,7 +266,7 @@ async def _claim_plan(connection: psycopg.AsyncConnection[Any]) -> str:
             "ORDER BY next_escalation_at, id LIMIT 100 FOR UPDATE SKIP LOCKED",
             (NOW,),
         )
-        lines = [row[0] for row in await cursor.fetchall()]
+        lines: list[str] = [row[0] for row in await cursor.fetchall()]
     return next((line.strip() for line in lines if "Scan" in line), lines[0]).split("  (")[0]
 
 

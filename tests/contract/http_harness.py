@@ -207,29 +207,27 @@ class Api:
         self, role: Role | str = Role.USER, team_id: int | None = None, email: str | None = None
     ) -> tuple[dict[str, Any], dict[str, str]]:
         """An active user with `role` (created by the admin) and their auth headers."""
+        email = email or self.new_email(str(Role(role).value))
         body = {
-            "email": email or self.new_email(str(Role(role).value)),
+            "email": email,
             "password": PASSWORD,
             "full_name": f"{Role(role).value} user",
             "role": Role(role).value,
             "team_id": team_id,
         }
         response = self.client.post("/v1/users/", json=body, headers=self.admin_headers)
-        assert response.status_code == 201, response.text
-        return response.json(), self.login(body["email"])
+        return created(response), self.login(email)
 
     def create_team(self, name: str | None = None) -> dict[str, Any]:
         response = self.client.post(
             "/v1/teams/", json={"name": name or f"team-{next(self._emails)}"}, headers=self.admin_headers
         )
-        assert response.status_code == 201, response.text
-        return response.json()
+        return created(response)
 
     def create_incident(self, headers: dict[str, str] | None = None, **fields: Any) -> dict[str, Any]:
         body = {"title": "Checkout is down", **fields}
         response = self.client.post("/v1/incidents/", json=body, headers=headers or self.admin_headers)
-        assert response.status_code == 201, response.text
-        return response.json()
+        return created(response)
 
     def create_policy(self, **fields: Any) -> dict[str, Any]:
         body = {
@@ -238,15 +236,21 @@ class Api:
             **fields,
         }
         response = self.client.post("/v1/escalation/policies/", json=body, headers=self.admin_headers)
-        assert response.status_code == 201, response.text
-        return response.json()
+        return created(response)
 
     def create_integration(self, team_id: int, name: str = "kibana") -> dict[str, Any]:
         response = self.client.post(
             "/v1/integrations/", json={"name": name, "team_id": team_id}, headers=self.admin_headers
         )
-        assert response.status_code == 201, response.text
-        return response.json()
+        return created(response)
+
+
+def created(response: httpx.Response) -> dict[str, Any]:
+    """The JSON object a create call answered with its 201."""
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert isinstance(body, dict)
+    return body
 
 
 def settings_for(database_url: str, **overrides: str) -> Settings:

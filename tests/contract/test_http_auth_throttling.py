@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 from dishka import Provider, Scope, provide
 from http_harness import *  # noqa: F403
+from http_harness import PASSWORD, Api, make_api
 
 from incidentcore.ports import LoginThrottle, Notifier
 from incidentcore.services import NotificationDispatch
@@ -26,12 +30,12 @@ class RecordingNotifierProvider(Provider):
         return self.notifier
 
 
-def in_parallel(api, requests: list[tuple[str, dict]]) -> list[httpx.Response]:
+def in_parallel(api: Api, requests: list[tuple[str, dict[str, Any]]]) -> list[httpx.Response]:
     """POSTs all at once through the app (ASGI), on the event loop the app runs on."""
     return api.send_all([("testclient", "POST", path, arguments) for path, arguments in requests])
 
 
-def test_parallel_wrong_logins_cannot_slip_past_the_limit(api):
+def test_parallel_wrong_logins_cannot_slip_past_the_limit(api: Api) -> None:
     user, _ = api.create_user()
     login = (
         "/v1/auth/login/access-token",
@@ -43,9 +47,11 @@ def test_parallel_wrong_logins_cannot_slip_past_the_limit(api):
     assert all(int(r.headers["retry-after"]) > 0 for r in responses if r.status_code == 429)
 
 
-def test_password_recovery_sends_at_most_three_emails_per_address(http_backend, request, tmp_path):
+def test_password_recovery_sends_at_most_three_emails_per_address(
+    http_backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     notifications = RecordingNotifierProvider()
-    for api in make_api(http_backend, request, tmp_path, notifications):  # noqa: F405
+    for api in make_api(http_backend, request, tmp_path, notifications):
         user, _ = api.create_user()
         answers = [api.client.post(f"/v1/auth/password-recovery/{user['email']}") for _ in range(5)]
         answers += in_parallel(api, [(f"/v1/auth/password-recovery/{user['email']}", {})] * 5)
@@ -69,8 +75,10 @@ class QuickSlowdownProvider(Provider):
         return InMemoryLoginThrottle(slowdowns={"account": slowdown})
 
 
-def test_failures_from_many_addresses_never_lock_the_owner_out(http_backend, request, tmp_path):
-    for api in make_api(http_backend, request, tmp_path, QuickSlowdownProvider()):  # noqa: F405
+def test_failures_from_many_addresses_never_lock_the_owner_out(
+    http_backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    for api in make_api(http_backend, request, tmp_path, QuickSlowdownProvider()):
         user, _ = api.create_user()
         guess = {"data": {"username": user["email"], "password": "wrong password"}}
         guesses = [(f"198.51.100.{n}", "POST", "/v1/auth/login/access-token", guess) for n in range(20)]
@@ -80,20 +88,20 @@ def test_failures_from_many_addresses_never_lock_the_owner_out(http_backend, req
         started = time.monotonic()
         owner = api.send_from(
             "203.0.113.9", "POST", "/v1/auth/login/access-token",
-            data={"username": user["email"], "password": PASSWORD},  # noqa: F405
+            data={"username": user["email"], "password": PASSWORD},
         )
         took = time.monotonic() - started
         assert owner.status_code == 200
         assert LONGEST_DELAY <= took < LONGEST_DELAY + 2  # slowed, by a bounded delay
 
 
-def test_one_address_is_still_refused_after_five_failures_for_an_account(api):
+def test_one_address_is_still_refused_after_five_failures_for_an_account(api: Api) -> None:
     user, _ = api.create_user()
     login = "/v1/auth/login/access-token"
     wrong = {"data": {"username": user["email"], "password": "wrong password"}}
     answers = api.send_all([("198.51.100.1", "POST", login, wrong)] * 6)
     assert sorted(answer.status_code for answer in answers) == [401] * 5 + [429]
-    right = {"username": user["email"], "password": PASSWORD}  # noqa: F405
+    right = {"username": user["email"], "password": PASSWORD}
     assert api.send_from("198.51.100.1", "POST", login, data=right).status_code == 429
     assert api.send_from("198.51.100.2", "POST", login, data=right).status_code == 200
 
@@ -101,7 +109,7 @@ def test_one_address_is_still_refused_after_five_failures_for_an_account(api):
 # --- what an anonymous client may cost: sign-up, recovery and reset per address ------------------------
 
 
-def ten_then_refused(api, requests: list[tuple[str, str, str, dict]]) -> None:
+def ten_then_refused(api: Api, requests: list[tuple[str, str, str, dict[str, Any]]]) -> None:
     """The first ten from one address are answered; the eleventh is 429; another address is not."""
     answers = [api.send_from(*request[:3], **request[3]) for request in requests[:10]]
     assert all(answer.status_code != 429 for answer in answers), [a.status_code for a in answers]
@@ -113,30 +121,32 @@ def ten_then_refused(api, requests: list[tuple[str, str, str, dict]]) -> None:
     assert elsewhere.status_code != 429
 
 
-def test_sign_ups_are_limited_per_client_address(api):
+def test_sign_ups_are_limited_per_client_address(api: Api) -> None:
     ten_then_refused(api, [
         ("198.51.100.1", "POST", "/v1/auth/signup",
-         {"json": {"email": f"user{n}@example.com", "password": PASSWORD, "full_name": "U"}})  # noqa: F405
+         {"json": {"email": f"user{n}@example.com", "password": PASSWORD, "full_name": "U"}})
         for n in range(11)
     ])
 
 
-def test_password_recovery_is_limited_per_client_address(api):
+def test_password_recovery_is_limited_per_client_address(api: Api) -> None:
     ten_then_refused(api, [
         ("198.51.100.1", "POST", f"/v1/auth/password-recovery/user{n}@example.com", {}) for n in range(11)
     ])
 
 
-def test_failed_password_resets_are_limited_per_client_address(api):
+def test_failed_password_resets_are_limited_per_client_address(api: Api) -> None:
     ten_then_refused(api, [
         ("198.51.100.1", "POST", "/v1/auth/reset-password/", {"json": {"token": f"guess-{n}", "new_password": "long enough"}})
         for n in range(11)
     ])
 
 
-def test_parallel_resets_with_one_token_change_the_password_once(http_backend, request, tmp_path):
+def test_parallel_resets_with_one_token_change_the_password_once(
+    http_backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     notifications = RecordingNotifierProvider()
-    for api in make_api(http_backend, request, tmp_path, notifications):  # noqa: F405
+    for api in make_api(http_backend, request, tmp_path, notifications):
         user, _ = api.create_user()
         assert api.client.post(f"/v1/auth/password-recovery/{user['email']}").status_code == 202
         api.use_case(NotificationDispatch, lambda dispatch: dispatch.run())

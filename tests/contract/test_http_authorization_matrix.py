@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from http_harness import *  # noqa: F403
+from http_harness import API_ENDPOINTS, PASSWORD, PUBLIC_ENDPOINTS, Api, backends, make_api
 
 from incidentcore.model import (
     Channel,
@@ -27,13 +28,13 @@ from incidentcore.permissions import Action, can
 from incidentcore.ports import UnitOfWork
 
 Request = tuple[str, dict[str, Any]]
-Prepare = Callable[[Any, "World"], Request]
+Prepare = Callable[[Api, "World"], Request]
 
 
 class World:
     """What the requests need: the actor's team, another team owning the incidents, a target user."""
 
-    def __init__(self, api: Any) -> None:
+    def __init__(self, api: Api) -> None:
         self.actor_team = api.create_team()
         self.incident_team = api.create_team()
         self.target_user, _ = api.create_user()
@@ -42,10 +43,10 @@ class World:
         for role in Role:
             self.callers[role.value] = api.create_user(role, team_id=self.actor_team["id"])[1]
 
-    def incident(self, api: Any) -> int:
+    def incident(self, api: Api) -> int:
         return int(api.create_incident(team_id=self.incident_team["id"])["id"])
 
-    def acknowledged_incident(self, api: Any) -> int:
+    def acknowledged_incident(self, api: Api) -> int:
         """Snooze needs one: only an acknowledged incident can be snoozed."""
         incident_id = self.incident(api)
         response = api.client.post(f"/v1/incidents/{incident_id}/acknowledge", headers=api.admin_headers)
@@ -53,19 +54,19 @@ class World:
         return incident_id
 
 
-def fresh_team(api: Any, _: World) -> int:
+def fresh_team(api: Api, _: World) -> int:
     return int(api.create_team()["id"])
 
 
-def fresh_user(api: Any, _: World) -> int:
+def fresh_user(api: Api, _: World) -> int:
     return int(api.create_user()[0]["id"])
 
 
-def fresh_policy(api: Any, _: World) -> int:
+def fresh_policy(api: Api, _: World) -> int:
     return int(api.create_policy()["id"])
 
 
-def fresh_integration(api: Any, world: World) -> int:
+def fresh_integration(api: Api, world: World) -> int:
     return int(api.create_integration(world.incident_team["id"])["id"])
 
 
@@ -91,7 +92,7 @@ MATRIX: dict[tuple[str, str], tuple[Action, Prepare]] = {
     ("GET", "/v1/users/"): (Action.USER_MANAGE, lambda a, w: ("/v1/users/", {})),
     ("POST", "/v1/users/"): (
         Action.USER_MANAGE,
-        lambda a, w: ("/v1/users/", body({"email": a.new_email(), "password": PASSWORD, "full_name": "N"})),  # noqa: F405
+        lambda a, w: ("/v1/users/", body({"email": a.new_email(), "password": PASSWORD, "full_name": "N"})),
     ),
     ("GET", "/v1/users/{user_id}"): (Action.USER_MANAGE, lambda a, w: (f"/v1/users/{w.target_user['id']}", {})),
     ("PUT", "/v1/users/{user_id}"): (
@@ -193,8 +194,8 @@ MATRIX: dict[tuple[str, str], tuple[Action, Prepare]] = {
 INCIDENT_ACTIONS = {action for action in Action if action.value.startswith("incident.")}
 
 
-def test_the_matrix_covers_every_protected_endpoint():
-    protected = set(API_ENDPOINTS) - PUBLIC_ENDPOINTS  # noqa: F405
+def test_the_matrix_covers_every_protected_endpoint() -> None:
+    protected = set(API_ENDPOINTS) - PUBLIC_ENDPOINTS
     assert set(MATRIX) == protected
 
 
@@ -207,19 +208,21 @@ def allowed(role: Role, action: Action, world: World, admin_id: int) -> bool:
     return can(actor, action, incident)
 
 
-@pytest.fixture(scope="module", params=backends())  # noqa: F405
-def matrix_api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+@pytest.fixture(scope="module", params=backends())
+def matrix_api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """One app per backend for the whole matrix: every request makes the fresh objects it changes."""
-    yield from make_api(request.param, request, tmp_path_factory.mktemp("matrix"))  # noqa: F405
+    yield from make_api(request.param, request, tmp_path_factory.mktemp("matrix"))
 
 
 @pytest.fixture(scope="module")
-def world(matrix_api: Any) -> World:
+def world(matrix_api: Api) -> World:
     return World(matrix_api)
 
 
 @pytest.mark.parametrize(("method", "path"), list(MATRIX), ids=[f"{m} {p}" for m, p in MATRIX])
-def test_every_role_gets_what_the_permission_table_says(matrix_api, world, method, path):
+def test_every_role_gets_what_the_permission_table_says(
+    matrix_api: Api, world: World, method: str, path: str
+) -> None:
     api = matrix_api
     action, prepare = MATRIX[(method, path)]
     mismatches = []
@@ -243,7 +246,7 @@ def test_every_role_gets_what_the_permission_table_says(matrix_api, world, metho
 DELIVERY_ERROR = "webhook: connection refused by 10.0.0.7:8080"
 
 
-def record_failed_page(api: Any, incident_id: int) -> None:
+def record_failed_page(api: Api, incident_id: int) -> None:
     """A page of the incident that failed, with its timeline event, as the dispatcher records them."""
 
     async def record() -> None:
@@ -263,7 +266,7 @@ def record_failed_page(api: Any, incident_id: int) -> None:
     api.run(record)
 
 
-def test_delivery_errors_are_shown_to_whom_the_permission_table_says(matrix_api, world):
+def test_delivery_errors_are_shown_to_whom_the_permission_table_says(matrix_api: Api, world: World) -> None:
     """Everyone may read an incident's pages; only its owners (and admins) read why they failed."""
     api = matrix_api
     incident_id = world.incident(api)

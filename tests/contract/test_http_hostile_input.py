@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from http_harness import *  # noqa: F403
+from http_harness import ADMIN_EMAIL, PASSWORD, Api
 
 from entrypoints.http.controllers.service import STATIC_DIRECTORY
 from entrypoints.settings import configure_logging
@@ -30,7 +31,9 @@ BODY_ROUTES = ["/v1/auth/signup", "/v1/auth/reset-password/", "/v1/incidents/", 
     ],
     ids=["open-1000", "closed-1000", "nul-500", "objects-800", "just-too-deep"],
 )
-def test_deeply_nested_json_is_a_400_and_logs_no_error(api, path, body, caplog):
+def test_deeply_nested_json_is_a_400_and_logs_no_error(
+    api: Api, path: str, body: str, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING):
         response = api.client.post(path, content=body, headers={**api.admin_headers, **JSON})
     assert response.status_code == 400, response.text
@@ -38,7 +41,7 @@ def test_deeply_nested_json_is_a_400_and_logs_no_error(api, path, body, caplog):
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-def test_moderately_nested_alert_data_is_still_accepted(api):
+def test_moderately_nested_alert_data_is_still_accepted(api: Api) -> None:
     team = api.create_team()
     key = api.create_integration(team["id"])["key"]
     nested: object = "deep"
@@ -50,14 +53,14 @@ def test_moderately_nested_alert_data_is_still_accepted(api):
 
 
 @pytest.mark.parametrize("path", BODY_ROUTES)
-def test_an_empty_body_says_a_json_body_is_required(api, path):
+def test_an_empty_body_says_a_json_body_is_required(api: Api, path: str) -> None:
     response = api.client.post(path, content=b"", headers={**api.admin_headers, **JSON})
     assert response.status_code == 400
     assert response.json()["errors"] == [{"field": "body", "message": "is required: send a JSON object"}]
 
 
 @pytest.mark.parametrize("bad", ["\n", "\r", "\x1b[2J", "\x7f", "\u2028", "\x85"])
-def test_titles_and_names_refuse_every_control_character(api, bad):
+def test_titles_and_names_refuse_every_control_character(api: Api, bad: str) -> None:
     title = api.client.post("/v1/incidents/", json={"title": f"Disk{bad}full"}, headers=api.admin_headers)
     assert title.status_code == 400 and title.json()["errors"][0]["field"] == "title"
     name = api.client.put("/v1/users/me", json={"full_name": f"Eve{bad}Admin"}, headers=api.admin_headers)
@@ -67,7 +70,7 @@ def test_titles_and_names_refuse_every_control_character(api, bad):
     assert api.client.get("/v1/incidents/", headers=api.admin_headers).json()["total"] == 0
 
 
-def test_descriptions_and_comments_keep_newlines_and_tabs_only(api):
+def test_descriptions_and_comments_keep_newlines_and_tabs_only(api: Api) -> None:
     created = api.client.post(
         "/v1/incidents/", json={"title": "t", "description": "line 1\n\tline 2"}, headers=api.admin_headers
     )
@@ -81,7 +84,7 @@ def test_descriptions_and_comments_keep_newlines_and_tabs_only(api):
         assert response.status_code == 400 and response.json()["errors"][0]["field"] == "description"
 
 
-def test_alert_text_is_cleaned_not_refused(api):
+def test_alert_text_is_cleaned_not_refused(api: Api) -> None:
     """A monitoring tool's odd character must not lose the alert: it is replaced by a space."""
     team = api.create_team()
     key = api.create_integration(team["id"])["key"]
@@ -97,7 +100,7 @@ def test_alert_text_is_cleaned_not_refused(api):
     assert incident["description"] == "load 9\nswap  full"
 
 
-def test_log_lines_escape_control_characters_in_their_arguments(caplog):
+def test_log_lines_escape_control_characters_in_their_arguments(caplog: pytest.LogCaptureFixture) -> None:
     configure_logging("INFO")
     logger = logging.getLogger("incidentcore.test")
     with caplog.at_level(logging.INFO):
@@ -110,11 +113,11 @@ def test_log_lines_escape_control_characters_in_their_arguments(caplog):
     assert len(caplog.text.strip().splitlines()) == 2
 
 
-def test_every_answer_carries_the_security_headers(api):
+def test_every_answer_carries_the_security_headers(api: Api) -> None:
     answers = [
         api.client.get("/v1/incidents/", headers=api.admin_headers),
         api.client.get("/v1/nothing-here"),  # answered before any route matched
-        api.client.post("/v1/auth/login/access-token", data={"username": ADMIN_EMAIL, "password": PASSWORD}),  # noqa: F405
+        api.client.post("/v1/auth/login/access-token", data={"username": ADMIN_EMAIL, "password": PASSWORD}),
         api.client.get("/health"),
     ]
     for answer in answers:
@@ -126,7 +129,7 @@ def test_every_answer_carries_the_security_headers(api):
         assert "server" not in answer.headers
 
 
-def test_options_lists_every_method_of_the_path(api):
+def test_options_lists_every_method_of_the_path(api: Api) -> None:
     incident = api.create_incident()
     expected = {
         "/v1/incidents/": "GET, OPTIONS, POST",
@@ -139,7 +142,7 @@ def test_options_lists_every_method_of_the_path(api):
         assert (response.status_code, response.headers["allow"]) == (204, allow)
 
 
-def test_an_encoded_slash_is_not_a_path_separator(api):
+def test_an_encoded_slash_is_not_a_path_separator(api: Api) -> None:
     incident = api.create_incident()
     for path in (f"/v1/incidents%2F{incident['id']}", f"/v1/incidents/{incident['id']}%2facknowledge"):
         response = api.client.post(path, headers=api.admin_headers) if "ack" in path else api.client.get(
@@ -150,7 +153,7 @@ def test_an_encoded_slash_is_not_a_path_separator(api):
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])
-def test_the_docs_load_only_the_package_s_own_assets_under_a_csp(api, page):
+def test_the_docs_load_only_the_package_s_own_assets_under_a_csp(api: Api, page: str) -> None:
     response = api.client.get(page)
     assert response.status_code == 200
     html = response.text
@@ -162,14 +165,16 @@ def test_the_docs_load_only_the_package_s_own_assets_under_a_csp(api, page):
         assert served.status_code == 200, asset
         assert "immutable" in served.headers["cache-control"]
     csp = response.headers["content-security-policy"]
-    nonce = re.search(r"'nonce-([^']+)'", csp).group(1)
+    found = re.search(r"'nonce-([^']+)'", csp)
+    assert found, csp
+    nonce = found.group(1)
     scripts = re.findall(r"<script[^>]*>", html)
     assert scripts and all(f'nonce="{nonce}"' in s for s in scripts)
     assert "script-src 'self' 'nonce-" in csp and "unsafe-eval" not in csp
     assert api.client.get(page).headers["content-security-policy"] != csp  # a fresh nonce each time
 
 
-def test_vendored_files_are_the_ones_recorded():
+def test_vendored_files_are_the_ones_recorded() -> None:
     record = (STATIC_DIRECTORY / "vendor" / "VENDORED.md").read_text()
     recorded = dict(re.findall(r"- `([^`]+)`: `([0-9a-f]{64})`", record))
     on_disk = {
@@ -182,13 +187,16 @@ def test_vendored_files_are_the_ones_recorded():
         assert (STATIC_DIRECTORY / "vendor" / directory / "LICENSE").is_file()
 
 
-def test_elastic_alerts_whose_ids_concatenate_alike_are_different_incidents(api):
+def test_elastic_alerts_whose_ids_concatenate_alike_are_different_incidents(api: Api) -> None:
     team = api.create_team()
     key = api.create_integration(team["id"])["key"]
 
     def alert(rule_id: str, alert_id: str) -> dict[str, object]:
         body = {"rule": {"id": rule_id, "name": "n"}, "alert": {"id": alert_id, "actionGroup": "x"}}
-        return api.client.post("/v1/alerts/elastic", json=body, headers={"X-Integration-Key": key}).json()
+        answer: dict[str, object] = api.client.post(
+            "/v1/alerts/elastic", json=body, headers={"X-Integration-Key": key}
+        ).json()
+        return answer
 
     first, second = alert("a:b", "c"), alert("a", "b:c")
     assert (first["action"], second["action"]) == ("created", "created")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from http_harness import *  # noqa: F403
+from http_harness import PASSWORD, Api, make_api
 
 INCIDENT_FIELDS = {
     "id", "title", "description", "status", "severity", "team_id", "assignee_id", "created_by_id", "source",
@@ -15,10 +18,11 @@ INCIDENT_FIELDS = {
 
 
 def is_utc(timestamp: str) -> bool:
-    return timestamp.endswith(("Z", "+00:00")) and datetime.fromisoformat(timestamp).utcoffset().total_seconds() == 0
+    offset = datetime.fromisoformat(timestamp).utcoffset()
+    return timestamp.endswith(("Z", "+00:00")) and offset is not None and offset.total_seconds() == 0
 
 
-def test_open_an_incident_without_a_policy(api):
+def test_open_an_incident_without_a_policy(api: Api) -> None:
     incident = api.create_incident(description="500s everywhere")
     assert set(incident) >= INCIDENT_FIELDS
     assert incident["status"] == "triggered"
@@ -28,7 +32,7 @@ def test_open_an_incident_without_a_policy(api):
     assert is_utc(incident["created_at"])
 
 
-def test_open_an_incident_starts_its_policy(api):
+def test_open_an_incident_starts_its_policy(api: Api) -> None:
     team = api.create_team()
     step = {"delay_minutes": 5, "targets": [{"type": "user", "id": api.admin_id}]}
     policy = api.create_policy(team_id=team["id"], steps=[step, step])
@@ -57,7 +61,7 @@ def test_open_an_incident_starts_its_policy(api):
     )
 
 
-def test_a_page_withdrawn_before_it_went_out_is_cancelled_not_failed(api):
+def test_a_page_withdrawn_before_it_went_out_is_cancelled_not_failed(api: Api) -> None:
     api.create_policy()
     incident = api.create_incident()  # step 0 queues a page; no worker runs in these tests
     path = f"/v1/incidents/{incident['id']}"
@@ -92,13 +96,13 @@ def test_a_page_withdrawn_before_it_went_out_is_cancelled_not_failed(api):
         ({"title": "x" * 301}, "title"),
     ],
 )
-def test_open_rejects_bad_input(api, body, field):
+def test_open_rejects_bad_input(api: Api, body: dict[str, object], field: str) -> None:
     response = api.client.post("/v1/incidents/", json=body, headers=api.admin_headers)
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == field
 
 
-def test_get_and_list_with_filters(api):
+def test_get_and_list_with_filters(api: Api) -> None:
     team = api.create_team()
     user, _ = api.create_user()
     first = api.create_incident(team_id=team["id"], severity="low")
@@ -107,7 +111,7 @@ def test_get_and_list_with_filters(api):
 
     assert api.client.get(f"/v1/incidents/{first['id']}", headers=api.admin_headers).json() == first
 
-    def ids(**params):
+    def ids(**params: str | int) -> list[int]:
         page = api.client.get("/v1/incidents/", params=params, headers=api.admin_headers).json()
         return [i["id"] for i in page["items"]]
 
@@ -120,7 +124,7 @@ def test_get_and_list_with_filters(api):
     assert api.client.get("/v1/incidents/4242", headers=api.admin_headers).status_code == 404
 
 
-def test_update_changes_only_what_is_sent(api):
+def test_update_changes_only_what_is_sent(api: Api) -> None:
     team = api.create_team()
     incident = api.create_incident(description="d")
     response = api.client.put(
@@ -140,7 +144,7 @@ def test_update_changes_only_what_is_sent(api):
     assert api.client.put("/v1/incidents/4242", json={"title": "x"}, headers=api.admin_headers).status_code == 404
 
 
-def test_acknowledge_then_resolve_and_the_409s(api):
+def test_acknowledge_then_resolve_and_the_409s(api: Api) -> None:
     incident = api.create_incident()
     path = f"/v1/incidents/{incident['id']}"
     acknowledged = api.client.post(f"{path}/acknowledge", headers=api.admin_headers)
@@ -160,7 +164,7 @@ def test_acknowledge_then_resolve_and_the_409s(api):
     assert api.client.post(f"{path}/assign", json={"user_id": api.admin_id}, headers=api.admin_headers).status_code == 409
 
 
-def test_snooze_holds_the_incident(api):
+def test_snooze_holds_the_incident(api: Api) -> None:
     api.create_policy()
     incident = api.create_incident()
     path = f"/v1/incidents/{incident['id']}"
@@ -184,7 +188,7 @@ def test_snooze_holds_the_incident(api):
         assert response.json()["errors"][0]["field"] == "minutes"
 
 
-def test_assign_sets_the_assignee(api):
+def test_assign_sets_the_assignee(api: Api) -> None:
     user, _ = api.create_user("oncall_engineer")
     incident = api.create_incident()
     path = f"/v1/incidents/{incident['id']}/assign"
@@ -195,7 +199,7 @@ def test_assign_sets_the_assignee(api):
     assert response.status_code == 400 and response.json()["errors"][0]["field"] == "user_id"
 
 
-def test_escalate_fires_the_next_step_and_retriggers_an_acknowledged_incident(api):
+def test_escalate_fires_the_next_step_and_retriggers_an_acknowledged_incident(api: Api) -> None:
     api.create_policy(
         steps=[
             {"delay_minutes": 5, "targets": [{"type": "user", "id": api.admin_id}]},
@@ -217,7 +221,7 @@ def test_escalate_fires_the_next_step_and_retriggers_an_acknowledged_incident(ap
     assert "acknowledged" in kinds and "retriggered" in kinds
 
 
-def test_comments_and_the_timeline(api):
+def test_comments_and_the_timeline(api: Api) -> None:
     incident = api.create_incident()
     path = f"/v1/incidents/{incident['id']}"
     response = api.client.post(f"{path}/comments", json={"body": "Rolling back"}, headers=api.admin_headers)
@@ -237,7 +241,7 @@ def test_comments_and_the_timeline(api):
     assert first["actor_id"] == api.admin_id and isinstance(first["data"], dict)
 
 
-def test_comments_are_listed_in_full_oldest_first(api):
+def test_comments_are_listed_in_full_oldest_first(api: Api) -> None:
     incident = api.create_incident()
     path = f"/v1/incidents/{incident['id']}/comments"
     long_body = "A long post-mortem note. " * 40  # well past what the timeline keeps of a comment
@@ -256,11 +260,11 @@ def test_comments_are_listed_in_full_oldest_first(api):
 
 
 @pytest.mark.parametrize("listing", ["comments", "timeline", "escalation-events", "notifications"])
-def test_lists_of_an_unknown_incident_are_404(api, listing):
+def test_lists_of_an_unknown_incident_are_404(api: Api, listing: str) -> None:
     assert api.client.get(f"/v1/incidents/4242/{listing}", headers=api.admin_headers).status_code == 404
 
 
-def test_owner_actions_on_a_team_incident(api):
+def test_owner_actions_on_a_team_incident(api: Api) -> None:
     """INCIDENT_OWNERS: a team's members, assignee, creator and managers may; others may not."""
     team = api.create_team()
     other_team = api.create_team()
@@ -290,13 +294,13 @@ def test_owner_actions_on_a_team_incident(api):
     assert api.client.post(f"{path}/resolve", headers=member_headers).status_code == 200
 
 
-def test_a_self_registered_stranger_cannot_acknowledge_a_team_incident(api):
+def test_a_self_registered_stranger_cannot_acknowledge_a_team_incident(api: Api) -> None:
     team = api.create_team()
     api.create_policy(team_id=team["id"], repeat=1)  # pages the admin
     incident = api.create_incident(team_id=team["id"], severity="critical")
     assert incident["next_escalation_at"] is not None
     email = api.new_email("stranger")
-    signup = {"email": email, "password": PASSWORD, "full_name": "Stranger"}  # noqa: F405
+    signup = {"email": email, "password": PASSWORD, "full_name": "Stranger"}
     assert api.client.post("/v1/auth/signup", json=signup).status_code == 201
     stranger = api.login(email)
     path = f"/v1/incidents/{incident['id']}"
@@ -307,7 +311,7 @@ def test_a_self_registered_stranger_cannot_acknowledge_a_team_incident(api):
     assert (after["status"], after["next_escalation_at"]) == ("triggered", incident["next_escalation_at"])
 
 
-def test_an_incident_moves_only_where_the_mover_may_act(api):
+def test_an_incident_moves_only_where_the_mover_may_act(api: Api) -> None:
     team = api.create_team()
     other_team = api.create_team()
     third_team = api.create_team()
@@ -327,12 +331,12 @@ def test_an_incident_moves_only_where_the_mover_may_act(api):
 
 
 @pytest.fixture
-def limited_api(http_backend, request, tmp_path):
+def limited_api(http_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
     overrides = {"MANUAL_ESCALATIONS_PER_INCIDENT": "6", "MANUAL_PAGES_PER_USER": "8"}
-    yield from make_api(http_backend, request, tmp_path, settings_overrides=overrides)  # noqa: F405
+    yield from make_api(http_backend, request, tmp_path, settings_overrides=overrides)
 
 
-def test_repeated_manual_escalation_is_refused_with_retry_after(limited_api):
+def test_repeated_manual_escalation_is_refused_with_retry_after(limited_api: Api) -> None:
     api = limited_api
     team = api.create_team()
     lead, lead_headers = api.create_user("team_lead", team_id=team["id"])

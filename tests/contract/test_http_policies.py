@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 from http_harness import *  # noqa: F403
+from http_harness import Api
 
 POLICY_FIELDS = {
     "id", "name", "description", "team_id", "severities", "steps", "repeat", "ack_timeout_minutes", "is_active", "created_at",
 }
 
 
-def test_policy_round_trip_with_every_target_type(api):
+def test_policy_round_trip_with_every_target_type(api: Api) -> None:
     team = api.create_team()
     body = {
         "name": "payments primary",
@@ -52,7 +53,7 @@ def test_policy_round_trip_with_every_target_type(api):
     assert listed["items"] == [policy] and listed["total"] == 1
 
 
-def test_update_is_partial_and_validated(api):
+def test_update_is_partial_and_validated(api: Api) -> None:
     policy = api.create_policy()
     path = f"/v1/escalation/policies/{policy['id']}"
     response = api.client.put(path, json={"is_active": False, "severities": []}, headers=api.admin_headers)
@@ -90,14 +91,16 @@ def test_update_is_partial_and_validated(api):
         ({"colour": "red"}, "colour"),
     ],
 )
-def test_create_rejects_bad_policies_naming_the_field(api, change, field):
+def test_create_rejects_bad_policies_naming_the_field(
+    api: Api, change: dict[str, object], field: str
+) -> None:
     body = {"name": "p", "steps": [{"delay_minutes": 5, "targets": [{"type": "role", "role": "cto"}]}], **change}
     response = api.client.post("/v1/escalation/policies/", json=body, headers=api.admin_headers)
     assert response.status_code == 400, response.text
     assert field in [error["field"] for error in response.json()["errors"]]
 
 
-def test_delete_policy(api):
+def test_delete_policy(api: Api) -> None:
     policy = api.create_policy()
     path = f"/v1/escalation/policies/{policy['id']}"
     assert api.client.delete(path, headers=api.admin_headers).status_code == 204
@@ -105,7 +108,7 @@ def test_delete_policy(api):
     assert api.client.delete(path, headers=api.admin_headers).status_code == 404
 
 
-def test_edits_reach_only_later_incidents(api):
+def test_edits_reach_only_later_incidents(api: Api) -> None:
     policy = api.create_policy()
     before = api.create_incident()
     api.client.put(f"/v1/escalation/policies/{policy['id']}", json={"is_active": False}, headers=api.admin_headers)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from http_harness import *  # noqa: F403
+from http_harness import Api
 
 
-def test_my_preferences(api):
+def test_my_preferences(api: Api) -> None:
     user, headers = api.create_user()
     empty = {"items": [], "total": 0, "limit": 50, "offset": 0}
     assert api.client.get("/v1/notification-preferences/me", headers=headers).json() == empty
@@ -21,10 +24,12 @@ def test_my_preferences(api):
     assert (listed["total"], listed["limit"], listed["offset"]) == (2, 50, 0)
 
 
-def test_preference_lists_are_paged_like_every_list(api):
+def test_preference_lists_are_paged_like_every_list(api: Api) -> None:
     user, headers = api.create_user()
     for channel in ("email", "sms", "slack"):
-        body = {"enabled": True, "address": "+15551234567"} if channel == "sms" else {"enabled": True}
+        body: dict[str, object] = {"enabled": True}
+        if channel == "sms":
+            body["address"] = "+15551234567"
         if channel == "slack":
             body["address"] = "https://hooks.slack.com/services/T000/B000/XXXX"
         response = api.client.put(f"/v1/notification-preferences/me/{channel}", json=body, headers=headers)
@@ -41,7 +46,7 @@ def test_preference_lists_are_paged_like_every_list(api):
         assert api.client.get(path, params={"limit": 0}, headers=caller).status_code == 400
 
 
-def test_an_address_is_stored_as_its_channel_normalises_it(api):
+def test_an_address_is_stored_as_its_channel_normalises_it(api: Api) -> None:
     _, headers = api.create_user()
     body = {"enabled": True, "address": " Pager@Example.COM "}
     response = api.client.put("/v1/notification-preferences/me/email", json=body, headers=headers)
@@ -61,13 +66,15 @@ def test_an_address_is_stored_as_its_channel_normalises_it(api):
         ("email", {}, "enabled"),
     ],
 )
-def test_bad_preferences_are_400_naming_the_field(api, channel, body, field):
+def test_bad_preferences_are_400_naming_the_field(
+    api: Api, channel: str, body: dict[str, object], field: str
+) -> None:
     response = api.client.put(f"/v1/notification-preferences/me/{channel}", json=body, headers=api.admin_headers)
     assert response.status_code == 400, response.text
     assert response.json()["errors"][0]["field"] == field
 
 
-def test_admin_manages_other_users_preferences(api):
+def test_admin_manages_other_users_preferences(api: Api) -> None:
     user, _ = api.create_user()
     path = f"/v1/notification-preferences/{user['id']}"
     response = api.client.put(f"{path}/sms", json={"enabled": True, "address": "+15551234567"}, headers=api.admin_headers)
@@ -82,7 +89,7 @@ def test_admin_manages_other_users_preferences(api):
 # --- integrations ---------------------------------------------------------------------------------
 
 
-def test_integration_lifecycle(api):
+def test_integration_lifecycle(api: Api) -> None:
     team = api.create_team()
     integration = api.create_integration(team["id"])
     assert set(integration) == {"id", "name", "team_id", "key", "created_at"}
@@ -94,7 +101,7 @@ def test_integration_lifecycle(api):
     assert api.client.get("/v1/integrations/", headers=api.admin_headers).json()["total"] == 0
 
 
-def test_integration_needs_an_existing_team(api):
+def test_integration_needs_an_existing_team(api: Api) -> None:
     for body, field in (({"name": "k", "team_id": 4242}, "team_id"), ({"name": "k"}, "team_id"), ({"team_id": 1}, "name")):
         response = api.client.post("/v1/integrations/", json=body, headers=api.admin_headers)
         assert response.status_code == 400, body
@@ -104,7 +111,9 @@ def test_integration_needs_an_existing_team(api):
 # --- the Elastic webhook --------------------------------------------------------------------------
 
 
-def elastic(action_group="threshold_met", rule_id="r-1", alert_id="svc-a", **extra):
+def elastic(
+    action_group: str = "threshold_met", rule_id: str = "r-1", alert_id: str = "svc-a", **extra: object
+) -> dict[str, object]:
     return {
         "rule": {"id": rule_id, "name": "High error rate", "url": "https://kibana.example.com/r/1"},
         "alert": {"id": alert_id, "actionGroup": action_group, "actionGroupName": "Threshold met"},
@@ -115,11 +124,11 @@ def elastic(action_group="threshold_met", rule_id="r-1", alert_id="svc-a", **ext
 
 
 @pytest.fixture
-def integration(api):
+def integration(api: Api) -> dict[str, Any]:
     return api.create_integration(api.create_team()["id"])
 
 
-def test_an_alert_opens_then_updates_then_resolves_an_incident(api, integration):
+def test_an_alert_opens_then_updates_then_resolves_an_incident(api: Api, integration: dict[str, Any]) -> None:
     key = {"X-Integration-Key": integration["key"]}
     created = api.client.post("/v1/alerts/elastic", json=elastic(), headers=key)
     assert created.status_code == 202
@@ -144,7 +153,7 @@ def test_an_alert_opens_then_updates_then_resolves_an_incident(api, integration)
     assert again.json() == {"incident_id": None, "action": "ignored"}
 
 
-def test_an_alert_may_set_the_severity(api, integration):
+def test_an_alert_may_set_the_severity(api: Api, integration: dict[str, Any]) -> None:
     response = api.client.post(
         "/v1/alerts/elastic", json=elastic(severity="critical"), headers={"X-Integration-Key": integration["key"]}
     )
@@ -152,7 +161,7 @@ def test_an_alert_may_set_the_severity(api, integration):
     assert incident["severity"] == "critical"
 
 
-def test_alerts_need_a_valid_integration_key(api, integration):
+def test_alerts_need_a_valid_integration_key(api: Api, integration: dict[str, Any]) -> None:
     for headers, params in (({}, {}), ({"X-Integration-Key": "wrong"}, {}), ({}, {"key": "wrong"})):
         response = api.client.post("/v1/alerts/elastic", json=elastic(), headers=headers, params=params)
         assert response.status_code == 401, (headers, params)
@@ -172,6 +181,8 @@ def test_alerts_need_a_valid_integration_key(api, integration):
         [1, 2],
     ],
 )
-def test_a_body_that_is_not_the_kibana_shape_is_400(api, integration, body):
+def test_a_body_that_is_not_the_kibana_shape_is_400(
+    api: Api, integration: dict[str, Any], body: object
+) -> None:
     response = api.client.post("/v1/alerts/elastic", json=body, headers={"X-Integration-Key": integration["key"]})
     assert response.status_code == 400, response.text

@@ -50,7 +50,7 @@ def wait_until_healthy(base_url: str, server: subprocess.Popen[str], seconds: fl
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_serve_applies_migrations_and_a_created_admin_logs_in(tmp_path: Path, workers: int):
+def test_serve_applies_migrations_and_a_created_admin_logs_in(tmp_path: Path, workers: int) -> None:
     env = environment(tmp_path)
     created = subprocess.run(
         [*CLI, "create-admin", "--email", "root@example.com", "--password", "admin password"],
@@ -94,7 +94,7 @@ def test_serve_applies_migrations_and_a_created_admin_logs_in(tmp_path: Path, wo
     assert f"http://localhost:{port}/docs" in output
 
 
-def test_production_refuses_to_start_without_a_strong_secret_key(tmp_path: Path):
+def test_production_refuses_to_start_without_a_strong_secret_key(tmp_path: Path) -> None:
     env = {**environment(tmp_path), "ENVIRONMENT": "production", "SECRET_KEY": "short"}
     result = subprocess.run(
         [*CLI, "serve", "--port", str(free_port())],
@@ -104,7 +104,7 @@ def test_production_refuses_to_start_without_a_strong_secret_key(tmp_path: Path)
     assert "SECRET_KEY" in result.stderr
 
 
-def test_behind_a_local_proxy_clients_are_told_apart_by_x_forwarded_for(tmp_path: Path):
+def test_behind_a_local_proxy_clients_are_told_apart_by_x_forwarded_for(tmp_path: Path) -> None:
     env = environment(tmp_path)
     env.pop("FORWARDED_ALLOW_IPS", None)  # the default trusts a proxy on this machine (127.0.0.1)
     port = free_port()

@@ -32,7 +32,7 @@ from incidentcore.throttle import InMemoryLoginThrottle
 STRONG_KEY = "k" * 48
 
 
-def test_development_needs_no_configuration():
+def test_development_needs_no_configuration() -> None:
     settings = Settings.from_mapping({})
     assert settings.environment is Environment.DEVELOPMENT
     assert settings.database_url == "sqlite:///./incidentcore.db"
@@ -42,7 +42,7 @@ def test_development_needs_no_configuration():
 
 
 @pytest.mark.parametrize("key", [None, "", "short", EXAMPLE_SECRET_KEY])
-def test_production_refuses_a_weak_or_missing_secret_key(key):
+def test_production_refuses_a_weak_or_missing_secret_key(key: str | None) -> None:
     values = {"ENVIRONMENT": "production"}
     if key is not None:
         values["SECRET_KEY"] = key
@@ -50,12 +50,12 @@ def test_production_refuses_a_weak_or_missing_secret_key(key):
         Settings.from_mapping(values)
 
 
-def test_production_with_a_strong_key():
+def test_production_with_a_strong_key() -> None:
     settings = Settings.from_mapping({"ENVIRONMENT": "production", "SECRET_KEY": STRONG_KEY})
     assert settings.is_production and settings.secret_key == STRONG_KEY and not settings.secret_key_generated
 
 
-def test_every_bad_value_is_reported_at_once():
+def test_every_bad_value_is_reported_at_once() -> None:
     with pytest.raises(ConfigurationError) as error:
         Settings.from_mapping({"BCRYPT_ROUNDS": "3", "WORKER_ENABLED": "maybe", "ENVIRONMENT": "staging", "SMTP_PORT": "x"})
     message = str(error.value)
@@ -63,7 +63,7 @@ def test_every_bad_value_is_reported_at_once():
         assert name in message
 
 
-def test_env_file_fills_in_below_the_environment(tmp_path: Path):
+def test_env_file_fills_in_below_the_environment(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text(
         "# comment\nexport LOG_LEVEL=debug\nDATABASE_URL='postgresql://u:p@db/x'\nPUBLIC_URL=https://x.example.com/ # tail\n"
@@ -79,19 +79,19 @@ def test_env_file_fills_in_below_the_environment(tmp_path: Path):
 
 
 @pytest.mark.parametrize("rounds", ["4", "11"])
-def test_production_refuses_a_cheap_bcrypt_cost(rounds):
+def test_production_refuses_a_cheap_bcrypt_cost(rounds: str) -> None:
     with pytest.raises(ConfigurationError, match="BCRYPT_ROUNDS must be at least 12 in production"):
         Settings.from_mapping({"ENVIRONMENT": "production", "SECRET_KEY": STRONG_KEY, "BCRYPT_ROUNDS": rounds})
     assert Settings.from_mapping({"ENVIRONMENT": "test", "BCRYPT_ROUNDS": rounds}).bcrypt_rounds == int(rounds)
 
 
-def test_production_accepts_bcrypt_cost_12_or_more():
+def test_production_accepts_bcrypt_cost_12_or_more() -> None:
     for rounds in ("12", "14"):
         values = {"ENVIRONMENT": "production", "SECRET_KEY": STRONG_KEY, "BCRYPT_ROUNDS": rounds}
         assert Settings.from_mapping(values).bcrypt_rounds == int(rounds)
 
 
-def test_sign_up_is_open_in_development_and_closed_in_production_unless_told():
+def test_sign_up_is_open_in_development_and_closed_in_production_unless_told() -> None:
     assert Settings.from_mapping({}).signup_enabled
     assert Settings.from_mapping({"ENVIRONMENT": "test"}).signup_enabled
     production = {"ENVIRONMENT": "production", "SECRET_KEY": STRONG_KEY}
@@ -100,7 +100,7 @@ def test_sign_up_is_open_in_development_and_closed_in_production_unless_told():
     assert not Settings.from_mapping({"SIGNUP_ENABLED": "false"}).signup_enabled
 
 
-def test_sign_up_domains_are_a_comma_separated_list():
+def test_sign_up_domains_are_a_comma_separated_list() -> None:
     assert Settings.from_mapping({}).signup_allowed_domains == frozenset()
     settings = Settings.from_mapping({"SIGNUP_ALLOWED_DOMAINS": " Example.com, @example.org ,,"})
     assert settings.signup_allowed_domains == {"example.com", "example.org"}
@@ -110,7 +110,7 @@ def test_sign_up_domains_are_a_comma_separated_list():
         Settings.from_mapping({"SIGNUP_ALLOWED_DOMAINS": "a@example.com"})
 
 
-def test_the_notification_lease_outlasts_two_send_timeouts():
+def test_the_notification_lease_outlasts_two_send_timeouts() -> None:
     defaults = Settings.from_mapping({})
     assert defaults.notification_send_timeout_seconds == SEND_TIMEOUT_SECONDS == AppriseConfig().timeout_seconds == 10
     assert AppriseConfig.from_settings(defaults).timeout_seconds == SEND_TIMEOUT_SECONDS
@@ -125,7 +125,7 @@ def test_the_notification_lease_outlasts_two_send_timeouts():
         Settings.from_mapping({"NOTIFICATION_SEND_TIMEOUT_SECONDS": "45"})
 
 
-def test_the_outbound_address_policy_defaults_by_environment():
+def test_the_outbound_address_policy_defaults_by_environment() -> None:
     production = Settings.from_mapping({"ENVIRONMENT": "production", "SECRET_KEY": STRONG_KEY})
     assert production.notify_block_private_addresses
     assert not Settings.from_mapping({"ENVIRONMENT": "development"}).notify_block_private_addresses
@@ -157,7 +157,7 @@ def test_the_outbound_address_policy_defaults_by_environment():
         ("NOTIFICATION_SEND_TIMEOUT_SECONDS", "soon", "must be a number of seconds"),
     ],
 )
-def test_bad_outbound_settings_are_refused_by_name(name, value, problem):
+def test_bad_outbound_settings_are_refused_by_name(name: str, value: str, problem: str) -> None:
     with pytest.raises(ConfigurationError, match=f"{name}.*{re.escape(problem)}"):
         Settings.from_mapping({name: value})
 
@@ -178,11 +178,11 @@ def test_bad_outbound_settings_are_refused_by_name(name, value, problem):
         ("/v1/users/me?access_token=eyJ.x.y&a=1", "/v1/users/me?access_token=[redacted]&a=1"),
     ],
 )
-def test_secret_query_parameters_are_redacted(line, redacted):
+def test_secret_query_parameters_are_redacted(line: str, redacted: str) -> None:
     assert redact_query_secrets(line) == redacted
 
 
-def test_the_access_log_never_shows_an_integration_key(caplog):
+def test_the_access_log_never_shows_an_integration_key(caplog: pytest.LogCaptureFixture) -> None:
     configure_logging("INFO")
     configure_logging("INFO")  # idempotent: one filter
     access = logging.getLogger(ACCESS_LOGGER)
@@ -203,7 +203,7 @@ def hasher() -> BcryptPasswordHasher:
 
 
 @pytest.mark.anyio
-async def test_hash_and_verify(hasher):
+async def test_hash_and_verify(hasher: BcryptPasswordHasher) -> None:
     stored = await hasher.hash("correct horse")
     assert stored.startswith("$2b$04$")
     assert await hasher.verify("correct horse", stored)
@@ -212,7 +212,7 @@ async def test_hash_and_verify(hasher):
 
 
 @pytest.mark.anyio
-async def test_long_passwords_are_not_truncated(hasher):
+async def test_long_passwords_are_not_truncated(hasher: BcryptPasswordHasher) -> None:
     long_password = "x" * 100
     stored = await hasher.hash(long_password)
     assert await hasher.verify(long_password, stored)
@@ -221,7 +221,7 @@ async def test_long_passwords_are_not_truncated(hasher):
 
 
 @pytest.mark.anyio
-async def test_verify_without_a_hash_does_the_work_and_fails(hasher):
+async def test_verify_without_a_hash_does_the_work_and_fails(hasher: BcryptPasswordHasher) -> None:
     assert not await hasher.verify("anything", None)
 
     async def seconds(verification: Awaitable[bool]) -> float:
@@ -241,14 +241,14 @@ async def test_verify_without_a_hash_does_the_work_and_fails(hasher):
     assert 0.6 < min(unknown) / min(wrong) < 1.5
 
 
-def test_cost_is_configurable_and_bounded():
+def test_cost_is_configurable_and_bounded() -> None:
     assert BcryptPasswordHasher().rounds == 12
     with pytest.raises(ValueError, match="rounds"):
         BcryptPasswordHasher(rounds=3)
 
 
 @pytest.mark.anyio
-async def test_hashing_runs_off_the_event_loop(hasher):
+async def test_hashing_runs_off_the_event_loop(hasher: BcryptPasswordHasher) -> None:
     ticks = 0
 
     async def ticker() -> None:
@@ -268,11 +268,11 @@ async def test_hashing_runs_off_the_event_loop(hasher):
 # --- tokens ---------------------------------------------------------------------------------------
 
 
-def user(**fields) -> User:
-    return User("a@example.com", "A", "h", id=7, **fields)
+def user(credentials_version: int = 0) -> User:
+    return User("a@example.com", "A", "h", id=7, credentials_version=credentials_version)
 
 
-def test_tokens_carry_the_user_and_credentials_version():
+def test_tokens_carry_the_user_and_credentials_version() -> None:
     clock = FakeClock(datetime.now(UTC))
     service = JwtTokenService(STRONG_KEY, timedelta(minutes=30), clock)
     token = service.issue(user(credentials_version=3))
@@ -283,7 +283,7 @@ def test_tokens_carry_the_user_and_credentials_version():
     assert header["alg"] == "HS256"
 
 
-def test_tokens_are_refused_when_expired_forged_or_missing_claims():
+def test_tokens_are_refused_when_expired_forged_or_missing_claims() -> None:
     now = datetime.now(UTC)
     service = JwtTokenService(STRONG_KEY, timedelta(minutes=30), FakeClock(now - timedelta(hours=1)))
     expired = service.issue(user()).token
@@ -317,7 +317,7 @@ def test_tokens_are_refused_when_expired_forged_or_missing_claims():
         ("7", 2**70),
     ],
 )
-def test_tokens_with_claims_it_never_issues_are_refused(sub: object, cv: object):
+def test_tokens_with_claims_it_never_issues_are_refused(sub: object, cv: object) -> None:
     now = datetime.now(UTC)
     service = JwtTokenService(STRONG_KEY, timedelta(minutes=30), FakeClock(now))
     claims = {"sub": sub, "iat": now, "exp": now + timedelta(minutes=5), "cv": cv}
@@ -325,7 +325,7 @@ def test_tokens_with_claims_it_never_issues_are_refused(sub: object, cv: object)
         service.decode(jwt.encode(claims, STRONG_KEY, algorithm="HS256"))
 
 
-def test_the_largest_user_id_and_version_are_accepted():
+def test_the_largest_user_id_and_version_are_accepted() -> None:
     now = datetime.now(UTC)
     service = JwtTokenService(STRONG_KEY, timedelta(minutes=30), FakeClock(now))
     largest = 2**31 - 1
@@ -333,12 +333,12 @@ def test_the_largest_user_id_and_version_are_accepted():
     assert (claims.user_id, claims.credentials_version) == (largest, largest)
 
 
-def test_a_short_signing_key_is_refused():
+def test_a_short_signing_key_is_refused() -> None:
     with pytest.raises(ValueError, match="32"):
         JwtTokenService("short", timedelta(minutes=5), FakeClock(datetime.now(UTC)))
 
 
-def test_secrets_are_long_and_distinct():
+def test_secrets_are_long_and_distinct() -> None:
     secrets = UrlSafeSecrets()
     first, second = secrets.new_secret(), secrets.new_secret()
     assert first != second and len(first) >= 43
@@ -347,7 +347,7 @@ def test_secrets_are_long_and_distinct():
 # --- throttle -------------------------------------------------------------------------------------
 
 
-def test_throttle_limits_each_kind_of_key_on_its_own():
+def test_throttle_limits_each_kind_of_key_on_its_own() -> None:
     throttle = InMemoryLoginThrottle()  # the limits of both throttles: tests/contract/test_login_throttle_contract.py
     now = datetime(2026, 1, 1, tzinfo=UTC)
     for n in range(30):  # a client may try 30 accounts in 15 minutes, then waits
@@ -356,7 +356,7 @@ def test_throttle_limits_each_kind_of_key_on_its_own():
     assert throttle.begin_attempt(["account:new@example.com", "client:10.0.0.2"], now) is None
 
 
-def test_throttle_memory_is_bounded():
+def test_throttle_memory_is_bounded() -> None:
     throttle = InMemoryLoginThrottle(max_keys=10)
     now = datetime(2026, 1, 1, tzinfo=UTC)
     for i in range(100):

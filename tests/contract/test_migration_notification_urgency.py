@@ -56,7 +56,7 @@ async def test_waiting_pages_get_their_urgency_and_destination(empty_url: str) -
                     ),
                     {"id": incident_id, "severity": severity, "now": "2026-11-01T00:00:00+00:00"},
                 )
-            for key, incident_id, channel, address, status in ROWS:
+            for key, incident, channel, address, status in ROWS:
                 connection.execute(
                     sqlalchemy.text(
                         "INSERT INTO notifications (incident_id, channel, address, subject, body, "
@@ -64,7 +64,7 @@ async def test_waiting_pages_get_their_urgency_and_destination(empty_url: str) -
                         "VALUES (:incident, :channel, :address, 's', 'b', :key, :status, 0, :now, :now, 0)"
                     ),
                     {
-                        "incident": incident_id,
+                        "incident": incident,
                         "channel": channel,
                         "address": address,
                         "key": key,

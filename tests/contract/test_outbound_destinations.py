@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
 
+import httpx
 import pytest
 from capture_server import CaptureServer, HangingServer
 from http_harness import *  # noqa: F403
+from http_harness import Api, make_api
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.notify.addresses import AllowedHosts, refusal
+from adapters.notify.addresses import AllowedHosts, IPAddress, refusal
 from adapters.notify.apprise_notifier import AppriseConfig, AppriseNotifier
 from adapters.notify.destinations import AddressPolicy
 from incidentcore.escalation import EscalationStep, Target, TargetType
@@ -51,17 +53,19 @@ INTERNAL_NETWORKS = [
 
 
 @given(st.sampled_from(INTERNAL_NETWORKS).flatmap(lambda net: st.ip_addresses(network=net)))
-def test_every_internal_address_is_refused(address):
+def test_every_internal_address_is_refused(address: IPAddress) -> None:
     assert refusal(address) is not None
 
 
 @given(st.ip_addresses(v=4))
-def test_an_ipv4_address_is_refused_exactly_when_it_is_not_global_unicast(address):
+def test_an_ipv4_address_is_refused_exactly_when_it_is_not_global_unicast(
+    address: ipaddress.IPv4Address
+) -> None:
     assert (refusal(address) is None) == (address.is_global and not address.is_multicast)
 
 
 @given(st.ip_addresses(v=4))
-def test_ipv6_forms_that_carry_an_ipv4_address_are_judged_by_it(address):
+def test_ipv6_forms_that_carry_an_ipv4_address_are_judged_by_it(address: ipaddress.IPv4Address) -> None:
     mapped = ipaddress.IPv6Address(f"::ffff:{address}")
     nat64 = ipaddress.IPv6Address(int(ipaddress.IPv6Address("64:ff9b::")) | int(address))
     sixtofour = ipaddress.IPv6Address((0x2002 << 112) | (int(address) << 80) | 1)
@@ -72,7 +76,7 @@ def test_ipv6_forms_that_carry_an_ipv4_address_are_judged_by_it(address):
 
 
 @given(st.ip_addresses(v=6))
-def test_an_ipv6_address_that_is_not_global_unicast_is_refused(address):
+def test_an_ipv6_address_that_is_not_global_unicast_is_refused(address: ipaddress.IPv6Address) -> None:
     if not address.is_global or address.is_multicast:
         assert refusal(address) is not None
 
@@ -92,11 +96,11 @@ def test_an_ipv6_address_that_is_not_global_unicast_is_refused(address):
         ("2606:4700:4700::1111", None),
     ],
 )
-def test_refusal_names_the_kind_of_address(text, reason):
+def test_refusal_names_the_kind_of_address(text: str, reason: str | None) -> None:
     assert refusal(ipaddress.ip_address(text)) == reason
 
 
-def test_allowed_hosts_take_names_addresses_and_networks():
+def test_allowed_hosts_take_names_addresses_and_networks() -> None:
     allowed = AllowedHosts.parse(["Alerts.Internal.", "10.1.0.0/16", "[fd00::1]", " "])
     assert allowed.allows_name("alerts.internal") and allowed.allows_name("ALERTS.internal.")
     assert not allowed.allows_name("other.internal")
@@ -112,11 +116,11 @@ def test_allowed_hosts_take_names_addresses_and_networks():
 
 
 @pytest.fixture
-def blocking_api(http_backend: str, request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Any]:
-    yield from make_api(http_backend, request, tmp_path, settings_overrides=BLOCKING)  # noqa: F405
+def blocking_api(http_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
+    yield from make_api(http_backend, request, tmp_path, settings_overrides=BLOCKING)
 
 
-def put_preference(api: Any, channel: str, address: str) -> Any:
+def put_preference(api: Api, channel: str, address: str) -> httpx.Response:
     body = {"enabled": True, "address": address}
     return api.client.put(f"/v1/notification-preferences/me/{channel}", json=body, headers=api.admin_headers)
 
@@ -133,7 +137,9 @@ def put_preference(api: Any, channel: str, address: str) -> Any:
         ("http://localhost:8000/v1/incidents/", "localhost resolves to"),
     ],
 )
-def test_a_webhook_to_an_internal_address_is_refused_when_saved(blocking_api, address, said):
+def test_a_webhook_to_an_internal_address_is_refused_when_saved(
+    blocking_api: Api, address: str, said: str
+) -> None:
     response = put_preference(blocking_api, "webhook", address)
     assert response.status_code == 400, response.text
     (error,) = response.json()["errors"]
@@ -143,7 +149,7 @@ def test_a_webhook_to_an_internal_address_is_refused_when_saved(blocking_api, ad
     assert listed.json()["items"] == []  # nothing saved
 
 
-def test_public_addresses_and_hosted_services_are_saved(blocking_api):
+def test_public_addresses_and_hosted_services_are_saved(blocking_api: Api) -> None:
     for channel, address in [
         ("webhook", "https://93.184.215.14/hook"),
         ("webhook", "http://[2606:4700:4700::1111]:8080/x"),
@@ -169,7 +175,9 @@ def test_public_addresses_and_hosted_services_are_saved(blocking_api):
         ("mailtos://user:pw@93.184.215.14?smtp=10.0.0.25", "10.0.0.25 is a private address"),
     ],
 )
-def test_apprise_urls_need_a_listed_scheme_and_a_public_host(blocking_api, address, said):
+def test_apprise_urls_need_a_listed_scheme_and_a_public_host(
+    blocking_api: Api, address: str, said: str
+) -> None:
     response = put_preference(blocking_api, "apprise", address)
     assert response.status_code == 400, response.text
     (error,) = response.json()["errors"]
@@ -177,16 +185,16 @@ def test_apprise_urls_need_a_listed_scheme_and_a_public_host(blocking_api, addre
 
 
 @pytest.fixture
-def permissive_api(http_backend: str, request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Any]:
+def permissive_api(http_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
     overrides = {
         **BLOCKING,
         "NOTIFY_ALLOWED_HOSTS": "localhost,10.20.0.0/16",
         "NOTIFY_APPRISE_SCHEMES": "slack,json",
     }
-    yield from make_api(http_backend, request, tmp_path, settings_overrides=overrides)  # noqa: F405
+    yield from make_api(http_backend, request, tmp_path, settings_overrides=overrides)
 
 
-def test_allowed_hosts_and_listed_schemes_open_exactly_what_they_name(permissive_api):
+def test_allowed_hosts_and_listed_schemes_open_exactly_what_they_name(permissive_api: Api) -> None:
     api = permissive_api
     assert put_preference(api, "webhook", "http://localhost:8080/hook").status_code == 200
     assert put_preference(api, "webhook", "http://10.20.30.40/hook").status_code == 200
@@ -196,7 +204,7 @@ def test_allowed_hosts_and_listed_schemes_open_exactly_what_they_name(permissive
     assert put_preference(api, "apprise", "discord://0123456789/abcdefghijklmnop").status_code == 400
 
 
-def test_without_blocking_local_addresses_are_saved_for_development(api):
+def test_without_blocking_local_addresses_are_saved_for_development(api: Api) -> None:
     assert put_preference(api, "webhook", "http://127.0.0.1:8080/hook").status_code == 200
     assert put_preference(api, "webhook", "http://localhost:8080/hook").status_code == 200
     assert put_preference(api, "apprise", "json://93.184.215.14/hook").status_code == 400  # scheme list holds
@@ -225,7 +233,9 @@ async def paging_world(address: str) -> tuple[InMemoryServices, int]:
 
 
 @pytest.mark.anyio
-async def test_a_page_to_a_refused_destination_never_connects_and_fails_for_good(listener):
+async def test_a_page_to_a_refused_destination_never_connects_and_fails_for_good(
+    listener: HangingServer,
+) -> None:
     world, incident_id = await paging_world(f"http://localhost:{listener.port}/hook")
     world.destinations = AddressPolicy(block_private=True)  # type: ignore[assignment]
     await world.run_worker()
@@ -239,7 +249,7 @@ async def test_a_page_to_a_refused_destination_never_connects_and_fails_for_good
 
 
 @pytest.mark.anyio
-async def test_a_page_to_an_allowed_internal_host_is_delivered():
+async def test_a_page_to_an_allowed_internal_host_is_delivered() -> None:
     with CaptureServer() as capture:
         world, incident_id = await paging_world(f"http://localhost:{capture.port}/hook")
         world.destinations = AddressPolicy(block_private=True, allowed_hosts=["localhost"])  # type: ignore[assignment]
@@ -251,7 +261,7 @@ async def test_a_page_to_an_allowed_internal_host_is_delivered():
 
 
 @pytest.mark.anyio
-async def test_redirects_are_not_followed():
+async def test_redirects_are_not_followed() -> None:
     with CaptureServer() as target, CaptureServer() as redirecting:
         redirecting.status = 307  # keeps the method: a followed redirect would POST to the target
         redirecting.headers = {"Location": f"{target.url}/internal"}
@@ -262,7 +272,7 @@ async def test_redirects_are_not_followed():
 
 
 @pytest.mark.anyio
-async def test_the_policy_ignores_email_and_sms_which_go_through_the_operators_providers():
+async def test_the_policy_ignores_email_and_sms_which_go_through_the_operators_providers() -> None:
     policy = AddressPolicy(block_private=True)
     await policy.check(Channel.EMAIL, "root@localhost")
     await policy.check(Channel.SMS, "+15550001111")

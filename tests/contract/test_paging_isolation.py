@@ -9,13 +9,14 @@ hanging endpoint never holds more than its share of sends.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
 
 import pytest
 from capture_server import CaptureServer, HangingServer
 from http_harness import *  # noqa: F403
+from http_harness import Api, make_api
 
 from adapters.scheduler import Scheduler
 from entrypoints.worker import scheduler_for
@@ -28,16 +29,16 @@ PER_HOST = 2
 
 
 @pytest.fixture
-def worker_api(http_backend: str, request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Any]:
+def worker_api(http_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
     overrides = {
         "NOTIFICATION_SEND_TIMEOUT_SECONDS": str(SEND_TIMEOUT),
         "NOTIFICATION_LEASE_SECONDS": str(2 * SEND_TIMEOUT),
         "NOTIFICATION_MAX_SENDS_PER_HOST": str(PER_HOST),
     }
-    yield from make_api(http_backend, request, tmp_path, settings_overrides=overrides)  # noqa: F405
+    yield from make_api(http_backend, request, tmp_path, settings_overrides=overrides)
 
 
-def queue(api: Any, pages: list[Notification]) -> None:
+def queue(api: Api, pages: list[Notification]) -> None:
     async def add() -> None:
         async with api.container() as scope:
             uow = await scope.get(UnitOfWork)
@@ -55,14 +56,14 @@ def critical_page(key: str, address: str, at: datetime) -> Notification:
     )  # fmt: skip
 
 
-def wait_until(check: Any, within: float) -> None:
+def wait_until(check: Callable[[], bool], within: float) -> None:
     deadline = time.monotonic() + within
     while not check():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.01)
 
 
-def test_a_critical_page_goes_out_while_100_pages_hang_on_another_endpoint(worker_api):
+def test_a_critical_page_goes_out_while_100_pages_hang_on_another_endpoint(worker_api: Api) -> None:
     api = worker_api
     long_ago = datetime.now(UTC) - timedelta(minutes=10)
     with HangingServer() as hanging, CaptureServer() as healthy:

@@ -245,7 +245,7 @@ async def test_elastic_dedup_keys_become_injective_and_back(
 ) -> None:
     """0002 re-keys only the keys that could be ambiguous, from the incident's first alert."""
     await upgrade_async(empty_database_url, "0001")
-    alerts = {
+    alerts: dict[str, dict[str, object]] = {
         "a:b:c": {"alert": {"rule": {"id": "a:b"}, "alert": {"id": "c"}}},  # ambiguous: re-keyed
         "r:x": {"alert": {"rule": {"id": "r"}, "alert": {"id": "x"}}},  # plain: unchanged
         "t:u:v": {"alert": {"truncated": True, "bytes": 99999, "keys": []}},  # unrecoverable: unchanged

@@ -42,7 +42,11 @@ if POSTGRES_URL:  # the helpers import psycopg and the SQL adapters
     )
 
 INCIDENTS = 200  # 4 due pages each: 800 webhook POSTs
-LEASE_SECONDS = 2.0
+# The send timeout is half the lease. With no crash to recover from, a lease long enough that no send
+# times out on a loaded machine (a timed-out send that did arrive is retried: at-least-once).
+LEASE_SECONDS = 10.0
+# Short, so that the killed worker's sends are taken over quickly; long enough not to time out.
+CRASH_LEASE_SECONDS = 4.0
 CONCURRENCY = 10  # sends in flight per worker, and pages claimed per dispatch batch
 
 
@@ -106,7 +110,7 @@ def test_many_workers_deliver_every_due_page_exactly_once(database: str, capture
 def test_a_worker_killed_mid_run_loses_nothing(database: str, capture: CaptureServer) -> None:
     workload = asyncio.run(seed(database, INCIDENTS, capture.url, datetime.now(UTC)))
     capture.delay = 0.05  # keeps sends in flight when the kill lands
-    workers = start_workers(3, database, lease_seconds=LEASE_SECONDS, concurrency=CONCURRENCY)
+    workers = start_workers(3, database, lease_seconds=CRASH_LEASE_SECONDS, concurrency=CONCURRENCY)
     victim, survivors = workers[0], workers[1:]
     try:
         deadline = time.monotonic() + 30

@@ -141,6 +141,7 @@ class IncidentLifecycle(RuleBasedStateMachine):
             return
         assert self.incident.status is IncidentStatus.ACKNOWLEDGED
         assert self.incident.acknowledged_at == self.now
+        assert self.incident.escalation is not None
         assert outcome.effects[-1] == Effect(
             EffectKind.ACKNOWLEDGED, self.incident.escalation.cycle, self.now
         )

@@ -335,12 +335,13 @@ def test_step_order_is_monotonic_within_a_loop(run: RunData) -> None:
         by_loop[fire.cycle, fire.loop].append(fire.step_index)
     for indices in by_loop.values():
         assert all(a is not None and b is not None and a < b for a, b in pairwise(indices))
-    automatic: dict[tuple[int, int | None], list[int | None]] = defaultdict(list)
+    automatic: dict[tuple[int, int | None], list[int]] = defaultdict(list)
     for fire in done.effects:
         if fire.kind is EffectKind.FIRED:
+            assert fire.step_index is not None
             automatic[fire.cycle, fire.loop].append(fire.step_index)
-    for indices in automatic.values():
-        assert indices == sorted(set(indices))  # strictly increasing
+    for steps in automatic.values():
+        assert steps == sorted(set(steps))  # strictly increasing
     times = [e.scheduled_at for e in done.effects]
     assert times == sorted(times)
     assert all(e.scheduled_at <= done.last_instant for e in done.effects)

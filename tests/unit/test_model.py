@@ -231,7 +231,7 @@ def test_choose_policy_agrees_with_the_written_rule(
 
     own = sorted((p for p in policies if eligible(p) and p.team_id is not None), key=lambda p: p.id)
     shared = sorted((p for p in policies if eligible(p) and p.team_id is None), key=lambda p: p.id)
-    expected = (own or shared or [None])[0]
+    expected = next(iter(own or shared), None)
     assert choose_policy(policies, team_id, severity) is expected
 
 

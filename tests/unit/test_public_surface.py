@@ -34,7 +34,7 @@ def own_docstring(obj: Any) -> str | None:
     """The docstring the object itself carries: not inherited, and not the signature that `dataclass`
     writes into a class that has none."""
     if not inspect.isclass(obj):
-        return obj.__doc__
+        return inspect.getdoc(obj) if obj.__doc__ else None
     doc = vars(obj).get("__doc__")
     if doc and dataclasses.is_dataclass(obj) and doc.startswith(f"{obj.__name__}("):
         return None
@@ -75,8 +75,8 @@ def test_the_cores_classes_document_their_public_methods_and_properties() -> Non
 def test_the_core_exports_the_objects_its_modules_define() -> None:
     """One object per name: `incidentcore.Incident` is `incidentcore.model.Incident`, not a copy."""
     for name, obj in exported("incidentcore"):
-        defining = getattr(obj, "__module__", None)
         if inspect.isclass(obj) or inspect.isfunction(obj):
+            defining: str = obj.__module__
             assert getattr(importlib.import_module(defining), name) is obj, name
 
 

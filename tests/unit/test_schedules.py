@@ -32,8 +32,8 @@ HOURS, DAYS, WEEKS = TurnUnit.HOURS, TurnUnit.DAYS, TurnUnit.WEEKS
 LAYER, OVERRIDE = OnCallSource.LAYER, OnCallSource.OVERRIDE
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def layer(

@@ -156,9 +156,9 @@ def origin(schedule: Schedule) -> datetime:
 
 
 @st.composite
-def scenarios(draw: st.DrawFn, **schedule_options: object) -> tuple[Schedule, list[Override], datetime]:
+def scenarios(draw: st.DrawFn) -> tuple[Schedule, list[Override], datetime]:
     """A schedule, a few overrides within ten years of its start, and an instant in that span."""
-    schedule = draw(schedules(**schedule_options))  # type: ignore[arg-type]
+    schedule = draw(schedules())
     begin = origin(schedule) - timedelta(days=30)
     found = draw(
         st.lists(
@@ -317,7 +317,7 @@ def test_a_window_split_anywhere_joins_back_into_the_same_shifts(
 
 
 @st.composite
-def single_layers(draw: st.DrawFn, **layer_options: object) -> tuple[Schedule, Layer]:
+def single_layers(draw: st.DrawFn, /, **layer_options: object) -> tuple[Schedule, Layer]:
     schedule = draw(schedules(min_layers=1, max_layers=1, **layer_options))  # type: ignore[arg-type]
     return schedule, schedule.layers[0]
 
