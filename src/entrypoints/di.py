@@ -154,10 +154,16 @@ class SqlPersistenceProvider(Provider):
         return SqlDatabaseHealth(engine)
 
     @provide(scope=Scope.REQUEST)
-    def unit_of_work(self, sessions: async_sessionmaker[AsyncSession]) -> UnitOfWork:
+    async def unit_of_work(self, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[UnitOfWork]:
+        """One per request (and per worker batch). Authentication reads the actor before the use case's
+        block, in the transaction the block continues; a request that never enters a block (a profile
+        read) leaves that transaction open, so it ends here, when the request does."""
         from adapters.sql import SqlUnitOfWork
 
-        return SqlUnitOfWork(sessions)
+        uow = SqlUnitOfWork(sessions)
+        yield uow
+        async with uow:  # ends (rolls back) whatever is still open, and returns the connection
+            pass
 
 
 class UseCaseProvider(Provider):

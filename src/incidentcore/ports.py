@@ -366,7 +366,11 @@ class PasswordResetTokenRepository(Protocol):
 class UnitOfWork(Protocol):
     """One transaction. Transactional: nothing is durable until `commit()`; `async with` exits by
     rolling back whatever was not committed. After a commit the same unit of work may go on into a
-    new transaction (the dispatcher commits its claim before sending, then records the result)."""
+    new transaction (the dispatcher commits its claim before sending, then records the result).
+
+    A transaction begins on `async with` or on first use: reads made before the block (a request's
+    authentication) are part of the transaction the block continues. Whoever holds a unit of work
+    used outside a block ends it with `async with` or `rollback()`."""
 
     users: UserRepository
     teams: TeamRepository

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 
 from sqlalchemy import (
+    Column,
     ColumnElement,
     CursorResult,
     Row,
@@ -160,6 +161,9 @@ class _SqlRepository:
         return postgresql.insert(table) if self._on_postgres else sqlite.insert(table)
 
 
+_ONE_ROW_BY: dict[tuple[str, str, bool], Select[Any]] = {}
+
+
 class _EntityRepository(_SqlRepository, Generic[E]):
     """The entities of one table, with a generated `id`, mapped by `mapping.values` and `from_row`.
 
@@ -186,6 +190,19 @@ class _EntityRepository(_SqlRepository, Generic[E]):
         if for_update and self._on_postgres:
             query = self._locking(query)
         row = (await self._session.execute(query)).first()
+        return self._from_row(row) if row else None
+
+    async def _get_by(self, column: Column[Any], value: object, *, for_update: bool = False) -> E | None:
+        """The row whose `column` equals `value`, by a statement built once per (column, locking):
+        building and keying a SELECT costs more than running it on the hot paths (every request
+        loads its actor, most load an incident)."""
+        locking = for_update and self._on_postgres
+        key = (column.table.name, column.name, locking)
+        query = _ONE_ROW_BY.get(key)
+        if query is None:
+            query = select(self._table).where(column == bindparam("value"))
+            _ONE_ROW_BY[key] = query = self._locking(query) if locking else query
+        row = (await self._session.execute(query, {"value": value})).first()
         return self._from_row(row) if row else None
 
     async def _select(self, query: Select[Any]) -> builtins.list[E]:
@@ -255,7 +272,7 @@ class SqlUserRepository(_EntityRepository[User], UserRepository):
         return await self._add(user, self._writing(user))
 
     async def get(self, user_id: int, *, for_update: bool = False) -> User | None:
-        return await self._get(users.c.id == user_id, for_update=for_update)
+        return await self._get_by(users.c.id, user_id, for_update=for_update)
 
     async def get_by_email(self, email: str) -> User | None:
         return await self._get(func.lower(users.c.email) == email.lower())
@@ -333,7 +350,7 @@ class SqlTeamRepository(_EntityRepository[Team], TeamRepository):
         return await self._add(team, self._writing(team))
 
     async def get(self, team_id: int) -> Team | None:
-        return await self._get(teams.c.id == team_id)
+        return await self._get_by(teams.c.id, team_id)
 
     async def get_many(self, team_ids: Sequence[int]) -> builtins.list[Team]:
         if not team_ids:
@@ -371,7 +388,7 @@ class SqlIncidentRepository(_EntityRepository[Incident], IncidentRepository):
         return await self._add(incident, self._writing(incident))
 
     async def get(self, incident_id: int, *, for_update: bool = False) -> Incident | None:
-        return await self._get(incidents.c.id == incident_id, for_update=for_update)
+        return await self._get_by(incidents.c.id, incident_id, for_update=for_update)
 
     async def list(self, where: IncidentFilter, page: Page) -> Paged[Incident]:
         conditions: builtins.list[ColumnElement[bool]] = []
@@ -478,7 +495,7 @@ class SqlPolicyRepository(_EntityRepository[EscalationPolicy], PolicyRepository)
         return await self._add(policy, self._writing(policy))
 
     async def get(self, policy_id: int) -> EscalationPolicy | None:
-        return await self._get(escalation_policies.c.id == policy_id)
+        return await self._get_by(escalation_policies.c.id, policy_id)
 
     async def list(self, page: Page) -> Paged[EscalationPolicy]:
         return await self._page([], [escalation_policies.c.id], page)
@@ -659,10 +676,10 @@ class SqlIntegrationRepository(_EntityRepository[Integration], IntegrationReposi
         return await self._add(integration, writing)
 
     async def get(self, integration_id: int) -> Integration | None:
-        return await self._get(integrations.c.id == integration_id)
+        return await self._get_by(integrations.c.id, integration_id)
 
     async def get_by_key(self, key: str) -> Integration | None:
-        return await self._get(integrations.c.key == key)
+        return await self._get_by(integrations.c.key, key)
 
     async def list(self, page: Page) -> Paged[Integration]:
         return await self._page([], [integrations.c.id], page)
@@ -683,7 +700,7 @@ class SqlPasswordResetTokenRepository(_EntityRepository[PasswordResetToken], Pas
         return await self._add(token, writing)
 
     async def get(self, token_hash: str) -> PasswordResetToken | None:
-        return await self._get(password_reset_tokens.c.token_hash == token_hash)
+        return await self._get_by(password_reset_tokens.c.token_hash, token_hash)
 
     async def use(self, token_hash: str, now: datetime) -> PasswordResetToken | None:
         """One statement: a concurrent use of the same token waits for this one, then finds it used."""

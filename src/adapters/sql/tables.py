@@ -265,10 +265,12 @@ timeline_events = Table(
     id_column(),
     Column("incident_id", Integer, ForeignKey("incidents.id"), nullable=False),
     *enum_column("kind", TimelineKind),
-    Column("actor_id", Integer, ForeignKey("users.id"), index=True),
+    Column("actor_id", Integer, ForeignKey("users.id")),
     Column("data", Json, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_timeline_events_incident_id_created_at", "incident_id", "created_at", "id"),
+    # A person's recent actions, newest first (the manual-page limits); also serves the foreign key.
+    Index("ix_timeline_events_actor_id_created_at", "actor_id", "created_at"),
     **NEVER_REUSE_IDS,
 )
 

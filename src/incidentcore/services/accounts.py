@@ -178,10 +178,14 @@ class Accounts:
             raise RateLimited(refusal, retry_after)
 
     async def authenticate(self, token: str) -> User:
-        """The active user a token belongs to; a new password or email, or deactivation, ends its tokens."""
+        """The active user a token belongs to; a new password or email, or deactivation, ends its tokens.
+
+        The user is read outside an `async with` block: in a request, that read begins the request's
+        transaction and the use case the request then runs continues it (one transaction, one
+        connection per request). Whoever owns the unit of work ends it (the HTTP app: with the request).
+        """
         claims = self.tokens.decode(token)
-        async with self.uow:
-            user = await self.uow.users.get(claims.user_id)
+        user = await self.uow.users.get(claims.user_id)
         if user is None or not user.is_active or user.credentials_version != claims.credentials_version:
             raise AuthenticationFailed("the token is no longer valid")
         return user
