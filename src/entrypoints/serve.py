@@ -31,7 +31,12 @@ def add_serve_command(commands: Subcommands) -> None:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
-    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="server processes (default: one per CPU on Postgres; SQLite is served by one, its single writer)",
+    )
     serve.set_defaults(run=run_serve)
 
 
@@ -64,12 +69,13 @@ def run_serve(args: argparse.Namespace) -> int:
     from adapters.sql.engine import redacted
     from adapters.sql.migrate import upgrade
 
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         print("incidentcore: --workers must be at least 1", file=sys.stderr)
         return 2
     settings = load_settings()
     if settings is None:
         return 2
+    workers = args.workers or default_workers(settings.database_url)
     if settings.secret_key_generated:
         # Every worker process reads the environment: they must all sign with one key.
         os.environ["SECRET_KEY"] = settings.secret_key
@@ -83,7 +89,7 @@ def run_serve(args: argparse.Namespace) -> int:
         factory=True,
         host=args.host,
         port=args.port,
-        workers=args.workers,
+        workers=workers,
         log_level=settings.log_level.lower(),
         server_header=False,  # no "Server: uvicorn" banner for scanners
         # Behind a reverse proxy, the client address (throttling counts per client) comes from its
@@ -92,6 +98,13 @@ def run_serve(args: argparse.Namespace) -> int:
         forwarded_allow_ips=forwarded_allow_ips(),
     )
     return 0
+
+
+def default_workers(database_url: str) -> int:
+    """One process per CPU on Postgres; one on SQLite, where one writer at a time is the rule anyway."""
+    from sqlalchemy.engine import make_url
+
+    return (os.cpu_count() or 1) if make_url(database_url).get_backend_name() == "postgresql" else 1
 
 
 def forwarded_allow_ips() -> str:

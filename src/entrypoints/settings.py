@@ -56,6 +56,7 @@ class Settings:
     notify_allowed_hosts: tuple[str, ...] = ()
     notify_apprise_schemes: tuple[str, ...] = DEFAULT_APPRISE_SCHEMES
     max_body_bytes: int = 1_048_576
+    database_pool_size: int = 10
     manual_escalations_per_incident: int = 6
     manual_pages_per_user: int = 30
     manual_page_window_minutes: int = 10
@@ -212,6 +213,7 @@ class Settings:
                 s.lower().removesuffix("://") for s in names("NOTIFY_APPRISE_SCHEMES", DEFAULT_APPRISE_SCHEMES)
             ),
             max_body_bytes=number("MAX_BODY_BYTES", 1_048_576, 1024, 100 * 1_048_576),
+            database_pool_size=number("DATABASE_POOL_SIZE", 10, 1, 1000),
             manual_escalations_per_incident=number("MANUAL_ESCALATIONS_PER_INCIDENT", 6, 1, 1_000_000),
             manual_pages_per_user=number("MANUAL_PAGES_PER_USER", 30, 1, 1_000_000),
             manual_page_window_minutes=number("MANUAL_PAGE_WINDOW_MINUTES", 10, 1, 24 * 60),

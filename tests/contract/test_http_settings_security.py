@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import Awaitable
@@ -17,6 +18,7 @@ import pytest
 from adapters.notify.apprise_notifier import SEND_TIMEOUT_SECONDS, AppriseConfig
 from adapters.security import BcryptPasswordHasher, JwtTokenService, UrlSafeSecrets
 from entrypoints.log_hygiene import ACCESS_LOGGER, RedactQuerySecrets, redact_query_secrets
+from entrypoints.serve import default_workers
 from entrypoints.settings import (
     EXAMPLE_SECRET_KEY,
     ConfigurationError,
@@ -362,3 +364,15 @@ def test_throttle_memory_is_bounded() -> None:
     for i in range(100):
         throttle.begin_attempt([f"account:{i}@example.com"], now)
     assert len(throttle._attempts) == 10
+
+
+def test_serve_runs_one_process_per_cpu_on_postgres_and_one_on_sqlite() -> None:
+    assert default_workers("sqlite:///./incidentcore.db") == 1
+    assert default_workers("postgresql://incidentcore@db.internal/incidentcore") == (os.cpu_count() or 1)
+
+
+def test_the_database_pool_size_is_a_setting() -> None:
+    assert Settings.from_mapping({}).database_pool_size == 10
+    assert Settings.from_mapping({"DATABASE_POOL_SIZE": "40"}).database_pool_size == 40
+    with pytest.raises(ConfigurationError, match="DATABASE_POOL_SIZE"):
+        Settings.from_mapping({"DATABASE_POOL_SIZE": "0"})
