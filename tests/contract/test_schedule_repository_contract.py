@@ -38,7 +38,10 @@ def weekly(*participants: int, **fields: object) -> Schedule:
         datetime(2026, 3, 23, 9, 0),
         TurnLength(TurnUnit.WEEKS, 1),
         participants,
-        (Restriction(frozenset({Weekday.MON, Weekday.FRI}), time(9, 0), time(17, 30)), Restriction(None, time(22), time(6))),
+        (
+            Restriction(frozenset({Weekday.MON, Weekday.FRI}), time(9, 0), time(17, 30)),
+            Restriction(None, time(22), time(6)),
+        ),
         end=datetime(2027, 1, 1, 0, 0),
     )
     return Schedule("payments primary", "Europe/Berlin", (layer,), created_at=T0, **fields)  # type: ignore[arg-type]
@@ -127,7 +130,9 @@ async def test_overrides_in_closed_windows_for_many_schedules_at_once(uow_factor
         assert await uow.overrides.get(999) is None
         window = uow.overrides.in_window
         assert await window([first.id, second.id], T0, None) == [early, late, other]
-        assert await window([first.id], T0 + HOUR, T0 + 3 * HOUR) == [late]  # ends after since, starts by until
+        assert await window([first.id], T0 + HOUR, T0 + 3 * HOUR) == [
+            late
+        ]  # ends after since, starts by until
         assert await window([first.id, second.id], T0 + HOUR, T0 + HOUR) == [other]
         assert await window([first.id], T0 - 2 * HOUR, T0 - HOUR) == []
         assert await window([], T0, None) == []

@@ -261,11 +261,13 @@ class Schedules:
 
 @dataclass(frozen=True)
 class FeedShifts:
-    """What a calendar feed shows: its `name`, and its shifts from the one in progress to 90 days on."""
+    """What a calendar feed shows at `at`: its `name`, and its shifts from the one in progress to 90
+    days on, by start."""
 
     feed: CalendarFeed
     name: str
     shifts: list[ScheduledShift]
+    at: datetime
 
 
 class CalendarFeeds:
@@ -340,4 +342,4 @@ class CalendarFeeds:
         ]
         scheduled.sort(key=lambda s: (s.shift.start, s.schedule_id))
         name = f"On call: {schedules[0].name}" if feed.schedule_id is not None and schedules else None
-        return FeedShifts(feed, name or f"On call: {owner.full_name}", scheduled)
+        return FeedShifts(feed, name or f"On call: {owner.full_name}", scheduled, now)
