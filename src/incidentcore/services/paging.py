@@ -116,9 +116,9 @@ async def record_outcomes(
     now: datetime,
     actor_id: int | None,
 ) -> None:
-    """`record_outcome` for a batch (the worker's tick): a fixed handful of statements (targets,
-    preferences, teams, one insert each for pages, escalation events and timeline), however many
-    incidents and steps are in it."""
+    """`record_outcome` for a batch (the worker's tick): a fixed handful of statements (schedules and
+    their overrides when a step targets one, targets, preferences, teams, one insert each for pages,
+    escalation events and timeline), however many incidents and steps are in it."""
     fires = {
         (incident.id, effect): (incident, withdrawn_by)
         for incident, outcome in outcomes
