@@ -454,7 +454,10 @@ def test_a_calendar_feed_is_every_shift_of_the_next_90_days_until_revoked(api):
     assert len(urlsplit(feed["url"]).query.removeprefix("key=")) >= 40
 
     calendar = fetch_calendar(api, feed["url"])
-    assert str(calendar["X-WR-CALNAME"]) == "On call: payments primary"
+    assert (str(calendar["X-WR-CALNAME"]), str(calendar["UID"])) == (
+        "On call: payments primary",
+        f"feed-{feed['id']}@incidentcore",
+    )
     found = events(calendar)
     # The same shifts as the core's `shifts()`, from the start of the one in progress to 90 days on.
     domain = Schedule(

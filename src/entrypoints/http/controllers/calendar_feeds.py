@@ -62,7 +62,10 @@ def shift_uid(feed: CalendarFeed, scheduled: ScheduledShift) -> str:
 def icalendar_of(shown: FeedShifts) -> bytes:
     """RFC 5545: one VEVENT per shift, in UTC."""
     calendar = Calendar.new(
-        name=shown.name, prodid="-//incidentcore//on-call shifts//EN", refresh_interval=REFRESH_INTERVAL
+        name=shown.name,
+        prodid="-//incidentcore//on-call shifts//EN",
+        refresh_interval=REFRESH_INTERVAL,
+        uid=f"feed-{shown.feed.id}@incidentcore",
     )
     for scheduled in shown.shifts:
         shift = scheduled.shift
