@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests", "library"]
+nox.options.sessions = ["lint", "typecheck", "tests", "library", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
 PYTHON = ["3.11", "3.12", "3.13"] if os.environ.get("NOX_ALL_PYTHONS") else None

@@ -40,6 +40,7 @@ from incidentcore.ports import (
 from incidentcore.services import (
     Accounts,
     AlertIngestion,
+    CalendarFeeds,
     EscalationTick,
     Incidents,
     Integrations,
@@ -47,6 +48,7 @@ from incidentcore.services import (
     PagingConfig,
     Policies,
     Preferences,
+    Schedules,
     SendSlots,
     SignupPolicy,
     Teams,
@@ -176,6 +178,8 @@ class UseCaseProvider(Provider):
     preferences = provide(Preferences)
     integrations = provide(Integrations)
     alert_ingestion = provide(AlertIngestion)
+    schedules = provide(Schedules)
+    calendar_feeds = provide(CalendarFeeds)
     escalation_tick = provide(EscalationTick)
 
     @provide

@@ -22,6 +22,7 @@ class TargetType(StrEnum):
     USER = "user"
     TEAM = "team"
     ROLE = "role"
+    SCHEDULE = "schedule"
 
 
 @dataclass(frozen=True)
@@ -30,13 +31,15 @@ class Target:
 
     user: `user_id`. team: every active member of `team_id`. role: users holding `role` in `team_id`,
     or in the incident's team when `team_id` is None; nobody when neither names a team (the
-    escalated timeline event then says the step reached no one).
+    escalated timeline event then says the step reached no one). schedule: whoever is on call on
+    `schedule_id` at the fire's scheduled time.
     """
 
     type: TargetType
     user_id: int | None = None
     team_id: int | None = None
     role: str | None = None
+    schedule_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -449,6 +449,8 @@ class EscalationPolicy:
                     errors.append(FieldError(f"{where}.id", "a team target needs the team's id"))
                 if target.type is TargetType.ROLE and target.role not in {r.value for r in Role}:
                     errors.append(FieldError(f"{where}.role", "a role target needs one of the seven roles"))
+                if target.type is TargetType.SCHEDULE and target.schedule_id is None:
+                    errors.append(FieldError(f"{where}.id", "a schedule target needs the schedule's id"))
         if errors:
             raise ValidationFailed(errors)
 
@@ -469,6 +471,14 @@ class EscalationPolicy:
         """Whether a step targets the user by id."""
         return any(
             t.type is TargetType.USER and t.user_id == user_id for step in self.steps for t in step.targets
+        )
+
+    def pages_schedule(self, schedule_id: int) -> bool:
+        """Whether a step pages whoever is on call on the schedule."""
+        return any(
+            t.type is TargetType.SCHEDULE and t.schedule_id == schedule_id
+            for step in self.steps
+            for t in step.targets
         )
 
     def snapshot(self) -> PolicySnapshot:

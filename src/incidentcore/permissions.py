@@ -1,6 +1,6 @@
 """Who may do what: one table, one question (`can`).
 
-Four kinds of rule:
+Six kinds of rule:
 - ANYONE: any active user (reading and raising incidents, commenting, one's own profile and
   preferences).
 - ADMIN: administration (teams, users, policies, integrations, other people's preferences).
@@ -11,6 +11,10 @@ Four kinds of rule:
   and above.
 - INCIDENT_RESPONDERS: acknowledging, which stops the paging. The owners, and whoever was paged for
   the incident, whatever their team: a page must always be answerable by the person it woke up.
+- TEAM_LEADS: managing a schedule (creating, editing, deleting it, and any of its overrides): team_lead
+  and above who belong to the schedule's team; a schedule without a team only admins.
+- TEAM_LEADS_OR_THEMSELVES: overriding a schedule. TEAM_LEADS, and any member of the schedule's team
+  for an override that puts themselves on call (`for_themselves`).
 
 Moving an incident to another team (`can_move`) needs the right in both teams, judged without the
 actor's part in the incident (assignee, creator), which would otherwise carry over to any team.
@@ -22,6 +26,7 @@ from enum import Enum, StrEnum
 
 from incidentcore.errors import PermissionDenied
 from incidentcore.model import Incident, Role, User
+from incidentcore.schedules import Schedule
 
 
 class Action(StrEnum):
@@ -43,6 +48,9 @@ class Action(StrEnum):
     POLICY_MANAGE = "policy.manage"
     INTEGRATION_MANAGE = "integration.manage"
     PREFERENCE_MANAGE_OTHERS = "preference.manage_others"
+    SCHEDULE_READ = "schedule.read"
+    SCHEDULE_MANAGE = "schedule.manage"
+    SCHEDULE_OVERRIDE = "schedule.override"
 
 
 class Rule(Enum):
@@ -50,10 +58,13 @@ class Rule(Enum):
     ADMIN = "admin only"
     INCIDENT_OWNERS = "team members, assignee, creator, manager and above; anyone if no team"
     INCIDENT_RESPONDERS = "incident owners, and anyone paged for the incident"
+    TEAM_LEADS = "team_lead and above in the schedule's team"
+    TEAM_LEADS_OR_THEMSELVES = "team_lead and above in the schedule's team; its members for themselves"
 
     @property
-    def depends_on_incident(self) -> bool:
-        return self in (Rule.INCIDENT_OWNERS, Rule.INCIDENT_RESPONDERS)
+    def depends_on_resource(self) -> bool:
+        """Whether the rule is judged on the resource (an incident, or a schedule), once it is loaded."""
+        return self not in (Rule.ANYONE, Rule.ADMIN)
 
 
 PERMISSIONS: dict[Action, Rule] = {
@@ -73,17 +84,26 @@ PERMISSIONS: dict[Action, Rule] = {
     Action.POLICY_MANAGE: Rule.ADMIN,
     Action.INTEGRATION_MANAGE: Rule.ADMIN,
     Action.PREFERENCE_MANAGE_OTHERS: Rule.ADMIN,
+    Action.SCHEDULE_READ: Rule.ANYONE,
+    Action.SCHEDULE_MANAGE: Rule.TEAM_LEADS,
+    Action.SCHEDULE_OVERRIDE: Rule.TEAM_LEADS_OR_THEMSELVES,
 }
 
 CROSS_TEAM_ROLE = Role.MANAGER
 
 
-def can(actor: User, action: Action, resource: Incident | None = None, *, was_paged: bool = False) -> bool:
-    """Whether `actor` may do `action`, on the incident `resource` for the incident actions.
-
-    `was_paged`: a page for `resource` was written for `actor` (only acknowledging asks: whoever was
-    paged may always answer the page). An inactive actor may do nothing.
-    """
+def can(
+    actor: User,
+    action: Action,
+    resource: Incident | Schedule | None = None,
+    *,
+    was_paged: bool = False,
+    for_themselves: bool = False,
+) -> bool:
+    """Whether `actor` may do `action` (on the incident or schedule `resource`). An inactive actor may
+    do nothing. `was_paged`: a page for `resource` was written for `actor` (only INCIDENT_RESPONDERS
+    asks: whoever was paged may always answer the page). `for_themselves`: the override puts `actor`
+    on call (only TEAM_LEADS_OR_THEMSELVES asks)."""
     if not actor.is_active:
         return False
     if actor.role is Role.ADMIN:
@@ -93,7 +113,12 @@ def can(actor: User, action: Action, resource: Incident | None = None, *, was_pa
         return True
     if rule is Rule.ADMIN:
         return False
-    if resource is None:  # no incident to scope by: judged as for a team incident not one's own
+    if rule in (Rule.TEAM_LEADS, Rule.TEAM_LEADS_OR_THEMSELVES):
+        in_team = resource is not None and resource.team_id is not None and resource.team_id == actor.team_id
+        if rule is Rule.TEAM_LEADS_OR_THEMSELVES and for_themselves:
+            return in_team
+        return in_team and actor.role.at_least(Role.TEAM_LEAD)
+    if not isinstance(resource, Incident):  # judged as for a team incident not one's own
         return actor.role.at_least(CROSS_TEAM_ROLE)
     if rule is Rule.INCIDENT_RESPONDERS and was_paged:
         return True
@@ -115,9 +140,16 @@ def can_move(actor: User, incident: Incident, team_id: int | None) -> bool:
     return team_id is not None and team_id == actor.team_id and can(actor, Action.INCIDENT_UPDATE, incident)
 
 
-def require(actor: User, action: Action, resource: Incident | None = None, *, was_paged: bool = False) -> None:
+def require(
+    actor: User,
+    action: Action,
+    resource: Incident | Schedule | None = None,
+    *,
+    was_paged: bool = False,
+    for_themselves: bool = False,
+) -> None:
     """Raises PermissionDenied unless `can` allows it."""
-    if not can(actor, action, resource, was_paged=was_paged):
+    if not can(actor, action, resource, was_paged=was_paged, for_themselves=for_themselves):
         raise PermissionDenied(f"{actor.role.value} may not {action.value.replace('.', ' ')} here")
 
 

@@ -33,6 +33,7 @@ from incidentcore.model import (
     TimelineKind,
     User,
 )
+from incidentcore.schedules import CalendarFeed, Override, Schedule
 
 T = TypeVar("T")
 
@@ -91,6 +92,10 @@ class UserRepository(Protocol):
         """The user with this email (compared case-insensitively), or None."""
         ...
 
+    async def get_many(self, user_ids: Sequence[int]) -> builtins.list[User]:
+        """The users that exist among `user_ids` (active or not), by id, in one query."""
+        ...
+
     async def list(self, where: UserFilter, page: Page) -> Paged[User]:
         """The users `where` matches, by id."""
         ...
@@ -100,7 +105,8 @@ class UserRepository(Protocol):
         ...
 
     async def delete(self, user_id: int) -> None:
-        """Raises Conflict while incidents, comments or other rows still reference the user."""
+        """Raises Conflict while incidents, comments, schedule overrides or other rows still reference
+        the user; the user's preferences, reset tokens and calendar feeds go with it."""
         ...
 
     async def resolve_targets(
@@ -135,7 +141,7 @@ class TeamRepository(Protocol):
         ...
 
     async def delete(self, team_id: int) -> None:
-        """Raises Conflict while users, incidents, policies or integrations reference the team."""
+        """Raises Conflict while users, incidents, policies, integrations or schedules reference the team."""
         ...
 
 
@@ -363,6 +369,81 @@ class PasswordResetTokenRepository(Protocol):
         ...
 
 
+class ScheduleRepository(Protocol):
+    """On-call schedules with their layers. A schedule's overrides and calendar feeds go with it."""
+
+    async def add(self, schedule: Schedule) -> Schedule:
+        """Assigns the id. Raises Conflict when its team does not exist."""
+        ...
+
+    async def get(self, schedule_id: int) -> Schedule | None: ...
+    async def get_many(self, schedule_ids: Sequence[int]) -> builtins.list[Schedule]:
+        """The schedules that exist among `schedule_ids`, by id, in one query."""
+        ...
+
+    async def list(self, team_id: int | None, page: Page) -> Paged[Schedule]:
+        """By id; only `team_id`'s when given."""
+        ...
+
+    async def list_all(self, team_id: int | None = None) -> builtins.list[Schedule]:
+        """Every schedule (only `team_id`'s when given), by id, in one query."""
+        ...
+
+    async def update(self, schedule: Schedule) -> None:
+        """Raises NotFound when it does not exist, Conflict when its team does not."""
+        ...
+
+    async def delete(self, schedule_id: int) -> None:
+        """Deletes it with its overrides and calendar feeds; raises NotFound when it does not exist."""
+        ...
+
+
+class OverrideRepository(Protocol):
+    """Schedule overrides. Windows are closed: an override is in [since, until] when it ends after
+    `since` and starts at or before `until`; a None bound is no bound."""
+
+    async def add(self, override: Override) -> Override:
+        """Assigns the id. Raises Conflict when its schedule, user or creator does not exist."""
+        ...
+
+    async def get(self, override_id: int) -> Override | None: ...
+    async def list(
+        self, schedule_id: int, since: datetime | None, until: datetime | None, page: Page
+    ) -> Paged[Override]:
+        """The schedule's overrides in the window, by start, then id."""
+        ...
+
+    async def in_window(
+        self, schedule_ids: Sequence[int], since: datetime, until: datetime | None
+    ) -> builtins.list[Override]:
+        """The overrides of any of `schedule_ids` in the window, by schedule, start, then id, in one
+        query: what `incidentcore.schedules.oncall` and `incidentcore.schedules.shifts` need about those
+        schedules from `since` to `until`."""
+        ...
+
+    async def delete(self, override_id: int) -> None:
+        """Raises NotFound when it does not exist."""
+        ...
+
+
+class CalendarFeedRepository(Protocol):
+    """Calendar subscriptions, found by the hash of their URL's secret; hashes are unique."""
+
+    async def add(self, feed: CalendarFeed) -> CalendarFeed:
+        """Assigns the id. Raises Conflict when its user or schedule does not exist, or the hash is taken."""
+        ...
+
+    async def get(self, feed_id: int) -> CalendarFeed | None: ...
+    async def get_by_token_hash(self, token_hash: str) -> CalendarFeed | None: ...
+    async def list_for_user(self, user_id: int, page: Page) -> Paged[CalendarFeed]:
+        """By id."""
+        ...
+
+    async def delete(self, feed_id: int) -> None:
+        """Raises NotFound when it does not exist."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Transactional: nothing is durable until `commit()`; `async with` exits by
     rolling back whatever was not committed. After a commit the same unit of work may go on into a
@@ -383,6 +464,9 @@ class UnitOfWork(Protocol):
     notifications: NotificationRepository
     integrations: IntegrationRepository
     reset_tokens: PasswordResetTokenRepository
+    schedules: ScheduleRepository
+    overrides: OverrideRepository
+    calendar_feeds: CalendarFeedRepository
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

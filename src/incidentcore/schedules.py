@@ -50,6 +50,7 @@ __all__ = [
     "EARLIEST",
     "LATEST",
     "MAX_WINDOW",
+    "CalendarFeed",
     "Layer",
     "OnCall",
     "OnCallSource",
@@ -60,6 +61,7 @@ __all__ = [
     "TurnLength",
     "TurnUnit",
     "Weekday",
+    "check_instant",
     "check_window",
     "oncall",
     "parse_time_of_day",
@@ -249,6 +251,11 @@ class Schedule:
         """The schedule's time zone (valid once `validate()` passed)."""
         return ZoneInfo(self.time_zone)
 
+    @property
+    def participant_ids(self) -> set[int]:
+        """Every user in any layer's rotation."""
+        return {user_id for layer in self.layers for user_id in layer.participants}
+
     def validate(self) -> None:
         """Raises `ValidationFailed` naming every bad field, layers' fields as `layers[0].start`."""
         errors: list[FieldError] = []
@@ -298,6 +305,18 @@ class Override:
             errors.append(FieldError("end", "must be after start"))
         if errors:
             raise ValidationFailed(errors)
+
+
+@dataclass
+class CalendarFeed:
+    """A calendar subscription of `user_id`'s: the shifts of `schedule_id`, or with None the user's own
+    shifts on every schedule. Its URL holds a secret; only the secret's hash is stored."""
+
+    user_id: int
+    token_hash: str
+    created_at: datetime
+    schedule_id: int | None = None
+    id: int = 0
 
 
 class OnCallSource(StrEnum):
@@ -374,6 +393,11 @@ def check_window(since: datetime, until: datetime) -> tuple[datetime, datetime]:
     if errors:
         raise ValidationFailed(errors)
     return since.astimezone(UTC), until.astimezone(UTC)
+
+
+def check_instant(field: str, value: datetime) -> datetime:
+    """`value` in UTC; refuses a naive instant or one out of range, naming `field`."""
+    return _utc(field, value)
 
 
 def parse_time_of_day(text: str, field: str) -> time:

@@ -83,6 +83,21 @@ API_ENDPOINTS = [
     ("POST", "/v1/integrations/"),
     ("DELETE", "/v1/integrations/{integration_id}"),
     ("POST", "/v1/alerts/elastic"),
+    ("GET", "/v1/schedules/"),
+    ("POST", "/v1/schedules/"),
+    ("GET", "/v1/schedules/{schedule_id}"),
+    ("PUT", "/v1/schedules/{schedule_id}"),
+    ("DELETE", "/v1/schedules/{schedule_id}"),
+    ("GET", "/v1/schedules/{schedule_id}/overrides"),
+    ("POST", "/v1/schedules/{schedule_id}/overrides"),
+    ("DELETE", "/v1/schedules/{schedule_id}/overrides/{override_id}"),
+    ("GET", "/v1/schedules/{schedule_id}/oncall"),
+    ("GET", "/v1/schedules/{schedule_id}/shifts"),
+    ("GET", "/v1/oncall"),
+    ("POST", "/v1/calendar-feeds"),
+    ("GET", "/v1/calendar-feeds"),
+    ("DELETE", "/v1/calendar-feeds/{feed_id}"),
+    ("GET", "/v1/calendar-feeds/feed.ics"),
 ]
 # Reachable without a bearer token (API.md "Auth").
 PUBLIC_ENDPOINTS = {
@@ -93,6 +108,7 @@ PUBLIC_ENDPOINTS = {
     ("POST", "/v1/auth/password-recovery/{email}"),
     ("POST", "/v1/auth/reset-password/"),
     ("POST", "/v1/alerts/elastic"),
+    ("GET", "/v1/calendar-feeds/feed.ics"),  # the URL holds the feed's secret
 }
 
 __all__ = [

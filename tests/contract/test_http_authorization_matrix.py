@@ -26,6 +26,7 @@ from incidentcore.model import (
 )
 from incidentcore.permissions import Action, can
 from incidentcore.ports import UnitOfWork
+from incidentcore.schedules import Schedule
 
 Request = tuple[str, dict[str, Any]]
 Prepare = Callable[[Api, "World"], Request]
@@ -42,6 +43,8 @@ class World:
         self.callers: dict[str, dict[str, str]] = {"anonymous": {}}
         for role in Role:
             self.callers[role.value] = api.create_user(role, team_id=self.actor_team["id"])[1]
+        self.caller: dict[str, str] = {}  # the headers of the caller a request is being prepared for
+        self.schedule_id: int = fresh_schedule(api, self)  # of the callers' team: its team leads manage it
 
     def incident(self, api: Api) -> int:
         return int(api.create_incident(team_id=self.incident_team["id"])["id"])
@@ -68,6 +71,36 @@ def fresh_policy(api: Api, _: World) -> int:
 
 def fresh_integration(api: Api, world: World) -> int:
     return int(api.create_integration(world.incident_team["id"])["id"])
+
+
+def schedule_body(world: World) -> dict[str, Any]:
+    rotation = {"name": "r", "start": "2026-12-07T09:00", "turn_length": {"unit": "weeks", "count": 1}}
+    layers = [{**rotation, "participants": [world.target_user["id"]]}]
+    return {"name": "ops", "time_zone": "UTC", "team_id": world.actor_team["id"], "layers": layers}
+
+
+def fresh_schedule(api: Any, world: World) -> int:
+    response = api.client.post("/v1/schedules/", json=schedule_body(world), headers=api.admin_headers)
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+TONIGHT = {"start": "2026-12-15T19:00:00Z", "end": "2026-12-16T07:00:00Z"}
+
+
+def fresh_override(api: Any, world: World) -> str:
+    path = f"/v1/schedules/{world.schedule_id}/overrides"
+    response = api.client.post(path, json={"user_id": world.target_user["id"], **TONIGHT}, headers=api.admin_headers)
+    assert response.status_code == 201, response.text
+    return f"{path}/{response.json()['id']}"
+
+
+def callers_feed(api: Any, world: World) -> int:
+    """A feed of the caller's own (an admin's for an anonymous caller): one may revoke only one's own."""
+    headers = world.caller or api.admin_headers
+    response = api.client.post("/v1/calendar-feeds", json={"schedule_id": None}, headers=headers)
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
 
 
 def body(payload: dict[str, Any]) -> dict[str, Any]:
@@ -189,9 +222,51 @@ MATRIX: dict[tuple[str, str], tuple[Action, Prepare]] = {
         Action.INTEGRATION_MANAGE,
         lambda a, w: (f"/v1/integrations/{fresh_integration(a, w)}", {}),
     ),
+    ("GET", "/v1/schedules/"): (Action.SCHEDULE_READ, lambda a, w: ("/v1/schedules/", {})),
+    ("POST", "/v1/schedules/"): (Action.SCHEDULE_MANAGE, lambda a, w: ("/v1/schedules/", body(schedule_body(w)))),
+    ("GET", "/v1/schedules/{schedule_id}"): (Action.SCHEDULE_READ, lambda a, w: (f"/v1/schedules/{w.schedule_id}", {})),
+    ("PUT", "/v1/schedules/{schedule_id}"): (
+        Action.SCHEDULE_MANAGE,
+        lambda a, w: (f"/v1/schedules/{fresh_schedule(a, w)}", body({"description": "d"})),
+    ),
+    ("DELETE", "/v1/schedules/{schedule_id}"): (
+        Action.SCHEDULE_MANAGE,
+        lambda a, w: (f"/v1/schedules/{fresh_schedule(a, w)}", {}),
+    ),
+    ("GET", "/v1/schedules/{schedule_id}/overrides"): (
+        Action.SCHEDULE_READ,
+        lambda a, w: (f"/v1/schedules/{w.schedule_id}/overrides", {}),
+    ),
+    ("POST", "/v1/schedules/{schedule_id}/overrides"): (  # someone else on call (for oneself: see the schedule suite)
+        Action.SCHEDULE_OVERRIDE,
+        lambda a, w: (f"/v1/schedules/{w.schedule_id}/overrides", body({"user_id": w.target_user["id"], **TONIGHT})),
+    ),
+    ("DELETE", "/v1/schedules/{schedule_id}/overrides/{override_id}"): (
+        Action.SCHEDULE_OVERRIDE,
+        lambda a, w: (fresh_override(a, w), {}),
+    ),
+    ("GET", "/v1/schedules/{schedule_id}/oncall"): (
+        Action.SCHEDULE_READ,
+        lambda a, w: (f"/v1/schedules/{w.schedule_id}/oncall", {}),
+    ),
+    ("GET", "/v1/schedules/{schedule_id}/shifts"): (
+        Action.SCHEDULE_READ,
+        lambda a, w: (f"/v1/schedules/{w.schedule_id}/shifts", {"params": {"since": TONIGHT["start"], "until": TONIGHT["end"]}}),
+    ),
+    ("GET", "/v1/oncall"): (Action.SCHEDULE_READ, lambda a, w: ("/v1/oncall", {})),
+    ("POST", "/v1/calendar-feeds"): (
+        Action.SCHEDULE_READ,
+        lambda a, w: ("/v1/calendar-feeds", body({"schedule_id": w.schedule_id})),
+    ),
+    ("GET", "/v1/calendar-feeds"): (Action.SELF_MANAGE, lambda a, w: ("/v1/calendar-feeds", {})),
+    ("DELETE", "/v1/calendar-feeds/{feed_id}"): (
+        Action.SELF_MANAGE,
+        lambda a, w: (f"/v1/calendar-feeds/{callers_feed(a, w)}", {}),
+    ),
 }
 
 INCIDENT_ACTIONS = {action for action in Action if action.value.startswith("incident.")}
+SCHEDULE_ACTIONS = {action for action in Action if action.value.startswith("schedule.")}
 
 
 def test_the_matrix_covers_every_protected_endpoint() -> None:
@@ -202,10 +277,12 @@ def test_the_matrix_covers_every_protected_endpoint() -> None:
 def allowed(role: Role, action: Action, world: World, admin_id: int) -> bool:
     """What the permission table says for this role on the requests the matrix makes."""
     actor = User("actor@example.com", "Actor", "", role=role, team_id=world.actor_team["id"], id=-1)
-    incident = None
+    resource: Incident | Schedule | None = None
     if action in INCIDENT_ACTIONS:
-        incident = Incident("t", datetime.now(UTC), team_id=world.incident_team["id"], created_by_id=admin_id)
-    return can(actor, action, incident)
+        resource = Incident("t", datetime.now(UTC), team_id=world.incident_team["id"], created_by_id=admin_id)
+    elif action in SCHEDULE_ACTIONS:
+        resource = Schedule("ops", "UTC", team_id=world.actor_team["id"])
+    return can(actor, action, resource)
 
 
 @pytest.fixture(scope="module", params=backends())
@@ -227,6 +304,7 @@ def test_every_role_gets_what_the_permission_table_says(
     action, prepare = MATRIX[(method, path)]
     mismatches = []
     for caller, headers in world.callers.items():
+        world.caller = headers
         url, kwargs = prepare(api, world)
         response = api.client.request(method, url, headers=headers, **kwargs)
         if caller == "anonymous":

@@ -15,7 +15,7 @@ from adapters.sql import SqlUnitOfWork, create_session_factory
 from incidentcore.errors import AuthenticationFailed, ValidationFailed
 from incidentcore.model import PasswordResetToken, Role
 from incidentcore.services import Accounts, ProfileChanges, SignupPolicy, UserChanges
-from incidentcore.services.accounts import hash_reset_token
+from incidentcore.services.accounts import hash_secret
 from incidentcore.testing import (
     FakeClock,
     FakePasswordHasher,
@@ -70,7 +70,7 @@ async def test_concurrent_resets_with_one_token_let_exactly_one_through(
         await uow.reset_tokens.add(
             PasswordResetToken(
                 user.id,
-                hash_reset_token(RESET_TOKEN),
+                hash_secret(RESET_TOKEN),
                 T0 + timedelta(minutes=30),
                 credentials_version=user.credentials_version,
             )
@@ -153,7 +153,7 @@ async def test_a_reset_racing_a_password_change_never_lets_both_through(
             )
             await uow.reset_tokens.add(
                 PasswordResetToken(
-                    user.id, hash_reset_token(f"token-{round_}"), T0 + timedelta(minutes=30), credentials_version=0
+                    user.id, hash_secret(f"token-{round_}"), T0 + timedelta(minutes=30), credentials_version=0
                 )
             )
             await uow.commit()

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from incidentcore.errors import PermissionDenied
 from incidentcore.model import Incident, Role, User
 from incidentcore.permissions import Action, can, can_move, require, require_move
+from incidentcore.schedules import Schedule
 
 T0 = datetime.fromisoformat("2024-01-01T00:00:00+00:00")
 ACTOR_ID = 10
@@ -47,6 +48,10 @@ OWNERS = {
     PAGED: CROSS_TEAM,  # being paged lets one answer the page, not own the incident
 }
 RESPONDERS = {**OWNERS, PAGED: EVERY_ROLE}
+# Schedules are judged on their team alone (an incident in these situations stands for a resource of
+# that team): team_lead and above of that team; a schedule without a team, admins only.
+TEAM_LEADS_AND_ABOVE = {"team_lead", "manager", "vp", "cto", "admin"}
+SCHEDULE_MANAGERS = {**ADMIN_ONLY, MY_TEAMS: TEAM_LEADS_AND_ABOVE}
 
 # action value -> situation -> the roles allowed
 EXPECTED: dict[str, dict[str, set[str]]] = {
@@ -66,6 +71,9 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "policy.manage": ADMIN_ONLY,
     "integration.manage": ADMIN_ONLY,
     "preference.manage_others": ADMIN_ONLY,
+    "schedule.read": ANYONE,
+    "schedule.manage": SCHEDULE_MANAGERS,
+    "schedule.override": SCHEDULE_MANAGERS,  # someone else on call; for oneself, see below
 }
 
 
@@ -128,6 +136,19 @@ def test_an_actor_without_a_team_is_not_a_member_of_a_teamless_incident(role: Ro
     loner = actor(role, team_id=None)
     assert can(loner, action, resource(NO_TEAM)) is (role.value in EXPECTED[action.value][NO_TEAM])
     assert can(loner, action, resource(OTHER_TEAMS)) is (role.value in EXPECTED[action.value][OTHER_TEAMS])
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_any_member_of_a_schedules_team_may_put_themselves_on_call_there(role: Role) -> None:
+    mine, others, teamless = (Schedule("ops", "UTC", team_id=team) for team in (MY_TEAM, OTHER_TEAM, None))
+    me = actor(role)
+    assert can(me, Action.SCHEDULE_OVERRIDE, mine, for_themselves=True)
+    assert can(me, Action.SCHEDULE_OVERRIDE, mine) is (role.value in TEAM_LEADS_AND_ABOVE)
+    for elsewhere in (others, teamless):
+        assert can(me, Action.SCHEDULE_OVERRIDE, elsewhere, for_themselves=True) is (role is Role.ADMIN)
+    # putting oneself on call is an override, not a licence to edit the schedule
+    assert can(me, Action.SCHEDULE_MANAGE, mine, for_themselves=True) is (role.value in TEAM_LEADS_AND_ABOVE)
+    assert not can(actor(role, active=False), Action.SCHEDULE_OVERRIDE, mine, for_themselves=True)
 
 
 ROLES_BY_RANK = sorted(Role, key=lambda r: r.rank)

@@ -449,11 +449,9 @@ def around_a_change(draw: st.DrawFn) -> tuple[Schedule, list[Override], datetime
     found = []
     for _ in range(draw(st.integers(0, 2))):
         start = change + timedelta(minutes=draw(st.integers(-180, 180)))
-        found.append(
-            Override(
-                draw(st.integers(1, 3)), start, start + timedelta(minutes=draw(st.integers(1, 180))), start
-            )
-        )
+        end = start + timedelta(minutes=draw(st.integers(1, 180)))
+        # Created when it starts; distinct ids settle which of two created at once is the later.
+        found.append(Override(draw(st.integers(1, 3)), start, end, start, id=len(found) + 1))
     return schedule, found, change
 
 

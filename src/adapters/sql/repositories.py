@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.sql import mapping
 from adapters.sql.integrity import conflicts
 from adapters.sql.tables import (
+    calendar_feeds,
     comments,
     escalation_events,
     escalation_policies,
@@ -48,6 +49,8 @@ from adapters.sql.tables import (
     notification_preferences,
     notifications,
     password_reset_tokens,
+    schedule_overrides,
+    schedules,
     teams,
     timeline_events,
     users,
@@ -71,6 +74,7 @@ from incidentcore.model import (
     User,
 )
 from incidentcore.ports import (
+    CalendarFeedRepository,
     CommentRepository,
     DestinationLimit,
     EscalationEventRepository,
@@ -78,16 +82,19 @@ from incidentcore.ports import (
     IncidentRepository,
     IntegrationRepository,
     NotificationRepository,
+    OverrideRepository,
     Page,
     Paged,
     PasswordResetTokenRepository,
     PolicyRepository,
     PreferenceRepository,
+    ScheduleRepository,
     TeamRepository,
     TimelineRepository,
     UserFilter,
     UserRepository,
 )
+from incidentcore.schedules import CalendarFeed, Override, Schedule
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -277,6 +284,11 @@ class SqlUserRepository(_EntityRepository[User], UserRepository):
     async def get_by_email(self, email: str) -> User | None:
         return await self._get(func.lower(users.c.email) == email.lower())
 
+    async def get_many(self, user_ids: Sequence[int]) -> builtins.list[User]:
+        if not user_ids:
+            return []
+        return await self._select(select(users).where(users.c.id.in_(set(user_ids))).order_by(users.c.id))
+
     async def list(self, where: UserFilter, page: Page) -> Paged[User]:
         conditions: builtins.list[ColumnElement[bool]] = []
         if where.team_id is not None:
@@ -297,7 +309,8 @@ class SqlUserRepository(_EntityRepository[User], UserRepository):
         await self._update(user, self._writing(user))
 
     async def delete(self, user_id: int) -> None:
-        """Preferences and reset tokens go with the user (ON DELETE CASCADE); history blocks it."""
+        """Preferences, reset tokens and calendar feeds go with the user (ON DELETE CASCADE); history
+        and schedule overrides block it."""
         referenced = conflicts(
             {
                 "fk_incidents_assignee_id_users": "incidents still reference the user",
@@ -305,8 +318,13 @@ class SqlUserRepository(_EntityRepository[User], UserRepository):
                 "fk_comments_author_id_users": "comments still reference the user",
                 "fk_timeline_events_actor_id_users": "timeline events still reference the user",
                 "fk_notifications_user_id_users": "notifications still reference the user",
+                "fk_schedule_overrides_user_id_users": "schedule overrides still reference the user",
+                "fk_schedule_overrides_created_by_id_users": "schedule overrides still reference the user",
             },
-            foreign_key="incidents, comments, timeline events or notifications still reference the user",
+            foreign_key=(
+                "incidents, comments, timeline events, notifications or schedule overrides still reference "
+                "the user"
+            ),
         )
         await self._delete(user_id, referenced)
 
@@ -340,6 +358,7 @@ _TEAM_REFERENCES = {
     "fk_incidents_team_id_teams": "incidents still reference the team",
     "fk_escalation_policies_team_id_teams": "escalation policies still reference the team",
     "fk_integrations_team_id_teams": "integrations still reference the team",
+    "fk_schedules_team_id_teams": "schedules still reference the team",
 }
 
 
@@ -366,7 +385,9 @@ class SqlTeamRepository(_EntityRepository[Team], TeamRepository):
     async def delete(self, team_id: int) -> None:
         referenced = conflicts(
             _TEAM_REFERENCES,
-            foreign_key="users, incidents, escalation policies or integrations still reference the team",
+            foreign_key=(
+                "users, incidents, escalation policies, integrations or schedules still reference the team"
+            ),
         )
         await self._delete(team_id, referenced)
 
@@ -713,3 +734,106 @@ class SqlPasswordResetTokenRepository(_EntityRepository[PasswordResetToken], Pas
         )
         row = (await self._session.execute(statement)).one_or_none()
         return self._from_row(row) if row else None
+
+
+class SqlScheduleRepository(_EntityRepository[Schedule], ScheduleRepository):
+    _table, _entity, _noun = schedules, Schedule, "schedule"
+
+    async def add(self, schedule: Schedule) -> Schedule:
+        return await self._add(schedule, self._writing(schedule))
+
+    async def get(self, schedule_id: int) -> Schedule | None:
+        return await self._get(schedules.c.id == schedule_id)
+
+    async def get_many(self, schedule_ids: Sequence[int]) -> builtins.list[Schedule]:
+        if not schedule_ids:
+            return []
+        query = select(schedules).where(schedules.c.id.in_(set(schedule_ids))).order_by(schedules.c.id)
+        return await self._select(query)
+
+    async def list(self, team_id: int | None, page: Page) -> Paged[Schedule]:
+        return await self._page(self._of_team(team_id), [schedules.c.id], page)
+
+    async def list_all(self, team_id: int | None = None) -> builtins.list[Schedule]:
+        return await self._select(select(schedules).where(*self._of_team(team_id)).order_by(schedules.c.id))
+
+    async def update(self, schedule: Schedule) -> None:
+        await self._update(schedule, self._writing(schedule))
+
+    async def delete(self, schedule_id: int) -> None:
+        """Its overrides and calendar feeds go with it (ON DELETE CASCADE)."""
+        await self._delete(schedule_id)
+
+    @staticmethod
+    def _of_team(team_id: int | None) -> builtins.list[ColumnElement[bool]]:
+        return [] if team_id is None else [schedules.c.team_id == team_id]
+
+    @staticmethod
+    def _writing(schedule: Schedule) -> AbstractContextManager[None]:
+        return conflicts({}, foreign_key=f"team {schedule.team_id} does not exist")
+
+
+def _override_window(since: datetime | None, until: datetime | None) -> builtins.list[ColumnElement[bool]]:
+    window: builtins.list[ColumnElement[bool]] = []
+    if since is not None:
+        window.append(schedule_overrides.c.end > since)
+    if until is not None:
+        window.append(schedule_overrides.c.start <= until)
+    return window
+
+
+class SqlOverrideRepository(_EntityRepository[Override], OverrideRepository):
+    _table, _entity, _noun = schedule_overrides, Override, "override"
+
+    async def add(self, override: Override) -> Override:
+        missing = conflicts({}, foreign_key="the override refers to a schedule or user that does not exist")
+        return await self._add(override, missing)
+
+    async def get(self, override_id: int) -> Override | None:
+        return await self._get(schedule_overrides.c.id == override_id)
+
+    async def list(
+        self, schedule_id: int, since: datetime | None, until: datetime | None, page: Page
+    ) -> Paged[Override]:
+        columns = schedule_overrides.c
+        where = [columns.schedule_id == schedule_id, *_override_window(since, until)]
+        return await self._page(where, [columns.start, columns.id], page)
+
+    async def in_window(
+        self, schedule_ids: Sequence[int], since: datetime, until: datetime | None
+    ) -> builtins.list[Override]:
+        if not schedule_ids:
+            return []
+        columns = schedule_overrides.c
+        query = (
+            select(schedule_overrides)
+            .where(columns.schedule_id.in_(set(schedule_ids)), *_override_window(since, until))
+            .order_by(columns.schedule_id, columns.start, columns.id)
+        )
+        return await self._select(query)
+
+    async def delete(self, override_id: int) -> None:
+        await self._delete(override_id)
+
+
+class SqlCalendarFeedRepository(_EntityRepository[CalendarFeed], CalendarFeedRepository):
+    _table, _entity, _noun = calendar_feeds, CalendarFeed, "calendar feed"
+
+    async def add(self, feed: CalendarFeed) -> CalendarFeed:
+        writing = conflicts(
+            {"uq_calendar_feeds_token_hash": "a calendar feed with this secret already exists"},
+            foreign_key="the calendar feed refers to a user or schedule that does not exist",
+        )
+        return await self._add(feed, writing)
+
+    async def get(self, feed_id: int) -> CalendarFeed | None:
+        return await self._get(calendar_feeds.c.id == feed_id)
+
+    async def get_by_token_hash(self, token_hash: str) -> CalendarFeed | None:
+        return await self._get(calendar_feeds.c.token_hash == token_hash)
+
+    async def list_for_user(self, user_id: int, page: Page) -> Paged[CalendarFeed]:
+        return await self._page([calendar_feeds.c.user_id == user_id], [calendar_feeds.c.id], page)
+
+    async def delete(self, feed_id: int) -> None:
+        await self._delete(feed_id)

@@ -44,6 +44,7 @@ from incidentcore.model import (
     Severity,
     TimelineKind,
 )
+from incidentcore.schedules import Layer
 
 # Stable constraint names, so migrations can address them and Postgres errors name them.
 NAMING_CONVENTION = {
@@ -357,5 +358,45 @@ password_reset_tokens = Table(
     Column("used_at", UtcDateTime),
     # -1: issued before versions were recorded; such a token matches no user, so it is never used.
     Column("credentials_version", Integer, nullable=False, server_default="-1"),
+    **NEVER_REUSE_IDS,
+)
+
+schedules = Table(
+    "schedules",
+    metadata,
+    id_column(),
+    Column("name", Text, nullable=False),
+    Column("description", Text),
+    Column("team_id", Integer, ForeignKey("teams.id"), index=True),
+    Column("time_zone", Text, nullable=False),  # an IANA name, checked by Schedule.validate
+    Column("layers", Document(tuple[Layer, ...]), nullable=False),
+    Column("created_at", UtcDateTime),
+    **NEVER_REUSE_IDS,
+)
+
+schedule_overrides = Table(
+    "schedule_overrides",
+    metadata,
+    id_column(),
+    Column("schedule_id", Integer, ForeignKey("schedules.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("start", UtcDateTime, nullable=False),
+    Column("end", UtcDateTime, nullable=False),
+    Column("created_by_id", Integer, ForeignKey("users.id"), index=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    # What on-call look-ups ask: a schedule's overrides that end after an instant.
+    Index("ix_schedule_overrides_schedule_id_end", "schedule_id", "end"),
+    **NEVER_REUSE_IDS,
+)
+
+calendar_feeds = Table(
+    "calendar_feeds",
+    metadata,
+    id_column(),
+    # A user's feeds go with the user, a schedule's with the schedule.
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("schedule_id", Integer, ForeignKey("schedules.id", ondelete="CASCADE"), index=True),
+    Column("token_hash", Text, nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
     **NEVER_REUSE_IDS,
 )

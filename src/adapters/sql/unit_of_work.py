@@ -8,14 +8,17 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.sql.repositories import (
+    SqlCalendarFeedRepository,
     SqlCommentRepository,
     SqlEscalationEventRepository,
     SqlIncidentRepository,
     SqlIntegrationRepository,
     SqlNotificationRepository,
+    SqlOverrideRepository,
     SqlPasswordResetTokenRepository,
     SqlPolicyRepository,
     SqlPreferenceRepository,
+    SqlScheduleRepository,
     SqlTeamRepository,
     SqlTimelineRepository,
     SqlUserRepository,
@@ -44,6 +47,9 @@ class SqlUnitOfWork(UnitOfWork):
         self.notifications = SqlNotificationRepository(self)
         self.integrations = SqlIntegrationRepository(self)
         self.reset_tokens = SqlPasswordResetTokenRepository(self)
+        self.schedules = SqlScheduleRepository(self)
+        self.overrides = SqlOverrideRepository(self)
+        self.calendar_feeds = SqlCalendarFeedRepository(self)
 
     @property
     def session(self) -> AsyncSession:

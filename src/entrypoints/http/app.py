@@ -39,6 +39,7 @@ CONTRACT_TRAILING_SLASH_PATHS = (
     "/v1/escalation/policies",
     "/v1/integrations",
     "/v1/auth/reset-password",
+    "/v1/schedules",
 )
 
 TAGS = [
@@ -50,6 +51,8 @@ TAGS = [
     Tag(name="notification preferences", description="Channels, addresses and severity thresholds"),
     Tag(name="integrations", description="Alert sources and their keys"),
     Tag(name="alerts", description="Webhooks monitoring tools call"),
+    Tag(name="schedules", description="On-call rotations, overrides, and who is on call when"),
+    Tag(name="calendar feeds", description="On-call shifts in any calendar app"),
     Tag(name="service", description="Health and service information"),
 ]
 

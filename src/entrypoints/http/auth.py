@@ -59,13 +59,13 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> User:
 def permits(action: Action) -> Guard:
     """A guard: authenticated, and allowed `action` by the permission table.
 
-    Actions whose rule depends on the incident (INCIDENT_OWNERS, INCIDENT_RESPONDERS) are judged by the use case once it
-    has loaded the incident; this guard only authenticates for them.
+    Actions whose rule depends on the resource (an incident's or a schedule's rules) are judged by the use case once
+    it has loaded the resource; this guard only authenticates for them.
     """
 
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         actor = await authenticate(connection)
-        if not PERMISSIONS[action].depends_on_incident and not can(actor, action):
+        if not PERMISSIONS[action].depends_on_resource and not can(actor, action):
             raise PermissionDenied(f"{action.value} is not allowed for the role {actor.role.value}")
 
     guard.__name__ = f"permits_{action.name.lower()}"

@@ -108,6 +108,8 @@ def http_exception_handler(request: Request[Any, Any, Any], error: HTTPException
     headers = dict(error.headers or {})
     if isinstance(error, ValidationException):
         errors = [_framework_field_problem(item) for item in error.extra or [] if isinstance(item, dict)]
+        if not errors and (missing := _MISSING_PARAMETER.match(str(error.detail))):
+            errors = [FieldProblem(missing.group("name"), f"is required (a {missing.group('kind')} parameter)")]
         detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or str(error.detail)
         return problem(400, detail, slug="validation-failed", errors=errors or None, headers=headers)
     if status == 401:
@@ -231,6 +233,7 @@ def contains_nul(value: Any) -> bool:
     return False
 
 
+_MISSING_PARAMETER = re.compile(r"Missing required (?P<kind>\w+) parameter '(?P<name>[^']+)'")
 _AT_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]+)`")
 

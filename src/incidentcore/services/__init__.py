@@ -6,6 +6,15 @@ from incidentcore.services.integrations import Alert, AlertIngestion, AlertRecei
 from incidentcore.services.paging import PagingConfig, record_outcome, record_outcomes
 from incidentcore.services.policies import Policies, PolicyChanges
 from incidentcore.services.preferences import Preferences
+from incidentcore.services.schedules import (
+    CalendarFeeds,
+    FeedShifts,
+    NewOverride,
+    OnCallShift,
+    ScheduleChanges,
+    ScheduledShift,
+    Schedules,
+)
 from incidentcore.services.teams import TeamChanges, Teams
 from incidentcore.services.worker import EscalationTick, NotificationDispatch, SendSlots
 
@@ -14,17 +23,24 @@ __all__ = [
     "Alert",
     "AlertIngestion",
     "AlertReceipt",
+    "CalendarFeeds",
     "EscalationTick",
+    "FeedShifts",
     "Incidents",
     "Integrations",
     "NewIncident",
+    "NewOverride",
     "NewUser",
     "NotificationDispatch",
+    "OnCallShift",
     "PagingConfig",
     "Policies",
     "PolicyChanges",
     "Preferences",
     "ProfileChanges",
+    "ScheduleChanges",
+    "ScheduledShift",
+    "Schedules",
     "SendSlots",
     "SignupPolicy",
     "TeamChanges",

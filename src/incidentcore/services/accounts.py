@@ -39,8 +39,9 @@ INVALID_CREDENTIALS = "Incorrect email or password"
 SIGNUP_CLOSED = "sign-up is closed: ask an administrator for an account"
 
 
-def hash_reset_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def hash_secret(secret: str) -> str:
+    """What is stored of a secret handed out (a reset token, a calendar feed's key): its SHA-256."""
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def invalid_reset_token() -> ValidationFailed:
@@ -213,7 +214,7 @@ class Accounts:
             await self.uow.reset_tokens.add(
                 PasswordResetToken(
                     user.id,
-                    hash_reset_token(token),
+                    hash_secret(token),
                     expires_at=now + RESET_TOKEN_TTL,
                     credentials_version=user.credentials_version,
                 )
@@ -233,7 +234,7 @@ class Accounts:
                         address=user.email,
                         subject="incidentcore password reset",
                         body=body,
-                        idempotency_key=f"password-reset:{hash_reset_token(token)}",
+                        idempotency_key=f"password-reset:{hash_secret(token)}",
                         created_at=now,
                     )
                 ]
@@ -251,7 +252,7 @@ class Accounts:
             raise RateLimited("too many failed password resets from this address", retry_after)
         succeeded = False
         try:
-            await self._reset_password(hash_reset_token(token), new_password)
+            await self._reset_password(hash_secret(token), new_password)
             succeeded = True
         finally:
             self.throttle.end_attempt(keys, now, succeeded)
@@ -329,6 +330,9 @@ class Accounts:
             for policy in await self.uow.policies.list_all():
                 if policy.pages_user(user_id):
                     raise Conflict(f"escalation policy {policy.id} ({policy.name}) pages this user")
+            for schedule in await self.uow.schedules.list_all():
+                if user_id in schedule.participant_ids:
+                    raise Conflict(f"schedule {schedule.id} ({schedule.name}) has this user in its rotation")
             try:
                 await self.uow.users.delete(user_id)
                 await self.uow.commit()

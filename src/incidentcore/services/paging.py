@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from incidentcore.escalation import Effect, EffectKind, TargetType
@@ -21,6 +21,7 @@ from incidentcore.model import (
     User,
 )
 from incidentcore.ports import UnitOfWork
+from incidentcore.schedules import Override, oncall
 
 # Once someone has the incident in hand, pages still waiting to go out are no longer wanted.
 CANCELS_WAITING_PAGES = {
@@ -65,11 +66,13 @@ def choose_channels(
 
 @dataclass(frozen=True)
 class Audience:
-    """Whom a step pages: its targets, with each role target bound to a team."""
+    """Whom a step pages: its targets, with each role target bound to a team; schedule targets stand
+    for whoever is on call on them at the fire's scheduled time (`user_ids` holds them once known)."""
 
     user_ids: frozenset[int]
     team_ids: frozenset[int]
     roles: frozenset[tuple[Role, int]]
+    schedule_ids: frozenset[int] = frozenset()
 
     @classmethod
     def of_step(cls, incident: Incident, step_index: int) -> Audience:
@@ -84,6 +87,9 @@ class Audience:
             frozenset(t.team_id for t in targets if t.type is TargetType.TEAM and t.team_id is not None),
             # a role with no team to hold it in (no named team, incident without team) reaches no one
             frozenset((role, team_id) for role, team_id in roles if team_id is not None),
+            frozenset(
+                t.schedule_id for t in targets if t.type is TargetType.SCHEDULE and t.schedule_id is not None
+            ),
         )
 
     def includes(self, user: User) -> bool:
@@ -111,9 +117,9 @@ async def record_outcomes(
     now: datetime,
     actor_id: int | None,
 ) -> None:
-    """`record_outcome` for a batch (the worker's tick): a fixed handful of statements (targets,
-    preferences, teams, one insert each for pages, escalation events and timeline), however many
-    incidents and steps are in it."""
+    """`record_outcome` for a batch (the worker's tick): a fixed handful of statements (schedules and
+    their overrides when a step targets one, targets, preferences, teams, one insert each for pages,
+    escalation events and timeline), however many incidents and steps are in it."""
     fires = {
         (incident.id, effect): (incident, withdrawn_by)
         for incident, outcome in outcomes
@@ -169,6 +175,11 @@ async def _page(
     if not fires:
         return {}, []
     audiences = {key: Audience.of_step(i, key[1].step_index or 0) for key, (i, _) in fires.items()}
+    rostered = await _on_call(uow, audiences)
+    for key, on_call in rostered.items():
+        audiences[key] = replace(
+            audiences[key], user_ids=audiences[key].user_ids.union(*on_call.values())
+        )
     candidates = await uow.users.resolve_targets(
         user_ids=sorted({u for a in audiences.values() for u in a.user_ids}),
         team_ids=sorted({t for a in audiences.values() for t in a.team_ids}),
@@ -186,6 +197,11 @@ async def _page(
         subject, body = _message(paging, incident, effect, team_names.get(incident.team_id or 0))
         cancel_reason = f"{withdrawn_by} before the page could be sent" if withdrawn_by else None
         fired = reach[(incident_id, effect)] = Reach(cancel_reason=cancel_reason)
+        fired.unstaffed_schedule_ids = [
+            schedule_id
+            for schedule_id, on_call in rostered.get((incident_id, effect), {}).items()
+            if not any(user.id in on_call for user in candidates)  # nobody, or only deactivated users
+        ]
         for user in (u for u in candidates if audiences[(incident_id, effect)].includes(u)):
             channels = choose_channels(user, preferences.get(user.id, []), incident)
             if not channels:
@@ -209,6 +225,34 @@ async def _page(
                 rows.append(page)
     inserted = await uow.notifications.add_new(rows)
     return reach, [n for n in inserted if n.status is NotificationStatus.CANCELLED]
+
+
+async def _on_call(
+    uow: UnitOfWork, audiences: dict[tuple[int, Effect], Audience]
+) -> dict[tuple[int, Effect], dict[int, set[int]]]:
+    """Who is on call on each schedule a fire targets, at the fire's scheduled time (not now: a worker
+    catching up pages whoever was on call then). Two queries for the whole batch; a schedule deleted
+    since the incident's policy snapshot was taken has nobody on call."""
+    wanted = {key: audience.schedule_ids for key, audience in audiences.items() if audience.schedule_ids}
+    if not wanted:
+        return {}
+    schedule_ids = sorted(set().union(*wanted.values()))
+    times = [effect.scheduled_at for _, effect in wanted]
+    schedules = {s.id: s for s in await uow.schedules.get_many(schedule_ids)}
+    overrides: dict[int, list[Override]] = {}
+    for override in await uow.overrides.in_window(schedule_ids, min(times), max(times)):
+        overrides.setdefault(override.schedule_id, []).append(override)
+    return {
+        (incident_id, effect): {
+            schedule_id: set(
+                oncall(schedules[schedule_id], overrides.get(schedule_id, []), effect.scheduled_at).user_ids
+                if schedule_id in schedules
+                else ()
+            )
+            for schedule_id in sorted(ids)
+        }
+        for (incident_id, effect), ids in wanted.items()
+    }
 
 def _message(paging: PagingConfig, incident: Incident, effect: Effect, team_name: str | None) -> tuple[str, str]:
     severity = incident.severity.value.upper()
@@ -240,11 +284,19 @@ def _escalated(incident: Incident, effect: Effect, fired: Reach, actor_id: int |
     }
     if fired.unreachable:
         data["unreachable_user_ids"] = [u.id for u in fired.unreachable]
+    if fired.unstaffed_schedule_ids:
+        data["unreachable_schedule_ids"] = fired.unstaffed_schedule_ids
     if fired.cancelled:
         data["cancelled_user_ids"] = [u.id for u in fired.cancelled]
         data["cancel_reason"] = fired.cancel_reason
     elif not fired.paged:
-        data["warning"] = "no one was paged: no active target has a channel for this severity"
+        reasons = []
+        if fired.unstaffed_schedule_ids:
+            schedules = ", ".join(str(i) for i in fired.unstaffed_schedule_ids)
+            reasons.append(f"no one is on call on schedule {schedules} at the scheduled time")
+        if fired.unreachable or not fired.unstaffed_schedule_ids:
+            reasons.append("no active target has a channel for this severity")
+        data["warning"] = "no one was paged: " + "; ".join(reasons)
     return TimelineEvent(incident.id, TimelineKind.ESCALATED, effect.scheduled_at, actor_id, data)
 
 
@@ -253,12 +305,14 @@ def _escalated(incident: Incident, effect: Effect, fired: Reach, actor_id: int |
 @dataclass
 class Reach:
     """Whom one fire reached: paged (pages queued), cancelled (pages withdrawn in the same transaction,
-    with `cancel_reason`), unreachable (targets with no channel for the incident's severity)."""
+    with `cancel_reason`), unreachable (targets with no channel for the incident's severity), and the
+    targeted schedules with no active user on call (`unstaffed_schedule_ids`)."""
 
     paged: list[User] = field(default_factory=list)
     cancelled: list[User] = field(default_factory=list)
     unreachable: list[User] = field(default_factory=list)
     cancel_reason: str | None = None
+    unstaffed_schedule_ids: list[int] = field(default_factory=list)
 
 
 def _fires_and_what_withdraws_them(outcome: Outcome) -> list[tuple[Effect, str | None]]:

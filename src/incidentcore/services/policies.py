@@ -86,6 +86,9 @@ class Policies:
                 if target.type is TargetType.USER and target.user_id is not None:
                     if await self.uow.users.get(target.user_id) is None:
                         errors.append(FieldError(f"{where}.id", f"user {target.user_id} does not exist"))
+                elif target.type is TargetType.SCHEDULE and target.schedule_id is not None:
+                    if await self.uow.schedules.get(target.schedule_id) is None:
+                        errors.append(FieldError(f"{where}.id", f"schedule {target.schedule_id} does not exist"))
                 elif target.team_id is not None and await self.uow.teams.get(target.team_id) is None:
                     errors.append(FieldError(f"{where}.team_id", f"team {target.team_id} does not exist"))
         if errors:

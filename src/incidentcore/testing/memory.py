@@ -41,6 +41,7 @@ from incidentcore.model import (
 )
 from incidentcore.ports import (
     AccessToken,
+    CalendarFeedRepository,
     ChannelAddresses,
     Clock,
     CommentRepository,
@@ -56,6 +57,7 @@ from incidentcore.ports import (
     NotificationRepository,
     Notifier,
     OutgoingMessage,
+    OverrideRepository,
     Page,
     Paged,
     PasswordHasher,
@@ -63,6 +65,7 @@ from incidentcore.ports import (
     PolicyRepository,
     PreferenceRepository,
     RetryPolicy,
+    ScheduleRepository,
     SchedulerNudge,
     SecretGenerator,
     TeamRepository,
@@ -73,6 +76,7 @@ from incidentcore.ports import (
     UserFilter,
     UserRepository,
 )
+from incidentcore.schedules import CalendarFeed, Override, Schedule
 
 K = TypeVar("K", bound=Hashable)
 R = TypeVar("R")
@@ -106,6 +110,9 @@ class MemoryStore:
         self.notifications: Table[int, Notification] = Table()
         self.integrations: Table[int, Integration] = Table()
         self.reset_tokens: Table[int, PasswordResetToken] = Table()
+        self.schedules: Table[int, Schedule] = Table()
+        self.overrides: Table[int, Override] = Table()
+        self.calendar_feeds: Table[int, CalendarFeed] = Table()
         self.last_ids: dict[str, int] = {}
 
     def next_id(self, table: str) -> int:
@@ -197,6 +204,9 @@ class Transaction:
         self.notifications = TableView(store.notifications, self)
         self.integrations = TableView(store.integrations, self)
         self.reset_tokens = TableView(store.reset_tokens, self)
+        self.schedules = TableView(store.schedules, self)
+        self.overrides = TableView(store.overrides, self)
+        self.calendar_feeds = TableView(store.calendar_feeds, self)
 
     def views(self) -> tuple[TableView[object, object], ...]:
         return tuple(view for view in vars(self).values() if isinstance(view, TableView))
@@ -247,6 +257,9 @@ class MemoryUserRepository(_InTransaction, UserRepository):
         found = next((u for u in self._tx.users.rows() if u.email.lower() == wanted), None)
         return copy.deepcopy(found)
 
+    async def get_many(self, user_ids: Sequence[int]) -> builtins.list[User]:
+        return [user for user_id in sorted(set(user_ids)) if (user := self._tx.users.get(user_id))]
+
     async def list(self, where: UserFilter, page: Page) -> Paged[User]:
         q = where.q.lower() if where.q is not None else None
         rows = [
@@ -265,8 +278,8 @@ class MemoryUserRepository(_InTransaction, UserRepository):
         self._tx.users.put(user.id, user)
 
     async def delete(self, user_id: int) -> None:
-        """History (incidents, comments, timeline events, notifications) blocks the delete; the
-        user's own preferences and reset tokens go with the user."""
+        """History (incidents, comments, timeline events, notifications, schedule overrides) blocks the
+        delete; the user's own preferences, reset tokens and calendar feeds go with the user."""
         if self._tx.users.peek(user_id) is None:
             raise NotFound(f"user {user_id} does not exist")
         self._ensure_unreferenced(user_id)
@@ -277,6 +290,9 @@ class MemoryUserRepository(_InTransaction, UserRepository):
         for token in list(tx.reset_tokens.rows()):
             if token.user_id == user_id:
                 tx.reset_tokens.delete(token.id)
+        for feed in list(tx.calendar_feeds.rows()):
+            if feed.user_id == user_id:
+                tx.calendar_feeds.delete(feed.id)
         tx.users.delete(user_id)
 
     async def resolve_targets(
@@ -316,6 +332,8 @@ class MemoryUserRepository(_InTransaction, UserRepository):
             raise Conflict("timeline events still reference the user")
         if any(n.user_id == user_id for n in tx.notifications.rows()):
             raise Conflict("notifications still reference the user")
+        if any(user_id in (o.user_id, o.created_by_id) for o in tx.overrides.rows()):
+            raise Conflict("schedule overrides still reference the user")
 
 
 class MemoryTeamRepository(_InTransaction, TeamRepository):
@@ -368,6 +386,8 @@ class MemoryTeamRepository(_InTransaction, TeamRepository):
             raise Conflict("escalation policies still reference the team")
         if any(i.team_id == team_id for i in tx.integrations.rows()):
             raise Conflict("integrations still reference the team")
+        if any(s.team_id == team_id for s in tx.schedules.rows()):
+            raise Conflict("schedules still reference the team")
 
 
 class MemoryIncidentRepository(_InTransaction, IncidentRepository):
@@ -710,6 +730,144 @@ class MemoryPasswordResetTokenRepository(_InTransaction, PasswordResetTokenRepos
         return copy.deepcopy(token)
 
 
+class MemoryScheduleRepository(_InTransaction, ScheduleRepository):
+    """`ScheduleRepository` in memory."""
+
+    async def add(self, schedule: Schedule) -> Schedule:
+        self._ensure_team_exists(schedule)
+        schedule.id = self._uow.store.next_id("schedules")
+        self._tx.schedules.put(schedule.id, schedule)
+        return schedule
+
+    async def get(self, schedule_id: int) -> Schedule | None:
+        return self._tx.schedules.get(schedule_id)
+
+    async def get_many(self, schedule_ids: Sequence[int]) -> builtins.list[Schedule]:
+        return [s for schedule_id in sorted(set(schedule_ids)) if (s := self._tx.schedules.get(schedule_id))]
+
+    async def list(self, team_id: int | None, page: Page) -> Paged[Schedule]:
+        return _paged(self._of_team(team_id), page)
+
+    async def list_all(self, team_id: int | None = None) -> builtins.list[Schedule]:
+        return copy.deepcopy(self._of_team(team_id))
+
+    async def update(self, schedule: Schedule) -> None:
+        if self._tx.schedules.peek(schedule.id) is None:
+            raise NotFound(f"schedule {schedule.id} does not exist")
+        self._ensure_team_exists(schedule)
+        self._tx.schedules.put(schedule.id, schedule)
+
+    async def delete(self, schedule_id: int) -> None:
+        tx = self._tx
+        if tx.schedules.peek(schedule_id) is None:
+            raise NotFound(f"schedule {schedule_id} does not exist")
+        for override in list(tx.overrides.rows()):
+            if override.schedule_id == schedule_id:
+                tx.overrides.delete(override.id)
+        for feed in list(tx.calendar_feeds.rows()):
+            if feed.schedule_id == schedule_id:
+                tx.calendar_feeds.delete(feed.id)
+        tx.schedules.delete(schedule_id)
+
+    def check_writes(self) -> None:
+        for schedule in self._tx.schedules.written():
+            self._ensure_team_exists(schedule)
+
+    def _of_team(self, team_id: int | None) -> builtins.list[Schedule]:
+        rows = (s for s in self._tx.schedules.rows() if team_id is None or s.team_id == team_id)
+        return sorted(rows, key=lambda s: s.id)
+
+    def _ensure_team_exists(self, schedule: Schedule) -> None:
+        if schedule.team_id is not None and self._tx.teams.peek(schedule.team_id) is None:
+            raise Conflict(f"team {schedule.team_id} does not exist")
+
+
+def _in_window(override: Override, since: datetime | None, until: datetime | None) -> bool:
+    return (since is None or override.end > since) and (until is None or override.start <= until)
+
+
+class MemoryOverrideRepository(_InTransaction, OverrideRepository):
+    """`OverrideRepository` in memory."""
+
+    async def add(self, override: Override) -> Override:
+        self._ensure_references_exist(override)
+        override.id = self._uow.store.next_id("overrides")
+        self._tx.overrides.put(override.id, override)
+        return override
+
+    async def get(self, override_id: int) -> Override | None:
+        return self._tx.overrides.get(override_id)
+
+    async def list(
+        self, schedule_id: int, since: datetime | None, until: datetime | None, page: Page
+    ) -> Paged[Override]:
+        rows = [o for o in self._tx.overrides.rows() if o.schedule_id == schedule_id and _in_window(o, since, until)]
+        return _paged(sorted(rows, key=lambda o: (o.start, o.id)), page)
+
+    async def in_window(
+        self, schedule_ids: Sequence[int], since: datetime, until: datetime | None
+    ) -> builtins.list[Override]:
+        wanted = set(schedule_ids)
+        rows = [o for o in self._tx.overrides.rows() if o.schedule_id in wanted and _in_window(o, since, until)]
+        return copy.deepcopy(sorted(rows, key=lambda o: (o.schedule_id, o.start, o.id)))
+
+    async def delete(self, override_id: int) -> None:
+        if self._tx.overrides.peek(override_id) is None:
+            raise NotFound(f"override {override_id} does not exist")
+        self._tx.overrides.delete(override_id)
+
+    def check_writes(self) -> None:
+        for override in self._tx.overrides.written():
+            self._ensure_references_exist(override)
+
+    def _ensure_references_exist(self, override: Override) -> None:
+        tx = self._tx
+        if tx.schedules.peek(override.schedule_id) is None:
+            raise Conflict(f"schedule {override.schedule_id} does not exist")
+        for user_id in (override.user_id, override.created_by_id):
+            if user_id is not None and tx.users.peek(user_id) is None:
+                raise Conflict(f"user {user_id} does not exist")
+
+
+class MemoryCalendarFeedRepository(_InTransaction, CalendarFeedRepository):
+    """`CalendarFeedRepository` in memory."""
+
+    async def add(self, feed: CalendarFeed) -> CalendarFeed:
+        self._ensure_valid(feed)
+        feed.id = self._uow.store.next_id("calendar_feeds")
+        self._tx.calendar_feeds.put(feed.id, feed)
+        return feed
+
+    async def get(self, feed_id: int) -> CalendarFeed | None:
+        return self._tx.calendar_feeds.get(feed_id)
+
+    async def get_by_token_hash(self, token_hash: str) -> CalendarFeed | None:
+        found = next((f for f in self._tx.calendar_feeds.rows() if f.token_hash == token_hash), None)
+        return copy.deepcopy(found)
+
+    async def list_for_user(self, user_id: int, page: Page) -> Paged[CalendarFeed]:
+        rows = [f for f in self._tx.calendar_feeds.rows() if f.user_id == user_id]
+        return _paged(sorted(rows, key=lambda f: f.id), page)
+
+    async def delete(self, feed_id: int) -> None:
+        if self._tx.calendar_feeds.peek(feed_id) is None:
+            raise NotFound(f"calendar feed {feed_id} does not exist")
+        self._tx.calendar_feeds.delete(feed_id)
+
+    def check_writes(self) -> None:
+        for feed in self._tx.calendar_feeds.written():
+            self._ensure_valid(feed)
+
+    def _ensure_valid(self, feed: CalendarFeed) -> None:
+        tx = self._tx
+        if tx.users.peek(feed.user_id) is None:
+            raise Conflict(f"user {feed.user_id} does not exist")
+        if feed.schedule_id is not None and tx.schedules.peek(feed.schedule_id) is None:
+            raise Conflict(f"schedule {feed.schedule_id} does not exist")
+        if any(f.token_hash == feed.token_hash and f.id != feed.id for f in tx.calendar_feeds.rows()):
+            raise Conflict("a calendar feed with this secret already exists")
+
+
 class MemoryUnitOfWork(UnitOfWork):
     """Transactions over a MemoryStore, one after another.
 
@@ -736,6 +894,9 @@ class MemoryUnitOfWork(UnitOfWork):
         self.notifications: MemoryNotificationRepository = MemoryNotificationRepository(self)
         self.integrations: MemoryIntegrationRepository = MemoryIntegrationRepository(self)
         self.reset_tokens: MemoryPasswordResetTokenRepository = MemoryPasswordResetTokenRepository(self)
+        self.schedules: MemoryScheduleRepository = MemoryScheduleRepository(self)
+        self.overrides: MemoryOverrideRepository = MemoryOverrideRepository(self)
+        self.calendar_feeds: MemoryCalendarFeedRepository = MemoryCalendarFeedRepository(self)
 
     @property
     def transaction(self) -> Transaction:
@@ -758,7 +919,16 @@ class MemoryUnitOfWork(UnitOfWork):
 
     async def commit(self) -> None:
         if self._transaction is not None:
-            constrained = (self.users, self.teams, self.incidents, self.notifications, self.integrations)
+            constrained = (
+                self.users,
+                self.teams,
+                self.incidents,
+                self.notifications,
+                self.integrations,
+                self.schedules,
+                self.overrides,
+                self.calendar_feeds,
+            )
             try:
                 for repository in constrained:
                     repository.check_writes()

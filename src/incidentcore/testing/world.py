@@ -9,6 +9,7 @@ from incidentcore.model import Role, User
 from incidentcore.services import (
     Accounts,
     AlertIngestion,
+    CalendarFeeds,
     EscalationTick,
     Incidents,
     Integrations,
@@ -17,6 +18,7 @@ from incidentcore.services import (
     PagingConfig,
     Policies,
     Preferences,
+    Schedules,
     SignupPolicy,
     Teams,
 )
@@ -86,6 +88,14 @@ class InMemoryServices:
     def preferences(self) -> Preferences:
         """`Preferences` on a fresh unit of work."""
         return Preferences(self.uow(), self.destinations, self.addresses)
+
+    @property
+    def schedules(self) -> Schedules:
+        return Schedules(self.uow(), self.clock)
+
+    @property
+    def calendar_feeds(self) -> CalendarFeeds:
+        return CalendarFeeds(self.uow(), self.clock, self.secrets)
 
     @property
     def integrations(self) -> Integrations:

@@ -2,10 +2,12 @@
 
 from entrypoints.http.controllers.alerts import AlertsController
 from entrypoints.http.controllers.auth import AuthController
+from entrypoints.http.controllers.calendar_feeds import CalendarFeedsController
 from entrypoints.http.controllers.incidents import IncidentsController
 from entrypoints.http.controllers.integrations import IntegrationsController
 from entrypoints.http.controllers.policies import PoliciesController
 from entrypoints.http.controllers.preferences import PreferencesController
+from entrypoints.http.controllers.schedules import OnCallController, SchedulesController
 from entrypoints.http.controllers.service import ServiceController
 from entrypoints.http.controllers.teams import TeamsController
 from entrypoints.http.controllers.users import UsersController
@@ -19,6 +21,9 @@ API_CONTROLLERS = [
     PreferencesController,
     IntegrationsController,
     AlertsController,
+    SchedulesController,
+    OnCallController,
+    CalendarFeedsController,
 ]
 
 __all__ = ["API_CONTROLLERS", "ServiceController"]

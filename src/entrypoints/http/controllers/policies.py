@@ -22,7 +22,8 @@ Minutes = Annotated[int, Meta(ge=0, le=EscalationPolicy.MAX_DELAY_MINUTES)]
 
 class PolicyTarget(RequestBody):
     """`user`: `id` is the user. `team`: `id` (or `team_id`) is the team. `role`: `role`, in `team_id` or
-    else in the incident's team."""
+    else in the incident's team. `schedule`: `id` is the schedule; whoever is on call on it when the
+    step fires is paged."""
 
     type: TargetType
     id: Id | None = None
@@ -87,6 +88,8 @@ def domain_target(target: PolicyTarget) -> Target:
         return Target(TargetType.USER, user_id=target.id)
     if target.type is TargetType.TEAM:
         return Target(TargetType.TEAM, team_id=target.id if target.id is not None else target.team_id)
+    if target.type is TargetType.SCHEDULE:
+        return Target(TargetType.SCHEDULE, schedule_id=target.id)
     return Target(TargetType.ROLE, team_id=target.team_id, role=target.role.value if target.role else None)
 
 
@@ -123,6 +126,8 @@ def target_response(target: Target) -> PolicyTargetResponse:
         return PolicyTargetResponse(type=target.type, id=target.user_id, role=None, team_id=None)
     if target.type is TargetType.TEAM:
         return PolicyTargetResponse(type=target.type, id=target.team_id, role=None, team_id=target.team_id)
+    if target.type is TargetType.SCHEDULE:
+        return PolicyTargetResponse(type=target.type, id=target.schedule_id, role=None, team_id=None)
     return PolicyTargetResponse(type=target.type, id=None, role=target.role, team_id=target.team_id)
 
 
