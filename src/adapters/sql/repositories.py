@@ -132,7 +132,7 @@ class _SqlRepository:
 
     async def _insert(self, table: Table, values: Mapping[str, Any]) -> int:
         """Inserts one row; returns its id."""
-        result = await self._session.execute(insert(table).values(values).returning(table.c.id))
+        result = await self._session.execute(_inserting(table, ordered=False), dict(values))
         return int(result.scalar_one())
 
     async def _insert_many(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> builtins.list[int]:
@@ -140,8 +140,7 @@ class _SqlRepository:
         if not rows:
             return []
         ordered = self._on_postgres  # SQLAlchemy pairs RETURNING rows with their parameters itself
-        statement = insert(table).returning(table.c.id, sort_by_parameter_order=ordered)
-        ids = builtins.list((await self._session.execute(statement, rows)).scalars())
+        ids = builtins.list((await self._session.execute(_inserting(table, ordered=ordered), rows)).scalars())
         if not ordered:
             # SQLite: RETURNING order is not guaranteed, and asking SQLAlchemy to keep it would cost one
             # INSERT per row. AUTOINCREMENT ids grow in insertion order, and nobody else inserts while
@@ -169,6 +168,20 @@ class _SqlRepository:
 
 
 _ONE_ROW_BY: dict[tuple[str, str, bool], Select[Any]] = {}
+_INSERTS: dict[tuple[str, bool], Any] = {}
+# The SET clause comes from the parameters' column names; the fence from these two.
+_FENCED_INCIDENT_UPDATE = update(incidents).where(
+    incidents.c.id == bindparam("fenced_id"), incidents.c.version == bindparam("fenced_version")
+)
+
+
+def _inserting(table: Table, *, ordered: bool) -> Any:
+    """INSERT ... RETURNING id for `table`, built once (`ordered`: RETURNING in parameter order)."""
+    key = (table.name, ordered)
+    statement = _INSERTS.get(key)
+    if statement is None:
+        statement = _INSERTS[key] = insert(table).returning(table.c.id, sort_by_parameter_order=ordered)
+    return statement
 
 
 class _EntityRepository(_SqlRepository, Generic[E]):
@@ -428,13 +441,10 @@ class SqlIncidentRepository(_EntityRepository[Incident], IncidentRepository):
         values = mapping.incident_values(incident)
         for column in (*mapping.INCIDENT_IMMUTABLE_COLUMNS, "version"):
             del values[column]
-        fenced = (
-            update(incidents)
-            .where(incidents.c.id == incident.id, incidents.c.version == incident.version)
-            .values({**values, "version": incident.version + 1})
-        )
+        fence = {"fenced_id": incident.id, "fenced_version": incident.version}
         with self._writing(incident):
-            changed = await self._changed(fenced)
+            result = await self._session.execute(_FENCED_INCIDENT_UPDATE, {**values, "version": incident.version + 1, **fence})
+            changed = cast(CursorResult[Any], result).rowcount
         if not changed:
             exists = await self._session.scalar(select(incidents.c.id).where(incidents.c.id == incident.id))
             if exists is None:
