@@ -40,6 +40,7 @@ from incidentcore.ports import (
 from incidentcore.services import (
     Accounts,
     AlertIngestion,
+    AlertLimits,
     EscalationTick,
     Incidents,
     Integrations,
@@ -171,6 +172,10 @@ class UseCaseProvider(Provider):
     integrations = provide(Integrations)
     alert_ingestion = provide(AlertIngestion)
     escalation_tick = provide(EscalationTick)
+
+    @provide(scope=Scope.APP)
+    def alert_limits(self, settings: Settings) -> AlertLimits:
+        return AlertLimits(timeline_events=settings.alert_timeline_max)
 
     @provide
     def notification_dispatch(

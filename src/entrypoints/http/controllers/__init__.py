@@ -2,6 +2,7 @@
 
 from entrypoints.http.controllers.alerts import AlertsController
 from entrypoints.http.controllers.auth import AuthController
+from entrypoints.http.controllers.events import EventsController
 from entrypoints.http.controllers.incidents import IncidentsController
 from entrypoints.http.controllers.integrations import IntegrationsController
 from entrypoints.http.controllers.policies import PoliciesController
@@ -19,6 +20,7 @@ API_CONTROLLERS = [
     PreferencesController,
     IntegrationsController,
     AlertsController,
+    EventsController,
 ]
 
 __all__ = ["API_CONTROLLERS", "ServiceController"]
