@@ -83,6 +83,9 @@ API_ENDPOINTS = [
     ("POST", "/v1/integrations/"),
     ("DELETE", "/v1/integrations/{integration_id}"),
     ("POST", "/v1/alerts/elastic"),
+    ("POST", "/v1/alerts/events"),
+    ("POST", "/v2/enqueue"),
+    ("POST", "/v1/alerts/alertmanager"),
 ]
 # Reachable without a bearer token (API.md "Auth").
 PUBLIC_ENDPOINTS = {
@@ -93,6 +96,9 @@ PUBLIC_ENDPOINTS = {
     ("POST", "/v1/auth/password-recovery/{email}"),
     ("POST", "/v1/auth/reset-password/"),
     ("POST", "/v1/alerts/elastic"),
+    ("POST", "/v1/alerts/events"),
+    ("POST", "/v2/enqueue"),
+    ("POST", "/v1/alerts/alertmanager"),
 }
 
 __all__ = [
