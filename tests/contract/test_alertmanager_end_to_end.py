@@ -115,6 +115,7 @@ def incidentcore(tmp_path: Path) -> Iterator[str]:
     assert "Traceback" not in log_path.read_text()
 
 
+# The receivers as the README configures them.
 ALERTMANAGER_CONFIG = """
 route:
   receiver: webhook
@@ -137,7 +138,7 @@ receivers:
     pagerduty_configs:
       - url: {base}/v2/enqueue
         routing_key: {routing_key}
-        severity: '{{{{ .CommonLabels.severity }}}}'
+        severity: '{{{{ if .CommonLabels.severity }}}}{{{{ .CommonLabels.severity }}}}{{{{ else }}}}error{{{{ end }}}}'
         description: '{{{{ .CommonAnnotations.summary }}}}'
 """
 
