@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 from http_harness import *  # noqa: F403
 
+from entrypoints.settings import ConfigurationError, Settings
+
 PARALLEL = 20
 
 
@@ -74,3 +76,11 @@ def test_a_storm_of_repeats_is_counted_while_the_timeline_keeps_alert_timeline_m
     assert incident["alert_count"] == 30
     timeline = api.client.get(f"/v1/incidents/{incident['id']}/timeline", headers=api.admin_headers).json()
     assert [e["kind"] for e in timeline["items"]].count("alert") == 5
+
+
+def test_alert_timeline_max_is_a_bounded_setting():
+    assert Settings.from_mapping({}).alert_timeline_max == 100
+    assert Settings.from_mapping({"ALERT_TIMELINE_MAX": "20"}).alert_timeline_max == 20
+    for bad in ("0", "many"):
+        with pytest.raises(ConfigurationError, match="ALERT_TIMELINE_MAX"):
+            Settings.from_mapping({"ALERT_TIMELINE_MAX": bad})
