@@ -13,6 +13,7 @@ from incidentcore.errors import AuthenticationFailed
 from incidentcore.escalation import EscalationStep, Target, TargetType
 from incidentcore.model import (
     EscalationPolicy,
+    Incident,
     IncidentStatus,
     Integration,
     NotificationStatus,
@@ -20,7 +21,7 @@ from incidentcore.model import (
     TimelineKind,
 )
 from incidentcore.ports import IncidentFilter, Page
-from incidentcore.services import Alert, AlertAction, AlertLimits
+from incidentcore.services import Alert, AlertAction, AlertIngestion, AlertLimits
 from incidentcore.testing.world import InMemoryServices
 
 pytestmark = pytest.mark.anyio
@@ -147,6 +148,33 @@ async def test_one_delivery_is_taken_whole_with_receipts_in_its_order(world: InM
     assert receipts[0].incident_id == receipts[2].incident_id
     assert receipts[1].incident_id == receipts[3].incident_id != receipts[0].incident_id
     assert world.nudge.nudges == 1
+
+
+async def test_an_alert_that_loses_the_race_to_open_its_incident_counts_on_the_winners(
+    world: InMemoryServices,
+) -> None:
+    """Between our lookup (nothing open) and our insert, another request opens the incident: the store
+    refuses a second open incident for the key, and the alert is taken again, as a repeat."""
+    integration = await integration_of_a_team(world)
+    uow = world.uow()
+    lookup = uow.incidents.find_open_by_dedup_key
+    raced = False
+
+    async def lookup_while_a_rival_opens_it(integration_id: int, dedup_key: str) -> Incident | None:
+        nonlocal raced
+        if raced:
+            return await lookup(integration_id, dedup_key)
+        raced = True
+        assert (await world.alerts.receive(integration.key, alert())).action == "created"
+        return None  # what the lookup saw, a moment before the rival committed
+
+    uow.incidents.find_open_by_dedup_key = lookup_while_a_rival_opens_it  # type: ignore[method-assign]
+    ingestion = AlertIngestion(uow, world.clock, world.nudge, world.paging, world.alert_limits)
+    receipt = await ingestion.receive(integration.key, alert())
+    assert receipt.action == "updated"
+    admin = await world.admin()
+    [incident] = (await world.incidents.list(admin, IncidentFilter(), ALL)).items
+    assert (incident.id, incident.alert_count) == (receipt.incident_id, 2)
 
 
 async def test_dedup_keys_are_per_integration(world: InMemoryServices) -> None:

@@ -17,15 +17,11 @@ from litestar import Controller, Request, Response, post
 from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import JSONBody
+from litestar.types import ExceptionHandlersMap
 from msgspec import Meta, Struct
 
-from entrypoints.http.problems import (
-    MAX_BODY_BYTES_OPT,
-    PROBLEM_DESCRIPTIONS,
-    domain_error_handler,
-    http_exception_handler,
-)
-from incidentcore.errors import AuthenticationFailed, DomainError, FieldError, ValidationFailed
+from entrypoints.http.problems import MAX_BODY_BYTES_OPT, PROBLEM_DESCRIPTIONS
+from incidentcore.errors import AuthenticationFailed, FieldError, ValidationFailed
 from incidentcore.model import Severity
 from incidentcore.services import Alert, AlertAction, AlertIngestion
 from incidentcore.validation import TITLE_MAX
@@ -92,21 +88,27 @@ class EventRejected(Struct):
     errors: list[str]
 
 
-def event_rejected(request: Request[Any, Any, Any], error: DomainError | HTTPException) -> Response[Any]:
-    """PagerDuty's answer to an event it refuses; what is not the client's doing (a 5xx, a conflict
-    that outlived the retries) stays a problem."""
+def event_rejected(
+    request: Request[Any, Any, Any], error: ValidationFailed | AuthenticationFailed | HTTPException
+) -> Response[EventRejected]:
+    """PagerDuty's answer to an event it refuses."""
     if isinstance(error, ValidationFailed):
         status, errors = 400, [f"{e.field}: {e.message}" for e in error.errors]
     elif isinstance(error, AuthenticationFailed):
         status, errors = 400, ["Invalid routing key"]
-    elif isinstance(error, HTTPException) and 400 <= error.status_code < 500:
-        status, errors = error.status_code, [str(error.detail)]
-    elif isinstance(error, HTTPException):
-        return http_exception_handler(request, error)
     else:
-        return domain_error_handler(request, error)
+        status, errors = error.status_code, [str(error.detail)]
     body = EventRejected(status="invalid event", message="Event object is invalid", errors=errors)
     return Response(body, status_code=status, media_type="application/json")
+
+
+# What refuses an event: the body check (bad JSON, content type, size), the decoder, an unknown routing
+# key. Anything else (a conflict that outlived the retries, a 5xx) stays a problem, as on every route.
+REFUSALS: ExceptionHandlersMap = {
+    ValidationFailed: event_rejected,
+    AuthenticationFailed: event_rejected,
+    **dict.fromkeys((400, 413, 415), event_rejected),
+}
 
 
 def rejected(status: int) -> ResponseSpec:
@@ -168,7 +170,7 @@ class EventsController(Controller):
         ["/v1/alerts/events", "/v2/enqueue"],
         status_code=202,
         summary="Receive a PagerDuty Events API v2 event",
-        exception_handlers={DomainError: event_rejected, HTTPException: event_rejected},
+        exception_handlers=REFUSALS,
         opt={MAX_BODY_BYTES_OPT: EVENT_MAX_BYTES},
         responses={400: rejected(400), 413: rejected(413)},
     )
