@@ -40,6 +40,7 @@ from incidentcore.ports import (
 from incidentcore.services import (
     Accounts,
     AlertIngestion,
+    AlertLimits,
     CalendarFeeds,
     EscalationTick,
     Incidents,
@@ -181,6 +182,10 @@ class UseCaseProvider(Provider):
     schedules = provide(Schedules)
     calendar_feeds = provide(CalendarFeeds)
     escalation_tick = provide(EscalationTick)
+
+    @provide(scope=Scope.APP)
+    def alert_limits(self, settings: Settings) -> AlertLimits:
+        return AlertLimits(timeline_events=settings.alert_timeline_max)
 
     @provide
     def notification_dispatch(

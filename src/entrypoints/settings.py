@@ -60,6 +60,7 @@ class Settings:
     manual_escalations_per_incident: int = 6
     manual_pages_per_user: int = 30
     manual_page_window_minutes: int = 10
+    alert_timeline_max: int = 100
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_user: str | None = None
@@ -217,6 +218,7 @@ class Settings:
             manual_escalations_per_incident=number("MANUAL_ESCALATIONS_PER_INCIDENT", 6, 1, 1_000_000),
             manual_pages_per_user=number("MANUAL_PAGES_PER_USER", 30, 1, 1_000_000),
             manual_page_window_minutes=number("MANUAL_PAGE_WINDOW_MINUTES", 10, 1, 24 * 60),
+            alert_timeline_max=number("ALERT_TIMELINE_MAX", 100, 1, 100_000),
             smtp_host=text("SMTP_HOST", None),
             smtp_port=number("SMTP_PORT", 587, 1, 65535),
             smtp_user=text("SMTP_USER", None),

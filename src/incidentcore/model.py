@@ -233,6 +233,7 @@ class Incident:
     source: str | None = None
     integration_id: int | None = None
     dedup_key: str | None = None
+    alert_count: int = 0  # alerts received for it (1 when an alert opened it; 0 when a person did)
     updated_at: datetime | None = None
     acknowledged_at: datetime | None = None
     resolved_at: datetime | None = None
@@ -349,9 +350,14 @@ class Incident:
         event = self._event(TimelineKind.COMMENTED, now, author_id, {"body": body[:200]})
         return comment, Outcome([event])
 
-    def note_alert(self, now: datetime, data: dict[str, Any]) -> Outcome:
-        """Records on the timeline an alert that arrived for the open incident (`data`: what it said)."""
+    def note_alert(self, now: datetime, data: dict[str, Any], *, timeline_max: int) -> Outcome:
+        """One more alert for this incident: always counted, and recorded on the timeline while fewer
+        than `timeline_max` alerts are there, so that an alert storm cannot grow the timeline without
+        bound (the timeline holds the first `timeline_max` alerts; `alert_count` says how many came)."""
+        self.alert_count += 1
         self.updated_at = now
+        if self.alert_count > timeline_max:
+            return Outcome()
         return Outcome([self._event(TimelineKind.ALERT, now, None, data)])
 
     def _escalate_with(self, event: Event, now: datetime, actor_id: int | None) -> Outcome:

@@ -98,6 +98,9 @@ API_ENDPOINTS = [
     ("GET", "/v1/calendar-feeds"),
     ("DELETE", "/v1/calendar-feeds/{feed_id}"),
     ("GET", "/v1/calendar-feeds/feed.ics"),
+    ("POST", "/v1/alerts/events"),
+    ("POST", "/v2/enqueue"),
+    ("POST", "/v1/alerts/alertmanager"),
 ]
 # Reachable without a bearer token (API.md "Auth").
 PUBLIC_ENDPOINTS = {
@@ -109,6 +112,9 @@ PUBLIC_ENDPOINTS = {
     ("POST", "/v1/auth/reset-password/"),
     ("POST", "/v1/alerts/elastic"),
     ("GET", "/v1/calendar-feeds/feed.ics"),  # the URL holds the feed's secret
+    ("POST", "/v1/alerts/events"),
+    ("POST", "/v2/enqueue"),
+    ("POST", "/v1/alerts/alertmanager"),
 }
 
 __all__ = [

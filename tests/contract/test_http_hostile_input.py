@@ -16,7 +16,13 @@ from entrypoints.http.controllers.service import STATIC_DIRECTORY
 from entrypoints.settings import configure_logging
 
 JSON = {"content-type": "application/json"}
-BODY_ROUTES = ["/v1/auth/signup", "/v1/auth/reset-password/", "/v1/incidents/", "/v1/alerts/elastic?key=k"]
+BODY_ROUTES = [
+    "/v1/auth/signup",
+    "/v1/auth/reset-password/",
+    "/v1/incidents/",
+    "/v1/alerts/elastic?key=k",
+    "/v1/alerts/alertmanager?key=k",
+]
 
 
 @pytest.mark.parametrize("path", BODY_ROUTES)

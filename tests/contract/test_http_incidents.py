@@ -12,7 +12,7 @@ from http_harness import PASSWORD, Api, make_api
 
 INCIDENT_FIELDS = {
     "id", "title", "description", "status", "severity", "team_id", "assignee_id", "created_by_id", "source",
-    "dedup_key", "escalation_policy_id", "escalation_level", "next_escalation_at", "snoozed_until",
+    "dedup_key", "alert_count", "escalation_policy_id", "escalation_level", "next_escalation_at", "snoozed_until",
     "created_at", "updated_at", "acknowledged_at", "resolved_at",
 }
 
@@ -28,6 +28,7 @@ def test_open_an_incident_without_a_policy(api: Api) -> None:
     assert incident["status"] == "triggered"
     assert incident["severity"] == "high"
     assert incident["created_by_id"] == api.admin_id
+    assert incident["alert_count"] == 0  # opened by a person, not by an alert
     assert incident["escalation_policy_id"] is None and incident["next_escalation_at"] is None
     assert is_utc(incident["created_at"])
 

@@ -283,6 +283,42 @@ async def test_elastic_dedup_keys_become_injective_and_back(
     assert keys() == list(alerts)
 
 
+async def test_0008_counts_each_incidents_alerts_from_its_timeline(
+    empty_database_url: str, sync_engine_for: sqlalchemy.Engine
+) -> None:
+    """Before 0008 every alert was on the timeline: the count is the number of `alert` events."""
+    await upgrade_async(empty_database_url, "0007")
+    alert_events = {1: 3, 2: 0, 3: 1}  # incident id -> alert events (2: opened by a person)
+    with sync_engine_for.begin() as connection:
+        for incident_id, count in alert_events.items():
+            connection.execute(
+                sqlalchemy.text(
+                    "INSERT INTO incidents (id, title, severity, status, created_at, policy_snapshot)"
+                    " VALUES (:id, 't', 'high', 'triggered', :at, '{}')"
+                ),
+                {"id": incident_id, "at": "2026-11-01 00:00:00"},
+            )
+            for kind in ["created"] + ["alert"] * count:
+                connection.execute(
+                    sqlalchemy.text(
+                        "INSERT INTO timeline_events (incident_id, kind, data, created_at)"
+                        " VALUES (:id, :kind, '{}', :at)"
+                    ),
+                    {"id": incident_id, "kind": kind, "at": "2026-11-01 00:00:00"},
+                )
+
+    def counts() -> dict[int, int]:
+        with sync_engine_for.connect() as connection:
+            rows = connection.execute(sqlalchemy.text("SELECT id, alert_count FROM incidents ORDER BY id"))
+            return {incident_id: count for incident_id, count in rows}
+
+    await upgrade_async(empty_database_url, "0008")
+    assert counts() == alert_events
+    await downgrade_async(empty_database_url, "0007")
+    await upgrade_async(empty_database_url, "0008")
+    assert counts() == alert_events
+
+
 async def test_the_migrate_command_creates_a_working_database(empty_database_url: str) -> None:
     def migrate() -> int:  # the command runs its own event loop
         return main(["migrate", "--database-url", empty_database_url])

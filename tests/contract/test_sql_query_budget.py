@@ -27,7 +27,16 @@ from incidentcore.model import (
     TimelineKind,
 )
 from incidentcore.ports import IncidentFilter, Page
-from incidentcore.services import Alert, AlertIngestion, EscalationTick, Incidents, NewIncident, PagingConfig
+from incidentcore.services import (
+    Alert,
+    AlertAction,
+    AlertIngestion,
+    AlertLimits,
+    EscalationTick,
+    Incidents,
+    NewIncident,
+    PagingConfig,
+)
 from incidentcore.testing import CountingNudge, FakeClock
 
 pytestmark = pytest.mark.anyio
@@ -225,18 +234,24 @@ async def test_an_alert_opens_its_incident_in_one_insert_and_a_repeat_adds_one_t
         team = await stored_team(uow)
         await uow.integrations.add(Integration(name="kibana", team_id=team.id, key="k", created_at=T0))
         await uow.commit()
-    alert = Alert("elastic", "rule-1", "High error rate", "svc-a", recovered=False, data={"x": 1})
+    alert = Alert("elastic", "rule-1:svc-a", AlertAction.TRIGGER, title="High error rate", data={"x": 1})
 
-    def ingestion() -> AlertIngestion:
-        return AlertIngestion(SqlUnitOfWork(sessions), FakeClock(T0), CountingNudge(), PagingConfig())
+    def ingestion(timeline_events: int) -> AlertIngestion:
+        limits = AlertLimits(timeline_events=timeline_events)
+        return AlertIngestion(SqlUnitOfWork(sessions), FakeClock(T0), CountingNudge(), PagingConfig(), limits)
 
     with statements_on(sql_engine) as first:
-        assert (await ingestion().receive("k", alert)).action == "created"
+        assert (await ingestion(2).receive("k", alert)).action == "created"
     assert writes_to(first, "incidents") == ["INSERT"], first.statements
     assert writes_to(first, "timeline_events") == ["INSERT"]  # created and the alert, together
     with statements_on(sql_engine) as repeat:
-        assert (await ingestion().receive("k", alert)).action == "updated"
+        assert (await ingestion(2).receive("k", alert)).action == "updated"
     # integration by key, the open incident (locked), its fenced update, escalation events, timeline
     assert writes_to(repeat, "incidents") == ["UPDATE"]
     assert writes_to(repeat, "timeline_events") == ["INSERT"]
     assert repeat.count <= 6, repeat.statements
+    with statements_on(sql_engine) as storm:  # the timeline holds 2 alerts: now they are only counted
+        assert (await ingestion(2).receive("k", alert)).action == "updated"
+    assert writes_to(storm, "incidents") == ["UPDATE"]
+    assert writes_to(storm, "timeline_events") == []
+    assert storm.count <= 4, storm.statements

@@ -561,10 +561,24 @@ def test_comment_and_alert_note_touch_updated_at() -> None:
     comment, outcome = incident.comment(2, "b" * 500, T0 + MINUTE)
     assert (comment.incident_id, comment.author_id, comment.created_at) == (3, 2, T0 + MINUTE)
     assert outcome.timeline[0].data == {"body": "b" * 200}
-    outcome = incident.note_alert(T0 + 2 * MINUTE, {"dedup_key": "k"})
+    outcome = incident.note_alert(T0 + 2 * MINUTE, {"dedup_key": "k"}, timeline_max=100)
     (event,) = outcome.timeline
     assert (event.kind, event.actor_id, event.data) == (TimelineKind.ALERT, None, {"dedup_key": "k"})
     assert incident.updated_at == T0 + 2 * MINUTE
+
+
+@given(alerts=st.integers(0, 250), timeline_max=st.integers(1, 120))
+def test_every_alert_is_counted_and_the_timeline_keeps_only_the_first_timeline_max(
+    alerts: int, timeline_max: int
+) -> None:
+    incident = fresh()
+    recorded = []
+    for n in range(alerts):
+        outcome = incident.note_alert(T0 + n * MINUTE, {"n": n}, timeline_max=timeline_max)
+        recorded += outcome.timeline
+        assert incident.updated_at == T0 + n * MINUTE  # a storm still shows the incident is live
+    assert incident.alert_count == alerts
+    assert [event.data["n"] for event in recorded] == list(range(min(alerts, timeline_max)))
 
 
 def test_outcome_fires_are_the_paging_effects() -> None:

@@ -29,6 +29,7 @@ from incidentcore.model import (
 from incidentcore.ports import DeliveryFailed, IncidentFilter, Page, UserFilter
 from incidentcore.services import (
     Alert,
+    AlertAction,
     NewIncident,
     NewUser,
     PagingConfig,
@@ -682,11 +683,10 @@ async def test_an_address_its_channel_cannot_take_is_refused_naming_the_field(wo
 def elastic(action_group: str = "threshold_met", alert_id: str = "svc-a") -> Alert:
     return Alert(
         source="elastic",
-        rule_id="r-1",
-        rule_name="High error rate",
-        alert_id=alert_id,
-        recovered=action_group == "recovered",
-        reason="error rate 12% > 5%",
+        dedup_key=f"r-1:{alert_id}",
+        action=AlertAction.RESOLVE if action_group == "recovered" else AlertAction.TRIGGER,
+        title="High error rate",
+        description="error rate 12% > 5%",
         data={"rule": {"id": "r-1"}, "extra": {"kept": True}},
     )
 
@@ -904,7 +904,7 @@ async def test_alert_titles_fall_back_and_large_alerts_are_not_stored_whole(worl
     admin = await world.admin()
     team = await world.teams.create(admin, "payments", None)
     integration = await world.integrations.create(admin, "kibana", team.id)
-    blank = Alert("elastic", "r-9", "   ", "a", recovered=False, data={"blob": "x" * 20_000})
+    blank = Alert("elastic", "r-9:a", AlertAction.TRIGGER, title="   ", data={"blob": "x" * 20_000})
     receipt = await world.alerts.receive(integration.key, blank)
     assert receipt.incident_id is not None
     assert (await world.incidents.get(admin, receipt.incident_id)).title == "elastic alert r-9:a"

@@ -206,6 +206,7 @@ incidents = Table(
     # An integration's incidents outlive it; only the dedup link goes.
     Column("integration_id", Integer, ForeignKey("integrations.id", ondelete="SET NULL")),
     Column("dedup_key", Text),
+    Column("alert_count", Integer, nullable=False, server_default="0"),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime),
     Column("acknowledged_at", UtcDateTime),

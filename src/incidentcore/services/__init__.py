@@ -1,8 +1,9 @@
 """Use cases: each method is one unit of work against the ports, committed explicitly."""
 
 from incidentcore.services.accounts import Accounts, NewUser, ProfileChanges, SignupPolicy, UserChanges
+from incidentcore.services.alerts import Alert, AlertAction, AlertIngestion, AlertLimits, AlertReceipt
 from incidentcore.services.incidents import Incidents, NewIncident, open_incident
-from incidentcore.services.integrations import Alert, AlertIngestion, AlertReceipt, Integrations
+from incidentcore.services.integrations import Integrations
 from incidentcore.services.paging import PagingConfig, record_outcome, record_outcomes
 from incidentcore.services.policies import Policies, PolicyChanges
 from incidentcore.services.preferences import Preferences
@@ -21,7 +22,9 @@ from incidentcore.services.worker import EscalationTick, NotificationDispatch, S
 __all__ = [
     "Accounts",
     "Alert",
+    "AlertAction",
     "AlertIngestion",
+    "AlertLimits",
     "AlertReceipt",
     "CalendarFeeds",
     "EscalationTick",

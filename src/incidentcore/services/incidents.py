@@ -83,8 +83,8 @@ async def open_incident(
         updated_at=now,
     )
     outcome = incident.trigger(policy.snapshot() if policy else PolicySnapshot.none(), now, actor_id)
-    if alert is not None:
-        outcome.timeline += incident.note_alert(now, alert).timeline
+    if alert is not None:  # the alert that opens an incident is always on its timeline
+        outcome.timeline += incident.note_alert(now, alert, timeline_max=1).timeline
     await uow.incidents.add(incident)
     await record_outcome(uow, paging, incident, outcome, now, actor_id)
     return incident

@@ -9,6 +9,7 @@ from incidentcore.model import Role, User
 from incidentcore.services import (
     Accounts,
     AlertIngestion,
+    AlertLimits,
     CalendarFeeds,
     EscalationTick,
     Incidents,
@@ -55,6 +56,7 @@ class InMemoryServices:
         self.notifier = RecordingNotifier()
         self.retry = FixedRetryPolicy([timedelta(seconds=30), timedelta(minutes=2)])
         self.paging = PagingConfig()
+        self.alert_limits = AlertLimits()
         self.destinations = RefusedHosts()
         self.addresses = RefusedAddresses()
 
@@ -105,7 +107,7 @@ class InMemoryServices:
     @property
     def alerts(self) -> AlertIngestion:
         """`AlertIngestion` on a fresh unit of work."""
-        return AlertIngestion(self.uow(), self.clock, self.nudge, self.paging)
+        return AlertIngestion(self.uow(), self.clock, self.nudge, self.paging, self.alert_limits)
 
     @property
     def escalation_tick(self) -> EscalationTick:

@@ -81,6 +81,7 @@ class IncidentResponse(Struct):
     created_by_id: int | None
     source: str | None
     dedup_key: str | None
+    alert_count: int
     escalation_policy_id: int | None
     escalation_level: int | None
     next_escalation_at: datetime | None
