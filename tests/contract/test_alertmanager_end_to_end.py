@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from capture_server import CaptureServer
+from capture_server import CapturedRequest, CaptureServer
 
 # real server processes; each wait inside has its own deadline
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -238,7 +238,11 @@ def run_the_scenario(
     assert incidents[("alertmanager", HIGH_ERRORS[3])]["dedup_key"] != incidents[("events", HIGH_ERRORS[3])]["dedup_key"]
 
     # Pages go out through the team's policy, one per incident, from the worker.
-    pages = eventually("a page per incident", lambda: len(got := pager.snapshot()) >= 4 and got)
+    def a_page_per_incident() -> list[CapturedRequest] | None:
+        got = pager.snapshot()
+        return got if len(got) >= 4 else None
+
+    pages = eventually("a page per incident", a_page_per_incident)
     titles = sorted(page.json()["title"] for page in pages)
     expected = sorted(f"[{i['severity'].upper()}] Incident #{i['id']}: {i['title']}" for i in incidents.values())
     assert titles == expected

@@ -5,18 +5,26 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from http_harness import *  # noqa: F403
+from http_harness import MAX_BODY_BYTES, Api
 
 PATH = "/v1/alerts/alertmanager"
 # Grafana alerting's webhook body exactly as its documentation shows it ("Webhook JSON payload" on
 # grafana.com/docs/grafana/latest/alerting/configure-notifications/manage-contact-points/integrations/webhook-notifier/).
-GRAFANA_EXAMPLE = json.loads((Path(__file__).parent / "payloads" / "grafana_webhook.json").read_text())
+GRAFANA_EXAMPLE: dict[str, Any] = json.loads((Path(__file__).parent / "payloads" / "grafana_webhook.json").read_text())
 
 
-def am_alert(fingerprint="6e5d5f4d3c2b1a00", status="firing", labels=None, annotations=None):
+def am_alert(
+    fingerprint: str = "6e5d5f4d3c2b1a00",
+    status: str = "firing",
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
     return {
         "status": status,
         "labels": {"alertname": "HighErrorRate", "severity": "critical", "service": "checkout", **(labels or {})},
@@ -33,7 +41,7 @@ def am_alert(fingerprint="6e5d5f4d3c2b1a00", status="firing", labels=None, annot
     }
 
 
-def notification(*alerts, status=None):
+def notification(*alerts: dict[str, Any], status: str | None = None) -> dict[str, Any]:
     """Alertmanager's webhook body, version 4."""
     return {
         "version": "4",
@@ -50,29 +58,33 @@ def notification(*alerts, status=None):
 
 
 @pytest.fixture
-def integration(api):
+def integration(api: Api) -> dict[str, Any]:
     return api.create_integration(api.create_team()["id"], name="alertmanager")
 
 
 @pytest.fixture
-def auth(integration):
+def auth(integration: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {integration['key']}"}
 
 
-def get_incident(api, incident_id):
-    return api.client.get(f"/v1/incidents/{incident_id}", headers=api.admin_headers).json()
+def get_incident(api: Api, incident_id: int) -> dict[str, Any]:
+    incident: dict[str, Any] = api.client.get(f"/v1/incidents/{incident_id}", headers=api.admin_headers).json()
+    return incident
 
 
-def all_incidents(api):
-    return api.client.get("/v1/incidents/", headers=api.admin_headers).json()
+def all_incidents(api: Api) -> dict[str, Any]:
+    listed: dict[str, Any] = api.client.get("/v1/incidents/", headers=api.admin_headers).json()
+    return listed
 
 
-def timeline(api, incident_id, kind=None):
-    items = api.client.get(f"/v1/incidents/{incident_id}/timeline", headers=api.admin_headers).json()["items"]
+def timeline(api: Api, incident_id: int, kind: str | None = None) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = api.client.get(f"/v1/incidents/{incident_id}/timeline", headers=api.admin_headers).json()["items"]
     return [e for e in items if kind is None or e["kind"] == kind]
 
 
-def test_firing_opens_repeat_updates_resolved_resolves(api, integration, auth):
+def test_firing_opens_repeat_updates_resolved_resolves(
+    api: Api, integration: dict[str, Any], auth: dict[str, str]
+) -> None:
     created = api.client.post(PATH, json=notification(am_alert()), headers=auth)
     assert created.status_code == 200, created.text
     [item] = created.json()["items"]
@@ -114,7 +126,7 @@ def test_firing_opens_repeat_updates_resolved_resolves(api, integration, auth):
     assert all_incidents(api)["total"] == 1
 
 
-def test_each_alert_of_a_group_is_an_incident_of_its_own(api, auth):
+def test_each_alert_of_a_group_is_an_incident_of_its_own(api: Api, auth: dict[str, str]) -> None:
     body = notification(
         am_alert("aaaa000000000001"),
         am_alert("aaaa000000000002", annotations={"summary": ""}, labels={"alertname": "DiskFull"}),
@@ -146,7 +158,7 @@ def test_each_alert_of_a_group_is_an_incident_of_its_own(api, auth):
         (None, "high"),
     ],
 )
-def test_severity_comes_from_the_severity_label(api, auth, label, severity):
+def test_severity_comes_from_the_severity_label(api: Api, auth: dict[str, str], label: str | None, severity: str) -> None:
     alert = am_alert(labels={"severity": label} if label else {})
     if label is None:
         del alert["labels"]["severity"]
@@ -154,7 +166,7 @@ def test_severity_comes_from_the_severity_label(api, auth, label, severity):
     assert get_incident(api, item["incident_id"])["severity"] == severity
 
 
-def test_the_key_may_come_as_header_query_or_bearer_and_nothing_else(api, integration):
+def test_the_key_may_come_as_header_query_or_bearer_and_nothing_else(api: Api, integration: dict[str, Any]) -> None:
     key = integration["key"]
     for fingerprint, headers, params in (
         ("f1", {"X-Integration-Key": key}, {}),
@@ -176,7 +188,7 @@ def test_the_key_may_come_as_header_query_or_bearer_and_nothing_else(api, integr
     assert all_incidents(api)["total"] == 3
 
 
-def test_grafanas_documented_webhook_body_is_accepted(api, auth):
+def test_grafanas_documented_webhook_body_is_accepted(api: Api, auth: dict[str, str]) -> None:
     response = api.client.post(PATH, json=GRAFANA_EXAMPLE, headers=auth)
     assert response.status_code == 200, response.text
     items = response.json()["items"]
@@ -205,21 +217,22 @@ def test_grafanas_documented_webhook_body_is_accepted(api, auth):
     assert [i["action"] for i in items] == ["resolved", "resolved"]
 
 
-def without_alert_field(name):
-    def spoil(body):
+def without_alert_field(name: str) -> Callable[[dict[str, Any]], None]:
+    def spoil(body: dict[str, Any]) -> None:
         del body["alerts"][0][name]
 
     return spoil
 
 
-def with_alert_field(name, value):
-    def spoil(body):
+def with_alert_field(name: str, value: object) -> Callable[[dict[str, Any]], None]:
+    def spoil(body: dict[str, Any]) -> None:
         body["alerts"][0][name] = value
 
     return spoil
 
 
-BAD_BODIES = {
+# Each: how to spoil a good body (its result unused), and the field the problem names.
+BAD_BODIES: dict[str, tuple[Callable[[dict[str, Any]], object], str]] = {
     "no alerts": (lambda b: b.pop("alerts"), "alerts"),
     "alerts not a list": (lambda b: b.update(alerts={"a": 1}), "alerts"),
     "an alert without fingerprint": (without_alert_field("fingerprint"), "alerts[0].fingerprint"),
@@ -232,7 +245,9 @@ BAD_BODIES = {
 
 
 @pytest.mark.parametrize("case", BAD_BODIES, ids=list(BAD_BODIES))
-def test_a_body_that_is_not_the_webhook_shape_is_a_problem_400_and_stores_nothing(api, auth, case):
+def test_a_body_that_is_not_the_webhook_shape_is_a_problem_400_and_stores_nothing(
+    api: Api, auth: dict[str, str], case: str
+) -> None:
     spoil, field = BAD_BODIES[case]
     body = notification(am_alert(), am_alert("second"))
     spoil(body)
@@ -243,18 +258,18 @@ def test_a_body_that_is_not_the_webhook_shape_is_a_problem_400_and_stores_nothin
     assert all_incidents(api)["total"] == 0  # the other alert of the call was not taken either
 
 
-def test_non_json_and_oversized_bodies_are_problems(api, auth):
+def test_non_json_and_oversized_bodies_are_problems(api: Api, auth: dict[str, str]) -> None:
     response = api.client.post(PATH, content=b"{nope", headers={**auth, "content-type": "application/json"})
     assert (response.status_code, response.json()["errors"][0]["field"]) == (400, "body")
     response = api.client.post(PATH, content=b"alerts=1", headers={**auth, "content-type": "text/plain"})
     assert response.status_code == 415
-    big = notification(am_alert(annotations={"description": "x" * MAX_BODY_BYTES}))  # noqa: F405
+    big = notification(am_alert(annotations={"description": "x" * MAX_BODY_BYTES}))
     response = api.client.post(PATH, json=big, headers=auth)
     assert response.status_code == 413 and response.headers["content-type"].startswith("application/problem+json")
     assert all_incidents(api)["total"] == 0
 
 
-def test_long_or_unprintable_annotations_are_cut_to_fit_rather_than_refused(api, auth):
+def test_long_or_unprintable_annotations_are_cut_to_fit_rather_than_refused(api: Api, auth: dict[str, str]) -> None:
     alert = am_alert(annotations={"summary": "Disk\x1b[2J full " + "x" * 400, "description": "y" * 30_000})
     [item] = api.client.post(PATH, json=notification(alert), headers=auth).json()["items"]
     incident = get_incident(api, item["incident_id"])

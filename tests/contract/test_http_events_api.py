@@ -4,15 +4,19 @@ resolutions by dedup key, PagerDuty's own success and error bodies, and nothing 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from http_harness import *  # noqa: F403
+from http_harness import MAX_BODY_BYTES, Api, make_api
 
 PATHS = ["/v1/alerts/events", "/v2/enqueue"]
 REJECTED = {"status": "invalid event", "message": "Event object is invalid"}
 
 
-def trigger(routing_key, dedup_key="disk-full-web-01", **payload):
+def trigger(routing_key: str, dedup_key: str = "disk-full-web-01", **payload: Any) -> dict[str, Any]:
     return {
         "routing_key": routing_key,
         "event_action": "trigger",
@@ -35,31 +39,38 @@ def trigger(routing_key, dedup_key="disk-full-web-01", **payload):
     }
 
 
-def action(routing_key, event_action, dedup_key="disk-full-web-01"):
+def action(routing_key: str, event_action: str, dedup_key: str = "disk-full-web-01") -> dict[str, str]:
     return {"routing_key": routing_key, "event_action": event_action, "dedup_key": dedup_key}
 
 
 @pytest.fixture
-def integration(api):
+def integration(api: Api) -> dict[str, Any]:
     return api.create_integration(api.create_team()["id"], name="events")
 
 
-def incidents(api):
-    return api.client.get("/v1/incidents/", headers=api.admin_headers).json()
+def incidents(api: Api) -> dict[str, Any]:
+    listed: dict[str, Any] = api.client.get("/v1/incidents/", headers=api.admin_headers).json()
+    return listed
 
 
-def incident_by_key(api, dedup_key):
+def incident_by_key(api: Api, dedup_key: str) -> dict[str, Any]:
     matches = [i for i in incidents(api)["items"] if i["dedup_key"] == dedup_key]
     assert len(matches) == 1, matches
-    return matches[0]
+    incident: dict[str, Any] = matches[0]
+    return incident
 
 
-def timeline(api, incident_id):
-    return api.client.get(f"/v1/incidents/{incident_id}/timeline", headers=api.admin_headers).json()["items"]
+def timeline(api: Api, incident_id: int) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = api.client.get(
+        f"/v1/incidents/{incident_id}/timeline", headers=api.admin_headers
+    ).json()["items"]
+    return items
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_a_trigger_opens_an_incident_and_answers_as_pagerduty_does(api, integration, path):
+def test_a_trigger_opens_an_incident_and_answers_as_pagerduty_does(
+    api: Api, integration: dict[str, Any], path: str
+) -> None:
     response = api.client.post(path, json=trigger(integration["key"]))
     assert response.status_code == 202, response.text
     assert response.json() == {"status": "success", "message": "Event processed", "dedup_key": "disk-full-web-01"}
@@ -81,12 +92,14 @@ def test_a_trigger_opens_an_incident_and_answers_as_pagerduty_does(api, integrat
 @pytest.mark.parametrize(
     ("severity", "expected"), [("critical", "critical"), ("error", "high"), ("warning", "medium"), ("info", "info")]
 )
-def test_severities_map_to_ours(api, integration, severity, expected):
+def test_severities_map_to_ours(api: Api, integration: dict[str, Any], severity: str, expected: str) -> None:
     api.client.post("/v2/enqueue", json=trigger(integration["key"], dedup_key=severity, severity=severity))
     assert incident_by_key(api, severity)["severity"] == expected
 
 
-def test_a_repeat_updates_the_open_incident_and_acknowledge_then_resolve_act_on_it(api, integration):
+def test_a_repeat_updates_the_open_incident_and_acknowledge_then_resolve_act_on_it(
+    api: Api, integration: dict[str, Any]
+) -> None:
     key = integration["key"]
     first = api.client.post("/v2/enqueue", json=trigger(key)).json()
     again = api.client.post("/v1/alerts/events", json=trigger(key, custom_details={"free space": "0%"}))
@@ -126,7 +139,7 @@ def test_a_repeat_updates_the_open_incident_and_acknowledge_then_resolve_act_on_
     assert incidents(api)["total"] == 2
 
 
-def test_a_trigger_without_a_dedup_key_gets_one_of_its_own(api, integration):
+def test_a_trigger_without_a_dedup_key_gets_one_of_its_own(api: Api, integration: dict[str, Any]) -> None:
     body = trigger(integration["key"])
     del body["dedup_key"]
     keys = {api.client.post("/v2/enqueue", json=body).json()["dedup_key"] for _ in range(2)}
@@ -137,7 +150,9 @@ def test_a_trigger_without_a_dedup_key_gets_one_of_its_own(api, integration):
         assert incident_by_key(api, key)["status"] == "resolved"
 
 
-def test_a_long_summary_is_the_title_cut_short_and_the_description_in_full(api, integration):
+def test_a_long_summary_is_the_title_cut_short_and_the_description_in_full(
+    api: Api, integration: dict[str, Any]
+) -> None:
     summary = "word " * 204  # 1020 characters
     api.client.post("/v2/enqueue", json=trigger(integration["key"], summary=summary))
     incident = incident_by_key(api, "disk-full-web-01")
@@ -145,7 +160,7 @@ def test_a_long_summary_is_the_title_cut_short_and_the_description_in_full(api, 
     assert incident["description"].startswith(summary.strip())
 
 
-def test_the_routing_key_of_another_team_opens_that_teams_incident(api, integration):
+def test_the_routing_key_of_another_team_opens_that_teams_incident(api: Api, integration: dict[str, Any]) -> None:
     other = api.create_integration(api.create_team()["id"], name="other")
     api.client.post("/v2/enqueue", json=trigger(integration["key"]))
     api.client.post("/v2/enqueue", json=trigger(other["key"]))
@@ -153,21 +168,22 @@ def test_the_routing_key_of_another_team_opens_that_teams_incident(api, integrat
     assert teams == {integration["team_id"], other["team_id"]}  # one dedup key, one incident per integration
 
 
-def without(body, *path):
+def without(body: dict[str, Any], *path: str) -> None:
     *parents, last = path
     for name in parents:
         body = body[name]
     del body[last]
 
 
-def with_value(body, value, *path):
+def with_value(body: dict[str, Any], value: object, *path: str) -> None:
     *parents, last = path
     for name in parents:
         body = body[name]
     body[last] = value
 
 
-BAD_EVENTS = {
+# Each: how to spoil a good event, and the field the refusal names.
+BAD_EVENTS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "unknown routing key": (lambda b: with_value(b, "not-a-key", "routing_key"), "Invalid routing key"),
     "no routing key": (lambda b: without(b, "routing_key"), "routing_key"),
     "wrong event_action": (lambda b: with_value(b, "page", "event_action"), "event_action"),
@@ -186,7 +202,9 @@ BAD_EVENTS = {
 
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("case", BAD_EVENTS, ids=list(BAD_EVENTS))
-def test_an_invalid_event_is_refused_in_pagerdutys_shape_and_stores_nothing(api, integration, path, case):
+def test_an_invalid_event_is_refused_in_pagerdutys_shape_and_stores_nothing(
+    api: Api, integration: dict[str, Any], path: str, case: str
+) -> None:
     spoil, named = BAD_EVENTS[case]
     body = trigger(integration["key"])
     spoil(body)
@@ -200,7 +218,7 @@ def test_an_invalid_event_is_refused_in_pagerdutys_shape_and_stores_nothing(api,
 
 
 @pytest.mark.parametrize("event_action", ["acknowledge", "resolve"])
-def test_acknowledge_and_resolve_need_a_dedup_key(api, integration, event_action):
+def test_acknowledge_and_resolve_need_a_dedup_key(api: Api, integration: dict[str, Any], event_action: str) -> None:
     body = {"routing_key": integration["key"], "event_action": event_action}
     response = api.client.post("/v2/enqueue", json=body)
     assert response.status_code == 400
@@ -218,7 +236,9 @@ def test_acknowledge_and_resolve_need_a_dedup_key(api, integration, event_action
     ],
     ids=["not-json", "empty", "a-list", "too-deep", "a-form"],
 )
-def test_a_body_that_is_not_a_json_event_is_refused_in_pagerdutys_shape(api, integration, content, headers, status):
+def test_a_body_that_is_not_a_json_event_is_refused_in_pagerdutys_shape(
+    api: Api, integration: dict[str, Any], content: bytes, headers: dict[str, str], status: int
+) -> None:
     response = api.client.post("/v2/enqueue", content=content, headers=headers)
     assert response.status_code == status, response.text
     answer = response.json()
@@ -227,8 +247,10 @@ def test_a_body_that_is_not_a_json_event_is_refused_in_pagerdutys_shape(api, int
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_an_event_over_the_apps_body_limit_is_a_pagerduty_shaped_413(api, integration, path):
-    body = trigger(integration["key"], custom_details={"blob": "x" * MAX_BODY_BYTES})  # noqa: F405
+def test_an_event_over_the_apps_body_limit_is_a_pagerduty_shaped_413(
+    api: Api, integration: dict[str, Any], path: str
+) -> None:
+    body = trigger(integration["key"], custom_details={"blob": "x" * MAX_BODY_BYTES})
     response = api.client.post(path, json=body)
     assert response.status_code == 413
     assert {k: response.json()[k] for k in REJECTED} == REJECTED
@@ -236,12 +258,12 @@ def test_an_event_over_the_apps_body_limit_is_a_pagerduty_shaped_413(api, integr
 
 
 @pytest.fixture
-def roomy_api(http_backend, request, tmp_path):
+def roomy_api(http_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
     """An app whose own body limit is above PagerDuty's 512 KB event limit."""
-    yield from make_api(http_backend, request, tmp_path, settings_overrides={"MAX_BODY_BYTES": str(2 * 1024 * 1024)})  # noqa: F405
+    yield from make_api(http_backend, request, tmp_path, settings_overrides={"MAX_BODY_BYTES": str(2 * 1024 * 1024)})
 
 
-def test_an_event_over_pagerdutys_512_kb_is_a_413_though_the_app_takes_more(roomy_api):
+def test_an_event_over_pagerdutys_512_kb_is_a_413_though_the_app_takes_more(roomy_api: Api) -> None:
     api = roomy_api
     key = api.create_integration(api.create_team()["id"])["key"]
     blob = "x" * (512 * 1024)
