@@ -23,7 +23,15 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -34,6 +42,10 @@ from incidentcore.services import Accounts, AlertIngestion
 from incidentcore.services.integrations import Alert, AlertReceipt
 
 MULTIPROCESS_DIRECTORY_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# No `*_created` series beside each counter: twice the series for a start time nobody alerts on (and
+# multiprocess mode has none).
+disable_created_metrics()
 
 HTTP_REQUESTS = Counter(
     "incidentcore_http_requests_total",

@@ -10,7 +10,6 @@ from typing import Any
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from adapters.metrics import QueueState, read_queue, scrape
 from entrypoints.http.auth import bearer_token
@@ -21,6 +20,8 @@ from incidentcore.ports import Clock, UnitOfWork
 logger = logging.getLogger("incidentcore.metrics")
 
 METRICS_PATH = "/metrics"
+# The classic text format, which every Prometheus version reads (Litestar adds the charset).
+EXPOSITION_MEDIA_TYPE = "text/plain; version=0.0.4"
 
 
 def metrics_handler(settings: Settings) -> HTTPRouteHandler:
@@ -38,6 +39,6 @@ def metrics_handler(settings: Settings) -> HTTPRouteHandler:
             queue = await read_queue(uow, clock)
         except Exception:  # the process's own metrics are still worth a scrape; absent gauges tell
             logger.warning("metrics: the escalation lag and outbox could not be read", exc_info=True)
-        return Response(scrape(queue), media_type=CONTENT_TYPE_LATEST)
+        return Response(scrape(queue), media_type=EXPOSITION_MEDIA_TYPE)
 
     return metrics
