@@ -8,10 +8,9 @@ import logging
 from functools import cache
 from typing import Protocol
 
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql.migrate import migrations_directory
@@ -49,7 +48,13 @@ class SqlDatabaseHealth(DatabaseHealth):
     async def not_ready(self) -> str | None:
         try:
             async with asyncio.timeout(self.timeout_seconds), self.engine.connect() as connection:
-                current = await connection.run_sync(_current_revisions)
+                await connection.execute(text("SELECT 1"))
+                try:
+                    # alembic's own table, read directly (its MigrationContext logs on every probe)
+                    versions = await connection.execute(text("SELECT version_num FROM alembic_version"))
+                    current = frozenset(str(version) for version in versions.scalars())
+                except DBAPIError:  # no version table: never migrated
+                    current = frozenset()
         except Exception:
             logger.warning("readiness check: the database does not answer", exc_info=True)
             return DATABASE_UNREACHABLE
@@ -58,10 +63,6 @@ class SqlDatabaseHealth(DatabaseHealth):
             found = ", ".join(sorted(current)) or "none"
             return f"the database schema is at revision {found}, not {', '.join(sorted(expected))}: run `incidentcore migrate`"
         return None
-
-
-def _current_revisions(connection: Connection) -> frozenset[str]:
-    return frozenset(MigrationContext.configure(connection).get_current_heads())
 
 
 @cache

@@ -45,7 +45,7 @@ MULTIPROCESS_DIRECTORY_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # No `*_created` series beside each counter: twice the series for a start time nobody alerts on (and
 # multiprocess mode has none).
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 HTTP_REQUESTS = Counter(
     "incidentcore_http_requests_total",

@@ -21,6 +21,7 @@ from contextvars import ContextVar
 from typing import Any
 from urllib.parse import unquote_plus
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 ACCESS_LOGGER = "uvicorn.access"
@@ -126,4 +127,5 @@ def json_formatter() -> logging.Formatter:
         ["levelname", "name", "message"],
         rename_fields={"levelname": "level", "name": "logger"},
         timestamp="time",
+        reserved_attrs=[*RESERVED_ATTRS, "color_message"],  # uvicorn's ANSI-coloured copy of the message
     )

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from entrypoints.settings import ConfigurationError, Settings, configure_logging, read_env_file
+from entrypoints.settings import ConfigurationError, LogFormat, Settings, configure_logging, read_env_file
 
 if TYPE_CHECKING:
     from entrypoints.cli import Subcommands
@@ -87,8 +87,12 @@ def run_serve(args: argparse.Namespace) -> int:
     upgrade(settings.database_url)
     logger.info("database %s is migrated", redacted(settings.database_url))
     shown_host = "localhost" if args.host in ("0.0.0.0", "::", "127.0.0.1") else args.host  # noqa: S104
-    print(f"incidentcore serving on http://{shown_host}:{args.port} - API docs: http://{shown_host}:{args.port}/docs")
-    sys.stdout.flush()
+    banner = f"incidentcore serving on http://{shown_host}:{args.port} - API docs: http://{shown_host}:{args.port}/docs"
+    if settings.log_format is LogFormat.JSON:
+        logger.info(banner)  # nothing but JSON lines for the log shipper
+    else:
+        print(banner)
+        sys.stdout.flush()
     with metrics_shared_by(workers):
         uvicorn.run(
             APP_FACTORY,

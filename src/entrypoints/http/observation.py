@@ -53,6 +53,9 @@ class RequestObservation:
             await self.app(scope, receive, send)
             return
         request_id = request_id_of(scope)
+        query = scope.get("query_string", b"").decode("latin-1")
+        # as asked (routing rewrites scope["path"] to its normalised form), secret query values masked
+        path = redact_query_secrets(scope["path"] + (f"?{query}" if query else ""))
         token = REQUEST_ID.set(request_id)
         started = time.perf_counter()
         answered: dict[str, Any] = {"status": 500, "at": None}
@@ -72,17 +75,15 @@ class RequestObservation:
             await self.app(scope, receive, observed_send)
         finally:
             seconds = (answered["at"] or time.perf_counter()) - started
-            self._observe(scope, int(answered["status"]), seconds)
+            self._observe(scope, path, int(answered["status"]), seconds)
             REQUEST_ID.reset(token)
 
     @staticmethod
-    def _observe(scope: HTTPScope, status: int, seconds: float) -> None:
+    def _observe(scope: HTTPScope, path: str, status: int, seconds: float) -> None:
         route = scope.get("path_template") or UNMATCHED_ROUTE  # set by Litestar's router once it matched
         method = scope["method"] if scope["method"] in METHODS else "other"
         HTTP_REQUESTS.labels(route, method, str(status)).inc()
         HTTP_REQUEST_DURATION.labels(route, method).observe(seconds)
-        query = scope.get("query_string", b"").decode("latin-1")
-        path = redact_query_secrets(scope["path"] + (f"?{query}" if query else ""))
         client = scope.get("client")
         address = f"{client[0]}:{client[1]}" if client else "-"
         duration_ms = round(seconds * 1000, 3)
