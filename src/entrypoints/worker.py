@@ -65,6 +65,7 @@ async def run_worker_alongside(container: AsyncContainer, settings: Settings) ->
     try:
         yield
     finally:
+        logger.info("worker stopping: the pages being sent get up to %g s", settings.shutdown_grace_seconds)
         await scheduler.stop(settings.shutdown_grace_seconds)
 
 

@@ -226,3 +226,29 @@ def test_sigterm_while_pages_are_in_flight_loses_none_and_sends_none_twice(serve
     delivered = sorted(request.path for request in pager.snapshot())
     assert delivered == sorted(f"/person/{person['id']}" for person in people)  # each exactly once
     assert [page["attempts"] for page in final] == [1] * 6
+
+
+def test_the_standalone_worker_serves_its_own_metrics_and_stops_on_sigterm(serve: Serve) -> None:
+    port = free_port()
+    env = {**serve.env, "WORKER_METRICS_PORT": str(port), "WORKER_INTERVAL_SECONDS": "0.2"}
+    with serve.log.open("ab") as log:
+        worker = subprocess.Popen([*CLI, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+                if metric(text, "incidentcore_worker_tick_duration_seconds_count") >= 2:
+                    break
+            except httpx.TransportError:
+                pass
+            assert worker.poll() is None and time.monotonic() < deadline, serve.log.read_text()
+            time.sleep(0.1)
+        assert "process_resident_memory_bytes" in text  # the process's own, beside ours
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(20) == 0
+        assert "worker stopped" in serve.log.read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
