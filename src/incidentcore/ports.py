@@ -178,7 +178,7 @@ class IncidentRepository(Protocol):
         ...
 
     async def oldest_due(self, now: datetime) -> datetime | None:
-        """The earliest `next_escalation_at` at or before `now` among open incidents (the timer that
+        """The earliest `Incident.next_escalation_at` at or before `now` among open incidents (the timer that
         has waited longest for a worker), or None when nothing is due. Reads, claims nothing."""
         ...
 

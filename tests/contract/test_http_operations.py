@@ -291,3 +291,17 @@ def test_every_answer_has_a_request_id_the_proxys_when_sane(api: Api) -> None:
         assert len(answer.headers["x-request-id"]) == 32
     assert len(api.client.get("/health/live").headers.get_list("x-request-id")) == 1
 
+
+
+def test_the_readmes_alert_rules_pass_promtool(tmp_path: Path) -> None:
+    checker = promtool()
+    if checker is None:
+        pytest.skip(f"promtool is not installed (set {PROMTOOL_REQUIRED_ENV} to require it)")
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    operating = readme.split("## Operating", 1)[1]
+    rules = operating.split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert "incidentcore_escalation_lag_seconds" in rules and 'status="failed"' in rules
+    (tmp_path / "rules.yml").write_text(rules)
+    checked = subprocess.run([checker, "check", "rules", str(tmp_path / "rules.yml")], capture_output=True, check=False)
+    assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
+    assert b"SUCCESS: 4 rules found" in checked.stdout
