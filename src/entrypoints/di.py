@@ -10,11 +10,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-from dishka import AsyncContainer, Provider, Scope, alias, from_context, make_async_container, provide
+from dishka import (
+    AsyncContainer,
+    Provider,
+    Scope,
+    alias,
+    decorate,
+    from_context,
+    make_async_container,
+    provide,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.clock import SystemClock
 from adapters.health import DatabaseHealth, SqlDatabaseHealth
+from adapters.metrics import MeteredAccounts, MeteredAlertIngestion, MeteredUnitOfWork
 from adapters.notify.apprise_notifier import AppriseConfig, AppriseNotifier
 from adapters.notify.channels import CHANNELS
 from adapters.notify.destinations import AddressPolicy
@@ -210,6 +220,24 @@ class UseCaseProvider(Provider):
         )
 
 
+class MetricsProvider(Provider):
+    """Counts at the use-case boundary (`adapters.metrics`): the core never knows it is measured."""
+
+    scope = Scope.REQUEST
+
+    @decorate
+    def metered_unit_of_work(self, uow: UnitOfWork) -> UnitOfWork:
+        return MeteredUnitOfWork(uow)
+
+    @decorate
+    def metered_alert_ingestion(self, alerts: AlertIngestion) -> AlertIngestion:
+        return MeteredAlertIngestion(alerts)
+
+    @decorate
+    def metered_accounts(self, accounts: Accounts) -> Accounts:
+        return MeteredAccounts(accounts)
+
+
 def providers(persistence: Provider | None = None) -> list[Provider]:
     """Every provider the entrypoints share; `persistence` swaps the SQL adapters (tests use memory)."""
     return [
@@ -218,6 +246,7 @@ def providers(persistence: Provider | None = None) -> list[Provider]:
         MessagingProvider(),
         persistence if persistence is not None else SqlPersistenceProvider(),
         UseCaseProvider(),
+        MetricsProvider(),
     ]
 
 

@@ -8,14 +8,21 @@ Titles, names, paths and addresses reach log lines as arguments; a newline or an
 would forge a line or rewrite a terminal. Every record's string arguments have their control
 characters escaped (`\n` becomes the two characters backslash and n) as the record is made, whatever
 logger or handler it goes to. Our own format strings are left as they are.
+
+Every record made while a request is handled carries that request's id (`request_id`), so its lines
+can be told from others'; LOG_FORMAT=json writes each record as one JSON object per line.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import unquote_plus
+
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter
 
 ACCESS_LOGGER = "uvicorn.access"
 SECRET_QUERY_PARAMETERS = frozenset({"key", "access_token"})
@@ -90,3 +97,35 @@ def install_log_argument_escaping() -> None:
 
     make_record.escapes_control_characters = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(make_record)
+
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("incidentcore_request_id", default=None)
+
+
+def install_request_ids() -> None:
+    """Idempotent: every record made while a request is handled gets its id as `record.request_id`."""
+    factory = logging.getLogRecordFactory()
+    if getattr(factory, "adds_request_ids", False):
+        return
+
+    def make_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        request_id = REQUEST_ID.get()
+        if request_id is not None and not hasattr(record, "request_id"):
+            record.request_id = request_id
+        return record
+
+    make_record.adds_request_ids = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(make_record)
+
+
+def json_formatter() -> logging.Formatter:
+    """One JSON object per record: time (UTC, ISO 8601), level, logger, message, then whatever the record
+    carries besides (request_id; an access line's method, path, route, status, duration_ms, client;
+    exc_info with the traceback)."""
+    return JsonFormatter(
+        ["levelname", "name", "message"],
+        rename_fields={"levelname": "level", "name": "logger"},
+        timestamp="time",
+        reserved_attrs=[*RESERVED_ATTRS, "color_message"],  # uvicorn's ANSI-coloured copy of the message
+    )

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import math
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from entrypoints.settings import ConfigurationError, Settings, configure_logging, read_env_file
+from entrypoints.settings import ConfigurationError, LogFormat, Settings, configure_logging, read_env_file
 
 if TYPE_CHECKING:
     from entrypoints.cli import Subcommands
@@ -59,7 +64,7 @@ def load_settings() -> Settings | None:
     except ConfigurationError as error:
         print(f"incidentcore: configuration error:\n{error}", file=sys.stderr)
         return None
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return settings
 
 
@@ -82,22 +87,53 @@ def run_serve(args: argparse.Namespace) -> int:
     upgrade(settings.database_url)
     logger.info("database %s is migrated", redacted(settings.database_url))
     shown_host = "localhost" if args.host in ("0.0.0.0", "::", "127.0.0.1") else args.host  # noqa: S104
-    print(f"incidentcore serving on http://{shown_host}:{args.port} - API docs: http://{shown_host}:{args.port}/docs")
-    sys.stdout.flush()
-    uvicorn.run(
-        APP_FACTORY,
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=workers,
-        log_level=settings.log_level.lower(),
-        server_header=False,  # no "Server: uvicorn" banner for scanners
-        # Behind a reverse proxy, the client address (throttling counts per client) comes from its
-        # X-Forwarded-For, believed only from the addresses in FORWARDED_ALLOW_IPS.
-        proxy_headers=True,
-        forwarded_allow_ips=forwarded_allow_ips(),
-    )
+    banner = f"incidentcore serving on http://{shown_host}:{args.port} - API docs: http://{shown_host}:{args.port}/docs"
+    if settings.log_format is LogFormat.JSON:
+        logger.info(banner)  # nothing but JSON lines for the log shipper
+    else:
+        print(banner)
+        sys.stdout.flush()
+    with metrics_shared_by(workers):
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            # uvicorn's lines go through our logging set-up (text or JSON), and the app logs each
+            # request itself (entrypoints.http.observation), with its route, duration and id.
+            log_config=None,
+            access_log=False,
+            # SIGTERM: stop accepting, give requests in flight this long, then the worker as long.
+            timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
+            server_header=False,  # no "Server: uvicorn" banner for scanners
+            # Behind a reverse proxy, the client address (throttling counts per client) comes from its
+            # X-Forwarded-For, believed only from the addresses in FORWARDED_ALLOW_IPS.
+            proxy_headers=True,
+            forwarded_allow_ips=forwarded_allow_ips(),
+        )
     return 0
+
+
+@contextlib.contextmanager
+def metrics_shared_by(workers: int) -> Iterator[None]:
+    """Several server processes write their metrics to files in a fresh directory, which any of them
+    sums on a scrape (prometheus_client's multiprocess mode, set up by PROMETHEUS_MULTIPROC_DIR before
+    they start); removed when serve ends. One process keeps them in memory (with process metrics)."""
+    from adapters.metrics import MULTIPROCESS_DIRECTORY_ENV
+
+    if workers == 1:
+        os.environ.pop(MULTIPROCESS_DIRECTORY_ENV, None)
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="incidentcore-metrics-")
+    os.environ[MULTIPROCESS_DIRECTORY_ENV] = directory
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROCESS_DIRECTORY_ENV, None)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def default_workers(database_url: str) -> int:

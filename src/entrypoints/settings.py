@@ -33,6 +33,11 @@ class Environment(StrEnum):
     TEST = "test"
 
 
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"  # one object per line, for a log shipper
+
+
 class ConfigurationError(ValueError):
     """The configuration cannot run: each problem is one line of the message."""
 
@@ -72,6 +77,13 @@ class Settings:
     signup_enabled: bool = True
     signup_allowed_domains: frozenset[str] = frozenset()
     secret_key_generated: bool = False
+    # Operating it: /metrics, the worker's metrics port, the log format, how long a shutdown may take.
+    metrics_enabled: bool = True
+    metrics_token: str | None = field(default=None, repr=False)
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = 8001
+    log_format: LogFormat = LogFormat.TEXT
+    shutdown_grace_seconds: float = 20.0
 
     def __repr__(self) -> str:
         database = redacted(self.database_url)  # a Postgres URL may carry a password
@@ -190,6 +202,13 @@ class Settings:
         except ValueError as error:
             problems.append(f"NOTIFY_ALLOWED_HOSTS: {error}")
 
+        log_format_name = (text("LOG_FORMAT", "text") or "text").lower()
+        try:
+            log_format = LogFormat(log_format_name)
+        except ValueError:
+            problems.append("LOG_FORMAT must be text or json")
+            log_format = LogFormat.TEXT
+
         settings = cls(
             database_url=text("DATABASE_URL", DEFAULT_DATABASE_URL) or DEFAULT_DATABASE_URL,
             secret_key=secret_key,
@@ -231,6 +250,12 @@ class Settings:
             signup_enabled=flag("SIGNUP_ENABLED", environment is not Environment.PRODUCTION),
             signup_allowed_domains=signup_allowed_domains,
             secret_key_generated=generated,
+            metrics_enabled=flag("METRICS_ENABLED", True),
+            metrics_token=text("METRICS_TOKEN", None),
+            worker_metrics_host=text("WORKER_METRICS_HOST", "127.0.0.1") or "127.0.0.1",
+            worker_metrics_port=number("WORKER_METRICS_PORT", 8001, 0, 65535),
+            log_format=log_format,
+            shutdown_grace_seconds=seconds("SHUTDOWN_GRACE_SECONDS", 20.0),
         )
         if problems:
             raise ConfigurationError("\n".join(problems))
@@ -263,13 +288,26 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def configure_logging(level: str) -> None:
-    """Every entrypoint calls this (each uvicorn worker through the app factory, after uvicorn's own
-    logging set-up): the root level and format, no integration key in the access log, and no control
-    character from user data in any line."""
-    from entrypoints.log_hygiene import install_access_log_redaction, install_log_argument_escaping
+TEXT_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger().setLevel(level)
+
+def configure_logging(level: str, log_format: LogFormat = LogFormat.TEXT) -> None:
+    """Every entrypoint calls this (each uvicorn worker through the app factory): the root level and
+    format (text, or one JSON object per line), no integration key in the access log, no control
+    character from user data in any line, and the request id on every line a request causes."""
+    from entrypoints.log_hygiene import (
+        install_access_log_redaction,
+        install_log_argument_escaping,
+        install_request_ids,
+        json_formatter,
+    )
+
+    logging.basicConfig(level=level, format=TEXT_LOG_FORMAT)
+    root = logging.getLogger()
+    root.setLevel(level)
+    for handler in root.handlers:
+        if type(handler) is logging.StreamHandler:  # basicConfig's (another tool's handlers keep theirs)
+            handler.setFormatter(json_formatter() if log_format is LogFormat.JSON else logging.Formatter(TEXT_LOG_FORMAT))
     install_access_log_redaction()
     install_log_argument_escaping()
+    install_request_ids()

@@ -584,6 +584,12 @@ class Notification:
         self.status = NotificationStatus.RETRYING if retry_at else NotificationStatus.FAILED
         self.next_attempt_at = retry_at
 
+    def release(self, now: datetime) -> None:
+        """Gives a claim back unfinished (its sender is shutting down): due again at once, for the
+        next worker, instead of when the lease would have run out. The attempt stays counted."""
+        self.status = NotificationStatus.PENDING
+        self.next_attempt_at = now
+
     def cancel(self, reason: str) -> None:
         """Withdraw a page that has not gone out; `last_error` keeps any earlier failed attempt's error."""
         self.status = NotificationStatus.CANCELLED

@@ -25,6 +25,7 @@ from incidentcore.model import (
     Integration,
     Notification,
     NotificationPreference,
+    NotificationStatus,
     PasswordResetToken,
     Role,
     Severity,
@@ -176,6 +177,11 @@ class IncidentRepository(Protocol):
         due, not the number open."""
         ...
 
+    async def oldest_due(self, now: datetime) -> datetime | None:
+        """The earliest `Incident.next_escalation_at` at or before `now` among open incidents (the timer that
+        has waited longest for a worker), or None when nothing is due. Reads, claims nothing."""
+        ...
+
 
 class CommentRepository(Protocol):
     """Comments on incidents; `add` assigns the id, lists are oldest first."""
@@ -325,6 +331,11 @@ class NotificationRepository(Protocol):
         """Cancels the incident's pages that are waiting (pending or retrying) with `reason` (someone
         acknowledged, snoozed or resolved it); a page already being sent is left to finish.
         Returns the pages it cancelled."""
+        ...
+
+    async def count_unsent(self) -> dict[NotificationStatus, int]:
+        """How many pages wait in the outbox, by status: pending, retrying and sending (each present,
+        0 when none). Reads, claims nothing."""
         ...
 
 

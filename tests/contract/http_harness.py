@@ -38,6 +38,8 @@ MAX_BODY_BYTES = 65_536
 # Every operation of API.md, spelled as API.md spells it.
 API_ENDPOINTS = [
     ("GET", "/health"),
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
     ("GET", "/"),
     ("POST", "/v1/auth/signup"),
     ("POST", "/v1/auth/login/access-token"),
@@ -105,6 +107,8 @@ API_ENDPOINTS = [
 # Reachable without a bearer token (API.md "Auth").
 PUBLIC_ENDPOINTS = {
     ("GET", "/health"),
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
     ("GET", "/"),
     ("POST", "/v1/auth/signup"),
     ("POST", "/v1/auth/login/access-token"),
@@ -155,6 +159,9 @@ def backends() -> list[Any]:
 class AlwaysHealthy(DatabaseHealth):
     async def ping(self) -> bool:
         return True
+
+    async def not_ready(self) -> str | None:
+        return None
 
 
 class MemoryPersistenceProvider(Provider):

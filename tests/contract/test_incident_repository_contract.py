@@ -290,6 +290,27 @@ async def test_claim_due_returns_open_due_incidents_earliest_first(uow_factory: 
         assert [i.id for i in everything] == [early.id, late.id, not_yet.id]
 
 
+async def test_oldest_due_is_the_earliest_timer_past_due_of_an_open_incident(uow_factory: UowFactory) -> None:
+    policy = await stored_policy(uow_factory)  # the next timer 5 minutes after the trigger
+    async with uow_factory() as uow:
+        assert await uow.incidents.oldest_due(T0 + timedelta(days=1)) is None  # nothing at all
+        late = await triggered_incident(uow, policy, T0 + timedelta(minutes=2))
+        early = await triggered_incident(uow, policy, T0)
+        resolved = await triggered_incident(uow, policy, T0 - timedelta(hours=1))
+        resolved.resolve(None, T0 - timedelta(minutes=30))
+        await uow.incidents.update(resolved)
+        await stored_incident(uow)  # never triggered: no timer
+        await uow.commit()
+    assert early.next_escalation_at is not None and late.next_escalation_at is not None
+
+    async with uow_factory() as uow:
+        assert await uow.incidents.oldest_due(early.next_escalation_at - timedelta(seconds=1)) is None
+        assert await uow.incidents.oldest_due(early.next_escalation_at) == early.next_escalation_at
+        assert await uow.incidents.oldest_due(T0 + timedelta(hours=1)) == early.next_escalation_at
+        # it only reads: a claimer still gets them all
+        assert [i.id for i in await uow.incidents.claim_due(T0 + timedelta(hours=1), 10)] == [early.id, late.id]
+
+
 async def test_a_ticked_incident_is_not_due_until_its_next_step(uow_factory: UowFactory) -> None:
     policy = await stored_policy(uow_factory)
     async with uow_factory() as uow:

@@ -219,6 +219,68 @@ async def test_a_send_that_outlives_its_lease_is_claimed_again(uow_factory: UowF
     assert (await outbox(uow_factory, incident))["a"] == second
 
 
+async def test_a_released_claim_is_due_again_at_once_unless_it_was_claimed_since(
+    uow_factory: UowFactory,
+) -> None:
+    incident = await incident_id(uow_factory)
+    await stored_pages(uow_factory, page_for("b", incident_id=incident), page_for("a", incident_id=incident))
+    async with uow_factory() as uow:
+        (b,) = await uow.notifications.claim_due(T0, 1, LEASE)
+        await uow.commit()
+    async with uow_factory() as uow:
+        (a,) = await uow.notifications.claim_due(T0 + LEASE / 2, 1, LEASE)
+        await uow.commit()
+    async with uow_factory() as uow:
+        (b_again,) = await uow.notifications.claim_due(T0 + LEASE, 10, LEASE)  # b's lease ran out
+        await uow.commit()
+    assert (a.idempotency_key, b_again.id) == ("a", b.id)
+    stopping = T0 + LEASE + timedelta(seconds=3)
+    async with uow_factory() as uow:
+        a.release(stopping)
+        b.release(stopping)
+        assert await uow.notifications.record(a)
+        assert not await uow.notifications.record(b)  # fenced: the other worker's claim stands
+        await uow.commit()
+    stored = await outbox(uow_factory, incident)
+    assert stored["a"].status is NotificationStatus.PENDING
+    assert stored["a"].next_attempt_at == stopping
+    assert stored["a"].attempts == 1  # the interrupted attempt still counts toward the limit
+    assert stored["b"] == b_again
+    async with uow_factory() as uow:
+        (retaken,) = await uow.notifications.claim_due(stopping, 10, LEASE)  # not a lease later
+        assert retaken.id == a.id and retaken.attempts == 2
+
+
+async def test_count_unsent_counts_the_outbox_by_status(uow_factory: UowFactory) -> None:
+    async with uow_factory() as uow:
+        assert await uow.notifications.count_unsent() == {
+            NotificationStatus.PENDING: 0,
+            NotificationStatus.RETRYING: 0,
+            NotificationStatus.SENDING: 0,
+        }
+    incident = await incident_id(uow_factory)
+    keys = ["sent", "failed", "retrying", "sending", "pending-1", "pending-2"]
+    await stored_pages(uow_factory, *(page_for(key, incident_id=incident) for key in keys))
+    cancelled = page_for("cancelled", incident_id=incident)
+    cancelled.cancel("incident acknowledged")
+    await stored_pages(uow_factory, cancelled)
+    async with uow_factory() as uow:
+        claimed = {n.idempotency_key: n for n in await uow.notifications.claim_due(T0, 4, LEASE)}
+        await uow.commit()
+        claimed["sent"].mark_sent(T0)
+        claimed["failed"].mark_failed("no such user", T0, retry_at=None)
+        claimed["retrying"].mark_failed("timed out", T0, retry_at=T0 + timedelta(minutes=1))
+        for key in ("sent", "failed", "retrying"):
+            assert await uow.notifications.record(claimed[key])
+        await uow.commit()
+        counts = await uow.notifications.count_unsent()
+    assert counts == {
+        NotificationStatus.PENDING: 2,
+        NotificationStatus.RETRYING: 1,
+        NotificationStatus.SENDING: 1,
+    }
+
+
 async def test_record_saves_a_result_for_the_current_claim(uow_factory: UowFactory) -> None:
     incident = await incident_id(uow_factory)
     await stored_pages(

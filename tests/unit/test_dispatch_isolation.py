@@ -177,3 +177,31 @@ async def test_a_refused_address_is_not_saved() -> None:
         )
     assert [e.field for e in refused.value.errors] == ["address"]
     assert await world.preferences.list_for(admin, admin.id) == []
+
+
+async def test_a_stopping_dispatcher_gives_its_unfinished_sends_back_due_at_once() -> None:
+    world = InMemoryServices()
+    world.notifier = notifier = HangingHosts("hangs.example")
+    pages = await webhook_pages(world, "https://hangs.example/a", "https://hangs.example/b", "https://fine.example/c")
+    slots = SendSlots(total=10, per_destination=2)
+    batch = asyncio.create_task(dispatcher(world, slots).run())
+    await eventually(lambda: len(notifier.hanging) == 2 and len(notifier.sent) == 1)
+    world.clock.advance(seconds=3)
+    batch.cancel()  # the worker is shutting down and its grace ran out
+    with pytest.raises(asyncio.CancelledError):
+        await batch
+
+    rows = {n.address: n for n in await stored(world, pages)}
+    for address in ("https://hangs.example/a", "https://hangs.example/b"):
+        released = rows[address]
+        # back in the queue, due now rather than when the 60 s lease ends; the attempt counted
+        assert (released.status, released.next_attempt_at, released.attempts) == (
+            NotificationStatus.PENDING,
+            world.clock.now(),
+            1,
+        )
+    assert rows["https://fine.example/c"].status is NotificationStatus.SENT  # its result stands
+    assert slots.free == slots.total
+    notifier.release.set()
+    assert await dispatcher(world, slots).run() == 2  # the next worker sends them at once
+    assert {n.status for n in await stored(world, pages)} == {NotificationStatus.SENT}

@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.sql import mapping
 from adapters.sql.integrity import conflicts
 from adapters.sql.tables import (
+    UNSENT_STATUSES,
     calendar_feeds,
     comments,
     escalation_events,
@@ -473,6 +474,14 @@ class SqlIncidentRepository(_EntityRepository[Incident], IncidentRepository):
             query = self._locking(query, skip_locked=True)
         return await self._select(query)
 
+    async def oldest_due(self, now: datetime) -> datetime | None:
+        # the same conditions as the partial index ix_incidents_escalation_due: a range scan's first row
+        query = select(func.min(incidents.c.next_escalation_at)).where(
+            incidents.c.next_escalation_at <= now, incidents.c.next_escalation_at.is_not(None), incident_is_open
+        )
+        oldest: datetime | None = (await self._session.execute(query)).scalar_one()
+        return oldest
+
     @staticmethod
     def _writing(incident: Incident) -> AbstractContextManager[None]:
         return conflicts(
@@ -666,6 +675,15 @@ class SqlNotificationRepository(_IncidentHistory[Notification], NotificationRepo
             return False
         notification.version += 1
         return True
+
+    async def count_unsent(self) -> dict[NotificationStatus, int]:
+        query = (
+            select(notifications.c.status, func.count())
+            .where(notification_is_unsent)  # spelled as the partial index ix_notifications_due is
+            .group_by(notifications.c.status)
+        )
+        counts = {NotificationStatus(status): count for status, count in await self._session.execute(query)}
+        return {status: counts.get(status, 0) for status in UNSENT_STATUSES}
 
     async def cancel_pending_for_incident(self, incident_id: int, reason: str) -> list[Notification]:
         query = (

@@ -22,8 +22,10 @@ from litestar.openapi.spec import (
 from entrypoints.di import build_container
 from entrypoints.http.auth import SECURITY_SCHEME, TOKEN_URL
 from entrypoints.http.controllers import API_CONTROLLERS, ServiceController
+from entrypoints.http.controllers.metrics import metrics_handler
 from entrypoints.http.controllers.service import service_version, static_files
 from entrypoints.http.hardening import add_security_headers, check_request, index_allowed_methods
+from entrypoints.http.observation import RequestObservation
 from entrypoints.http.problems import EXCEPTION_HANDLERS, PROBLEM_DESCRIPTIONS
 from entrypoints.settings import Settings, configure_logging
 from entrypoints.worker import run_worker_alongside
@@ -112,7 +114,12 @@ def create_app(settings: Settings, container: AsyncContainer | None = None) -> L
         await di_container.close()
 
     app = Litestar(
-        route_handlers=[ServiceController, static_files(), *API_CONTROLLERS],
+        route_handlers=[
+            ServiceController,
+            static_files(),
+            *API_CONTROLLERS,
+            *([metrics_handler(settings)] if settings.metrics_enabled else []),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=check_request,
         before_send=[add_security_headers],
@@ -126,11 +133,13 @@ def create_app(settings: Settings, container: AsyncContainer | None = None) -> L
         debug=False,
     )
     setup_dishka(di_container, app)
+    # Outside routing (as Litestar's own OpenTelemetry middleware sits): requests no route matches count too.
+    app.asgi_handler = RequestObservation(app.asgi_handler)
     return app
 
 
 def app_from_environment() -> Litestar:
     """For `uvicorn --factory` (each worker process builds its own app from the environment)."""
     settings = Settings.from_environment()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings)

@@ -22,6 +22,7 @@ from litestar.types import ExceptionHandlersMap
 from litestar.utils.scope.state import ScopeState
 
 from entrypoints.http.wire import FieldProblem, Problem
+from entrypoints.log_hygiene import REQUEST_ID
 from incidentcore.errors import (
     AuthenticationFailed,
     Conflict,
@@ -118,7 +119,7 @@ def http_exception_handler(request: Request[Any, Any, Any], error: HTTPException
 
 
 def unexpected_error_handler(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
-    request_id = uuid.uuid4().hex
+    request_id = REQUEST_ID.get() or uuid.uuid4().hex  # the request's own id (X-Request-ID), as its log lines
     logger.error(
         "unexpected error %s handling %s %s",
         request_id,
@@ -130,7 +131,7 @@ def unexpected_error_handler(request: Request[Any, Any, Any], error: Exception) 
         500,
         f"An unexpected error occurred; it was logged with request id {request_id}.",
         slug="internal-error",
-        headers={"X-Request-ID": request_id},
+        headers={"X-Request-ID": request_id},  # also what the request observation adds
         request_id=request_id,
     )
 

@@ -43,6 +43,10 @@ class EscalationTick:
         return len(due)
 
 
+# How long a stopping dispatcher may spend giving its unfinished claims back.
+RELEASE_TIMEOUT_SECONDS = 5.0
+
+
 class SendSlots:
     """The sends one process has in flight, shared by all its dispatch batches: at most `total` at
     once, and at most `per_destination` to one destination, so a destination that hangs holds that
@@ -132,22 +136,46 @@ class NotificationDispatch:
             if not batch:
                 return 0
             saving = asyncio.Lock()  # one unit of work: its transactions take turns
+            claimed_versions = {n.id: n.version for n in batch}
+            recorded: set[int] = set()
 
             async def deliver(notification: Notification) -> None:
                 try:
                     await self._deliver(notification)
                     async with saving:
                         await self._save(notification)
+                    recorded.add(notification.id)
                 finally:
                     # Only now: a page sent but not yet recorded would be sent again after a crash,
                     # so the slots also bound how many pages a dying worker can leave to be resent.
                     self.slots.release(notification)
 
-            results = await asyncio.gather(*(deliver(n) for n in batch), return_exceptions=True)
+            try:
+                results = await asyncio.gather(*(deliver(n) for n in batch), return_exceptions=True)
+            except asyncio.CancelledError:
+                unfinished = [n for n in batch if n.id not in recorded]
+                await self._release(unfinished, claimed_versions)
+                raise
             for result in results:
                 if isinstance(result, BaseException):
                     raise result
         return len(batch)
+
+    async def _release(self, unfinished: list[Notification], claimed_versions: dict[int, int]) -> None:
+        """The sender is stopping (cancelled): its unfinished claims go back to the queue, due now, so
+        the next worker sends them at once instead of after their lease. Fenced by the version the
+        claim gave each row: a page whose result did get committed is left as it is. Bounded in time:
+        if the database does not answer, this raises (the worker logs it) and the leases still run out."""
+        if not unfinished:
+            return
+        async with asyncio.timeout(RELEASE_TIMEOUT_SECONDS):
+            await self.uow.rollback()  # whatever the cancellation interrupted
+            now = self.clock.now()
+            for notification in unfinished:
+                notification.version = claimed_versions[notification.id]
+                notification.release(now)
+                await self.uow.notifications.record(notification)
+            await self.uow.commit()
 
     async def _save(self, notification: Notification) -> None:
         if await self.uow.notifications.record(notification) and notification.incident_id:

@@ -456,6 +456,14 @@ class MemoryIncidentRepository(_InTransaction, IncidentRepository):
             incidents.lock(incident.id)
         return copy.deepcopy(claimed)
 
+    async def oldest_due(self, now: datetime) -> datetime | None:
+        due = [
+            i.next_escalation_at
+            for i in self._tx.incidents.rows()
+            if i.is_open and i.next_escalation_at is not None and i.next_escalation_at <= now
+        ]
+        return min(due, default=None)
+
     def check_writes(self) -> None:
         for incident in self._tx.incidents.written():
             self._ensure_dedup_key_free(incident)
@@ -657,6 +665,11 @@ class MemoryNotificationRepository(_InTransaction, NotificationRepository):
             notifications.put(notification.id, notification)
             cancelled.append(notification)
         return cancelled
+
+    async def count_unsent(self) -> dict[NotificationStatus, int]:
+        counts = Counter(n.status for n in self._tx.notifications.rows())
+        unsent = (NotificationStatus.PENDING, NotificationStatus.RETRYING, NotificationStatus.SENDING)
+        return {status: counts[status] for status in unsent}
 
     def check_writes(self) -> None:
         notifications = self._tx.notifications

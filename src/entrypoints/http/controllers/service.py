@@ -27,6 +27,15 @@ class Health(Struct):
     database: Literal["ok", "error"]
 
 
+class Liveness(Struct):
+    status: Literal["ok"]
+
+
+class Readiness(Struct):
+    status: Literal["ok", "error"]
+    reason: str | None = None
+
+
 SERVICE_NAME = "incidentcore"
 DOCS_PATH = "/docs"
 
@@ -97,6 +106,26 @@ class ServiceController(Controller):
         if await database.ping():
             return Response(Health(status="ok", database="ok"))
         return Response(Health(status="error", database="error"), status_code=503)
+
+    @get("/health/live", summary="Liveness: the process is up")
+    async def live(self) -> Liveness:
+        """Answers 200 while the process serves requests, whatever the database does: a failing
+        liveness check means restart the process, which a database outage does not call for."""
+        return Liveness(status="ok")
+
+    @get(
+        "/health/ready",
+        summary="Readiness: the database answers and its migrations are at head",
+        responses={503: ResponseSpec(data_container=Readiness, description="Not ready, with the reason", generate_examples=False)},
+    )
+    @inject
+    async def ready(self, database: FromDishka[DatabaseHealth]) -> Response[Readiness]:
+        """503 with the reason while the database does not answer or its schema is not the one this
+        version expects (run `incidentcore migrate`); send traffic elsewhere until then."""
+        reason = await database.not_ready()
+        if reason is None:
+            return Response(Readiness(status="ok"))
+        return Response(Readiness(status="error", reason=reason), status_code=503)
 
     @get(DOCS_PATH, media_type=MediaType.HTML, include_in_schema=False)
     async def swagger_ui(self, request: Request[Any, Any, Any]) -> Response[bytes]:
