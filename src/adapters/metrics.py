@@ -39,7 +39,7 @@ from incidentcore.errors import AuthenticationFailed, RateLimited
 from incidentcore.model import Incident, Notification, NotificationStatus
 from incidentcore.ports import AccessToken, Clock, IncidentRepository, NotificationRepository, UnitOfWork
 from incidentcore.services import Accounts, AlertIngestion
-from incidentcore.services.integrations import Alert, AlertReceipt
+from incidentcore.services.alerts import Alert, AlertReceipt
 
 MULTIPROCESS_DIRECTORY_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -270,15 +270,17 @@ class MeteredAlertIngestion(AlertIngestion):
     def __init__(self, counted: AlertIngestion) -> None:  # takes over `counted`'s dependencies
         vars(self).update(vars(counted))
 
-    async def receive(self, key: str, alert: Alert) -> AlertReceipt:
-        source = source_label(alert.source)
+    async def receive_all(self, key: str, alerts: Sequence[Alert]) -> list[AlertReceipt]:
+        """Every delivery passes here (`receive` is `receive_all` of one alert)."""
         try:
-            receipt = await super().receive(key, alert)
+            receipts = await super().receive_all(key, alerts)
         except AuthenticationFailed:
-            ALERTS_RECEIVED.labels(source, "rejected").inc()
+            for alert in alerts:
+                ALERTS_RECEIVED.labels(source_label(alert.source), "rejected").inc()
             raise
-        ALERTS_RECEIVED.labels(source, receipt.action).inc()
-        return receipt
+        for alert, receipt in zip(alerts, receipts, strict=True):
+            ALERTS_RECEIVED.labels(source_label(alert.source), receipt.action).inc()
+        return receipts
 
 
 class MeteredAccounts(Accounts):

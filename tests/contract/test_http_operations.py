@@ -16,15 +16,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from capture_server import CaptureServer, closed_port
 from dishka import Provider, Scope, provide
 from http_harness import *  # noqa: F403
 from http_harness import Api, make_api, settings_for
 from litestar.testing import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from test_http_alertmanager import am_alert, notification
 
 from adapters.scheduler import Scheduler
-from adapters.sql.migrate import downgrade
+from adapters.sql.migrate import alembic_config, downgrade
 from entrypoints.http import create_app
 from entrypoints.worker import scheduler_for
 from incidentcore.model import Role
@@ -160,6 +162,10 @@ def test_a_scrape_after_paging_counts_what_happened_and_passes_promtool(
     acknowledged = api.create_incident(title="disk full", severity="critical", team_id=team["id"])
     assert api.client.post(f"/v1/incidents/{acknowledged['id']}/acknowledge", headers=admin).status_code == 200
     waiting = api.create_incident(title="slow queries", severity="low", team_id=team["id"])
+    # One Alertmanager delivery of two alerts: each is counted.
+    group = notification(am_alert("f-1"), am_alert("f-2"))
+    delivered = api.client.post("/v1/alerts/alertmanager", json=group, headers=key)
+    assert [item["action"] for item in delivered.json()["items"]] == ["created", "created"]
     after = scrape(api)
 
     def moved(name: str, **labels: str) -> float:
@@ -171,6 +177,7 @@ def test_a_scrape_after_paging_counts_what_happened_and_passes_promtool(
     assert moved("incidentcore_incidents_opened_total", team=team_label, severity="high", source="elastic") == 1
     assert moved("incidentcore_alerts_received_total", source="elastic", action="created") == 1
     assert moved("incidentcore_alerts_received_total", source="elastic", action="resolved") == 1
+    assert moved("incidentcore_alerts_received_total", source="alertmanager", action="created") == 2
     assert moved("incidentcore_pages_total", channel="webhook", status="sent") == 2
     assert moved("incidentcore_pages_total", channel="webhook", status="failed") == 1
     assert moved("incidentcore_pages_total", channel="webhook", status="cancelled") == 1
@@ -183,7 +190,8 @@ def test_a_scrape_after_paging_counts_what_happened_and_passes_promtool(
     assert moved("incidentcore_http_requests_total", route="/v1/alerts/elastic", method="POST", status="202") == 2
     assert moved("incidentcore_http_requests_total", route="/v1/auth/login/access-token", method="POST", status="401") == 1
     assert f"/v1/incidents/{opened['id']}" not in after.text
-    assert after.value("incidentcore_outbox_pages", status="pending") == 1  # the low incident's page
+    # the low incident's page and the two alerted incidents' step-0 pages
+    assert after.value("incidentcore_outbox_pages", status="pending") == 3
     assert after.value("incidentcore_outbox_pages", status="sending") == 0
     assert after.value("incidentcore_escalation_lag_seconds") == 0  # nothing is due yet
 
@@ -270,7 +278,8 @@ def test_not_ready_while_migrations_are_behind(tmp_path: Path) -> None:
         assert client.get("/health/live").status_code == 200
     assert ready.status_code == 503
     reason = ready.json()["reason"]
-    assert "not 0007" in reason and "incidentcore migrate" in reason
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    assert f"not {head}" in reason and "incidentcore migrate" in reason
     upgrade(url)
     with TestClient(create_app(settings_for(url))) as client:
         assert client.get("/health/ready").status_code == 200
