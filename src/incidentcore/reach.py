@@ -188,7 +188,9 @@ def choose_channels(
 def resolve(audience: Audience, directory: Directory, at: datetime, severity: Severity) -> Resolution:
     """Whom a step with `audience` pages at `at` (its scheduled time, which is when schedules are
     asked who is on call) for an incident of `severity`, in user id order."""
-    on_call = {schedule_id: directory.on_call(schedule_id, at) for schedule_id in sorted(audience.schedule_ids)}
+    on_call = {
+        schedule_id: directory.on_call(schedule_id, at) for schedule_id in sorted(audience.schedule_ids)
+    }
     named = replace(audience, user_ids=audience.user_ids.union(*on_call.values()))
     users = sorted(directory.users.values(), key=lambda u: u.id)
     active = [u for u in users if u.is_active]

@@ -4,7 +4,7 @@ from incidentcore.services.accounts import Accounts, NewUser, ProfileChanges, Si
 from incidentcore.services.incidents import Incidents, NewIncident, open_incident
 from incidentcore.services.integrations import Alert, AlertIngestion, AlertReceipt, Integrations
 from incidentcore.services.paging import PagingConfig, record_outcome, record_outcomes
-from incidentcore.services.policies import Policies, PolicyChanges
+from incidentcore.services.policies import Policies, PolicyChanges, PreviewOptions
 from incidentcore.services.preferences import Preferences
 from incidentcore.services.schedules import (
     CalendarFeeds,
@@ -37,6 +37,7 @@ __all__ = [
     "Policies",
     "PolicyChanges",
     "Preferences",
+    "PreviewOptions",
     "ProfileChanges",
     "ScheduleChanges",
     "ScheduledShift",
