@@ -175,7 +175,7 @@ def policy_warnings(
             reasons = [describe(r) for r in resolution.empty_targets] + [
                 describe(r) for r in resolution.unreachable
             ]
-            message = f"step {index + 1} would reach nobody if it fired at {instant.isoformat()}"
+            message = f"step {index + 1} would reach nobody if it fired at {instant:%Y-%m-%d %H:%M} UTC"
             warnings.append(
                 PolicyWarning(
                     PolicyWarningCode.STEP_REACHES_NOBODY,
@@ -207,9 +207,7 @@ def describe(why: Unreachable | EmptyTarget) -> str:
         return {
             UnreachableReason.INACTIVE: f"user {why.user_id} is deactivated",
             UnreachableReason.NO_ENABLED_CHANNEL: f"user {why.user_id} has no enabled channel",
-            UnreachableReason.BELOW_MINIMUM_SEVERITY: (
-                f"user {why.user_id} takes pages only of more severe incidents"
-            ),
+            UnreachableReason.BELOW_MINIMUM_SEVERITY: f"user {why.user_id} is paged only for more severe incidents",
         }[why.reason]
     target = why.target
     return {
