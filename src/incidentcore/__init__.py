@@ -108,6 +108,25 @@ from incidentcore.ports import (
     UserFilter,
     UserRepository,
 )
+from incidentcore.preview import (
+    PolicyWarning,
+    PolicyWarningCode,
+    Preview,
+    PreviewFire,
+    policy_warnings,
+    preview,
+)
+from incidentcore.reach import (
+    Audience,
+    Directory,
+    EmptyTarget,
+    EmptyTargetReason,
+    Recipient,
+    Resolution,
+    Unreachable,
+    UnreachableReason,
+    resolve,
+)
 from incidentcore.schedules import (
     Layer,
     OnCall,
@@ -189,6 +208,22 @@ __all__ = [  # noqa: RUF022
     "shifts",
     "Shift",
     "check_window",
+    # Who gets paged when: the worker's target resolution, and the preview built on it
+    "resolve",
+    "Audience",
+    "Directory",
+    "Resolution",
+    "Recipient",
+    "Unreachable",
+    "UnreachableReason",
+    "EmptyTarget",
+    "EmptyTargetReason",
+    "preview",
+    "Preview",
+    "PreviewFire",
+    "policy_warnings",
+    "PolicyWarning",
+    "PolicyWarningCode",
     # Errors
     "DomainError",
     "NotFound",

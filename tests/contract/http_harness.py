@@ -77,6 +77,8 @@ API_ENDPOINTS = [
     ("GET", "/v1/escalation/policies/{policy_id}"),
     ("PUT", "/v1/escalation/policies/{policy_id}"),
     ("DELETE", "/v1/escalation/policies/{policy_id}"),
+    ("POST", "/v1/escalation/policies/{policy_id}/preview"),
+    ("POST", "/v1/escalation/policies/preview"),
     ("GET", "/v1/notification-preferences/me"),
     ("PUT", "/v1/notification-preferences/me/{channel}"),
     ("GET", "/v1/notification-preferences/{user_id}"),

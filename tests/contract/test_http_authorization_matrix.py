@@ -39,7 +39,8 @@ class World:
         self.actor_team = api.create_team()
         self.incident_team = api.create_team()
         self.target_user, _ = api.create_user()
-        api.create_policy(team_id=self.incident_team["id"], steps=STEPS * 2)  # so that escalate has a next step
+        policy = api.create_policy(team_id=self.incident_team["id"], steps=STEPS * 2)  # escalate has a next step
+        self.policy_id: int = policy["id"]
         self.callers: dict[str, dict[str, str]] = {"anonymous": {}}
         for role in Role:
             self.callers[role.value] = api.create_user(role, team_id=self.actor_team["id"])[1]
@@ -196,6 +197,14 @@ MATRIX: dict[tuple[str, str], tuple[Action, Prepare]] = {
     ("DELETE", "/v1/escalation/policies/{policy_id}"): (
         Action.POLICY_MANAGE,
         lambda a, w: (f"/v1/escalation/policies/{fresh_policy(a, w)}", {}),
+    ),
+    ("POST", "/v1/escalation/policies/{policy_id}/preview"): (
+        Action.POLICY_MANAGE,
+        lambda a, w: (f"/v1/escalation/policies/{w.policy_id}/preview", body({"hours": 1})),
+    ),
+    ("POST", "/v1/escalation/policies/preview"): (
+        Action.POLICY_MANAGE,
+        lambda a, w: ("/v1/escalation/policies/preview", body({"policy": {"name": "p", "steps": STEPS}})),
     ),
     ("GET", "/v1/notification-preferences/me"): (
         Action.SELF_MANAGE,

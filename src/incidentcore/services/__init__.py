@@ -5,7 +5,7 @@ from incidentcore.services.alerts import Alert, AlertAction, AlertIngestion, Ale
 from incidentcore.services.incidents import Incidents, NewIncident, open_incident
 from incidentcore.services.integrations import Integrations
 from incidentcore.services.paging import PagingConfig, record_outcome, record_outcomes
-from incidentcore.services.policies import Policies, PolicyChanges
+from incidentcore.services.policies import Policies, PolicyChanges, PreviewOptions
 from incidentcore.services.preferences import Preferences
 from incidentcore.services.schedules import (
     CalendarFeeds,
@@ -40,6 +40,7 @@ __all__ = [
     "Policies",
     "PolicyChanges",
     "Preferences",
+    "PreviewOptions",
     "ProfileChanges",
     "ScheduleChanges",
     "ScheduledShift",

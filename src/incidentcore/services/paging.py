@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from incidentcore.escalation import Effect, EffectKind, TargetType
+from incidentcore.escalation import Effect, EffectKind
 from incidentcore.model import (
     Channel,
     EscalationEvent,
     Incident,
     Notification,
-    NotificationPreference,
     NotificationStatus,
     Outcome,
-    Role,
     TimelineEvent,
     TimelineKind,
     User,
 )
 from incidentcore.ports import UnitOfWork
-from incidentcore.schedules import Override, oncall
+from incidentcore.reach import Audience, Directory, resolve
 
 # Once someone has the incident in hand, pages still waiting to go out are no longer wanted.
 CANCELS_WAITING_PAGES = {
@@ -49,55 +47,6 @@ def page_key(incident_id: int, effect: Effect, user_id: int, channel: Channel) -
         f"incident:{incident_id}:cycle:{effect.cycle}:step:{effect.step_index}:loop:{effect.loop}"
         f":user:{user_id}:channel:{channel.value}"
     )
-
-
-def choose_channels(
-    user: User, preferences: list[NotificationPreference], incident: Incident
-) -> list[tuple[Channel, str | None]]:
-    """Enabled channels that accept the incident's severity; a user with no preferences gets email."""
-    if not preferences:
-        return [(Channel.EMAIL, user.email)]
-    return [
-        (p.channel, p.address or (user.email if p.channel is Channel.EMAIL else None))
-        for p in sorted(preferences, key=lambda p: p.channel.value)
-        if p.accepts(incident.severity)
-    ]
-
-
-@dataclass(frozen=True)
-class Audience:
-    """Whom a step pages: its targets, with each role target bound to a team; schedule targets stand
-    for whoever is on call on them at the fire's scheduled time (`user_ids` holds them once known)."""
-
-    user_ids: frozenset[int]
-    team_ids: frozenset[int]
-    roles: frozenset[tuple[Role, int]]
-    schedule_ids: frozenset[int] = frozenset()
-
-    @classmethod
-    def of_step(cls, incident: Incident, step_index: int) -> Audience:
-        targets = incident.policy.steps[step_index].targets
-        roles = {
-            (Role(t.role), t.team_id or incident.team_id)
-            for t in targets
-            if t.type is TargetType.ROLE and t.role is not None
-        }
-        return cls(
-            frozenset(t.user_id for t in targets if t.type is TargetType.USER and t.user_id is not None),
-            frozenset(t.team_id for t in targets if t.type is TargetType.TEAM and t.team_id is not None),
-            # a role with no team to hold it in (no named team, incident without team) reaches no one
-            frozenset((role, team_id) for role, team_id in roles if team_id is not None),
-            frozenset(
-                t.schedule_id for t in targets if t.type is TargetType.SCHEDULE and t.schedule_id is not None
-            ),
-        )
-
-    def includes(self, user: User) -> bool:
-        return (
-            user.id in self.user_ids
-            or user.team_id in self.team_ids
-            or any(user.role is role and team_id == user.team_id for role, team_id in self.roles)
-        )
 
 
 async def record_outcome(
@@ -169,26 +118,27 @@ async def _page(
     fires: dict[tuple[int, Effect], tuple[Incident, str | None]],
     now: datetime,
 ) -> tuple[dict[tuple[int, Effect], Reach], list[Notification]]:
-    """Writes one outbox row per (user, channel) for every fire: pending, or already cancelled for a
-    fire that an acknowledgement, snooze or resolve in this same transaction withdraws, so nothing
-    is ever sent for it. Returns each fire's reach and the rows inserted as cancelled."""
+    """Writes one outbox row per (user, channel) for every fire, as `resolve` says: pending, or already
+    cancelled for a fire that an acknowledgement, snooze or resolve in this same transaction withdraws,
+    so nothing is ever sent for it. Returns each fire's reach and the rows inserted as cancelled."""
     if not fires:
         return {}, []
-    audiences = {key: Audience.of_step(i, key[1].step_index or 0) for key, (i, _) in fires.items()}
-    rostered = await _on_call(uow, audiences)
-    for key, on_call in rostered.items():
-        audiences[key] = replace(
-            audiences[key], user_ids=audiences[key].user_ids.union(*on_call.values())
-        )
+    audiences = {
+        key: Audience.of_step(incident.policy.steps[key[1].step_index or 0], incident.team_id)
+        for key, (incident, _) in fires.items()
+    }
+    rosters = await _rosters(uow, audiences)
+    named = {user_id for audience in audiences.values() for user_id in audience.user_ids}
+    for (_, effect), audience in audiences.items():
+        for schedule_id in audience.schedule_ids:
+            named.update(rosters.on_call(schedule_id, effect.scheduled_at))
     candidates = await uow.users.resolve_targets(
-        user_ids=sorted({u for a in audiences.values() for u in a.user_ids}),
+        user_ids=sorted(named),
         team_ids=sorted({t for a in audiences.values() for t in a.team_ids}),
         roles=sorted({r for a in audiences.values() for r in a.roles}, key=lambda r: (r[0].rank, r[1])),
     )
-    preferences: dict[int, list[NotificationPreference]] = {}
-    if candidates:
-        for preference in await uow.preferences.list_for_users([u.id for u in candidates]):
-            preferences.setdefault(preference.user_id, []).append(preference)
+    preferences = await uow.preferences.list_for_users([u.id for u in candidates]) if candidates else []
+    directory = rosters.with_users(candidates, preferences)
     team_ids = sorted({i.team_id for i, _ in fires.values() if i.team_id is not None})
     team_names = {team.id: team.name for team in await uow.teams.get_many(team_ids)}
     rows: list[Notification] = []
@@ -196,19 +146,14 @@ async def _page(
     for (incident_id, effect), (incident, withdrawn_by) in fires.items():
         subject, body = _message(paging, incident, effect, team_names.get(incident.team_id or 0))
         cancel_reason = f"{withdrawn_by} before the page could be sent" if withdrawn_by else None
+        resolution = resolve(audiences[(incident_id, effect)], directory, effect.scheduled_at, incident.severity)
         fired = reach[(incident_id, effect)] = Reach(cancel_reason=cancel_reason)
-        fired.unstaffed_schedule_ids = [
-            schedule_id
-            for schedule_id, on_call in rostered.get((incident_id, effect), {}).items()
-            if not any(user.id in on_call for user in candidates)  # nobody, or only deactivated users
-        ]
-        for user in (u for u in candidates if audiences[(incident_id, effect)].includes(u)):
-            channels = choose_channels(user, preferences.get(user.id, []), incident)
-            if not channels:
-                fired.unreachable.append(user)
-                continue
+        fired.unstaffed_schedule_ids = resolution.unstaffed_schedule_ids
+        fired.unreachable = [directory.users[u.user_id] for u in resolution.unreachable]
+        for recipient in resolution.paged:
+            user = recipient.user
             (fired.cancelled if cancel_reason else fired.paged).append(user)
-            for channel, address in channels:
+            for channel, address in recipient.channels:
                 page = Notification(
                     user_id=user.id,
                     channel=channel,
@@ -227,32 +172,21 @@ async def _page(
     return reach, [n for n in inserted if n.status is NotificationStatus.CANCELLED]
 
 
-async def _on_call(
-    uow: UnitOfWork, audiences: dict[tuple[int, Effect], Audience]
-) -> dict[tuple[int, Effect], dict[int, set[int]]]:
-    """Who is on call on each schedule a fire targets, at the fire's scheduled time (not now: a worker
-    catching up pages whoever was on call then). Two queries for the whole batch; a schedule deleted
-    since the incident's policy snapshot was taken has nobody on call."""
+async def _rosters(uow: UnitOfWork, audiences: dict[tuple[int, Effect], Audience]) -> Directory:
+    """The schedules the fires target, with their overrides around the fires' scheduled times (not
+    now: a worker catching up pages whoever was on call then). Two queries for the whole batch, none
+    when no fire targets a schedule; a schedule deleted since the incident's policy snapshot was
+    taken is missing, and has nobody on call."""
     wanted = {key: audience.schedule_ids for key, audience in audiences.items() if audience.schedule_ids}
     if not wanted:
-        return {}
+        return Directory()
     schedule_ids = sorted(set().union(*wanted.values()))
     times = [effect.scheduled_at for _, effect in wanted]
-    schedules = {s.id: s for s in await uow.schedules.get_many(schedule_ids)}
-    overrides: dict[int, list[Override]] = {}
-    for override in await uow.overrides.in_window(schedule_ids, min(times), max(times)):
-        overrides.setdefault(override.schedule_id, []).append(override)
-    return {
-        (incident_id, effect): {
-            schedule_id: set(
-                oncall(schedules[schedule_id], overrides.get(schedule_id, []), effect.scheduled_at).user_ids
-                if schedule_id in schedules
-                else ()
-            )
-            for schedule_id in sorted(ids)
-        }
-        for (incident_id, effect), ids in wanted.items()
-    }
+    schedules = await uow.schedules.get_many(schedule_ids)
+    return Directory.of(
+        schedules=schedules, overrides=await uow.overrides.in_window(schedule_ids, min(times), max(times))
+    )
+
 
 def _message(paging: PagingConfig, incident: Incident, effect: Effect, team_name: str | None) -> tuple[str, str]:
     severity = incident.severity.value.upper()

@@ -97,10 +97,16 @@ def severities() -> st.SearchStrategy[Severity]:
     return st.sampled_from(Severity)
 
 
-def targets(team_ids: st.SearchStrategy[int] = ids) -> st.SearchStrategy[Target]:
-    """A user, a team, or a role (in a named team, in the incident's team, or anywhere)."""
-    return st.one_of(
-        st.builds(Target, st.just(TargetType.USER), user_id=ids),
+def targets(
+    team_ids: st.SearchStrategy[int] = ids,
+    *,
+    user_ids: st.SearchStrategy[int] = ids,
+    schedule_ids: st.SearchStrategy[int] | None = ids,
+) -> st.SearchStrategy[Target]:
+    """A user, a team, a role (in a named team, in the incident's team, or anywhere) or a schedule's
+    on-call user; `schedule_ids=None` leaves schedules out."""
+    kinds = [
+        st.builds(Target, st.just(TargetType.USER), user_id=user_ids),
         st.builds(Target, st.just(TargetType.TEAM), team_id=team_ids),
         st.builds(
             Target,
@@ -108,17 +114,28 @@ def targets(team_ids: st.SearchStrategy[int] = ids) -> st.SearchStrategy[Target]
             team_id=st.none() | team_ids,
             role=st.sampled_from([r.value for r in Role]),
         ),
-    )
+    ]
+    if schedule_ids is not None:
+        kinds.append(st.builds(Target, st.just(TargetType.SCHEDULE), schedule_id=schedule_ids))
+    return st.one_of(kinds)
 
 
-def steps(max_delay: int = MAX_DELAY_MINUTES, max_targets: int = 3) -> st.SearchStrategy[EscalationStep]:
-    """Steps of 0..`max_delay` minutes (0, 1 and 5 often) with 1..`max_targets` targets."""
+_any_target = targets  # `steps` and `escalation_policies` name their parameter `targets` too
+
+
+def steps(
+    max_delay: int = MAX_DELAY_MINUTES, max_targets: int = 3, *, targets: st.SearchStrategy[Target] | None = None
+) -> st.SearchStrategy[EscalationStep]:
+    """Steps of 0..`max_delay` minutes (0, 1 and 5 often) with 1..`max_targets` targets (drawn from
+    `targets`, by default `targets()`)."""
     return st.builds(
         EscalationStep,
         # zero and tiny delays make steps coincide, where ordering bugs hide
         delay_minutes=st.sampled_from([d for d in (0, 1, 5) if d <= max_delay])
         | st.integers(min_value=0, max_value=max_delay),
-        targets=st.lists(targets(), min_size=1, max_size=max_targets).map(tuple),
+        targets=st.lists(
+            targets if targets is not None else _any_target(), min_size=1, max_size=max_targets
+        ).map(tuple),
     )
 
 
@@ -174,12 +191,14 @@ def escalation_policies(
     max_steps: int = 4,
     max_delay: int = MAX_DELAY_MINUTES,
     max_repeat: int = MAX_REPEAT,
+    targets: st.SearchStrategy[Target] | None = None,
 ) -> st.SearchStrategy[EscalationPolicy]:
-    """Policies that pass `EscalationPolicy.validate()`; active unless `active` says otherwise."""
+    """Policies that pass `EscalationPolicy.validate()`; active unless `active` says otherwise; their
+    steps' targets drawn from `targets` (by default `targets()`)."""
     policies = st.builds(
         EscalationPolicy,
         name=single_line_text(max_size=30).filter(lambda s: s.strip() != ""),
-        steps=st.lists(steps(max_delay), min_size=1, max_size=max_steps).map(tuple),
+        steps=st.lists(steps(max_delay, targets=targets), min_size=1, max_size=max_steps).map(tuple),
         description=st.none() | multiline_text(max_size=50),
         team_id=team_ids if team_ids is not None else st.none() | st.integers(1, 5),
         severities=st.frozensets(severities()),
@@ -376,8 +395,10 @@ def layers(
     max_participants: int = 4,
     max_restrictions: int = 2,
     ends: bool = True,
+    lengths: st.SearchStrategy[TurnLength] | None = None,
 ) -> st.SearchStrategy[Layer]:
-    """Layers that pass `Layer.validate()`; participants repeat now and then (ids 1..5 by default)."""
+    """Layers that pass `Layer.validate()`; participants repeat now and then (ids 1..5 by default);
+    turns as long as `lengths` draws (by default `turn_lengths()`)."""
 
     @st.composite
     def build(draw: st.DrawFn) -> Layer:
@@ -388,7 +409,7 @@ def layers(
         return Layer(
             name=draw(single_line_text(min_size=1, max_size=20).filter(lambda s: s.strip() != "")),
             start=start,
-            turn_length=draw(turn_lengths()),
+            turn_length=draw(lengths if lengths is not None else turn_lengths()),
             participants=tuple(
                 draw(
                     st.lists(

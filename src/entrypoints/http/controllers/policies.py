@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
+import msgspec
 from dishka.integrations.litestar import FromDishka, inject
 from litestar import Controller, delete, get, post, put
 from litestar.params import JSONBody
@@ -12,9 +13,11 @@ from entrypoints.http.auth import ACTOR_DEPENDENCY, BEARER, Actor, permits
 from entrypoints.http.problems import responses
 from entrypoints.http.wire import Id, Limit, Offset, Page, PathId, RequestBody, page, page_of, sent
 from incidentcore.escalation import EscalationStep, Target, TargetType
-from incidentcore.model import EscalationPolicy, Role, Severity
+from incidentcore.model import Channel, EscalationPolicy, Role, Severity
 from incidentcore.permissions import Action
-from incidentcore.services import Policies, PolicyChanges
+from incidentcore.preview import PolicyWarning, PolicyWarningCode, Preview, describe
+from incidentcore.reach import EmptyTargetReason, UnreachableReason
+from incidentcore.services import Policies, PolicyChanges, PreviewOptions
 from incidentcore.validation import NAME_MAX, NOTE_MAX
 
 Minutes = Annotated[int, Meta(ge=0, le=EscalationPolicy.MAX_DELAY_MINUTES)]
@@ -81,6 +84,88 @@ class PolicyResponse(Struct):
     ack_timeout_minutes: int | None
     is_active: bool
     created_at: datetime | None
+
+
+class PolicyWarningResponse(Struct):
+    """`step_reaches_nobody`: the step would page nobody if it fired at `at`. `user_has_no_channel`:
+    `user_id`, whom the step names, has no enabled channel."""
+
+    code: PolicyWarningCode
+    message: str
+    step_index: int
+    at: datetime | None
+    user_id: int | None
+
+
+class SavedPolicyResponse(PolicyResponse):
+    """The policy as saved, and what is wrong with it over the next 7 days."""
+
+    warnings: list[PolicyWarningResponse]
+
+
+class PreviewRequest(RequestBody):
+    """An incident opened `at` (default now), of `severity`, in `team_id` (default the policy's team;
+    null: no team), followed for `hours`, acknowledged `acknowledge_after_minutes` after it opened
+    (default never)."""
+
+    at: datetime | None = None
+    severity: Severity = Severity.HIGH
+    team_id: Id | UnsetType | None = UNSET
+    hours: Annotated[int, Meta(ge=1, le=PreviewOptions.MAX_HOURS)] = 24
+    acknowledge_after_minutes: (
+        Annotated[int, Meta(ge=0, le=PreviewOptions.MAX_ACKNOWLEDGE_AFTER_MINUTES)] | None
+    ) = None
+
+
+class UnsavedPolicyPreviewRequest(PreviewRequest, kw_only=True):
+    """`policy`: the body a create would take."""
+
+    policy: CreatePolicyRequest
+
+
+class PagedUser(Struct):
+    user_id: int
+    channels: list[Channel]
+
+
+class UnreachableUser(Struct):
+    user_id: int
+    reason: UnreachableReason
+    message: str
+
+
+class EmptyTargetResponse(Struct):
+    """A target that reached no active user (a role target shows the team it was judged in)."""
+
+    type: TargetType
+    id: int | None
+    role: str | None
+    team_id: int | None
+    reason: EmptyTargetReason
+    message: str
+
+
+class PreviewFireResponse(Struct):
+    scheduled_at: datetime
+    cycle: int
+    step_index: int
+    loop: int
+    users: list[PagedUser]
+    unreachable_user_ids: list[int]
+    unreachable: list[UnreachableUser]
+    empty_targets: list[EmptyTargetResponse]
+
+
+class PreviewResponse(Struct):
+    """The fires scheduled from `at` until `until`, in order; `truncated` when there were more than
+    1,000 (the list stops at 1,000)."""
+
+    at: datetime
+    until: datetime
+    severity: Severity
+    team_id: int | None
+    fires: list[PreviewFireResponse]
+    truncated: bool
 
 
 def domain_target(target: PolicyTarget) -> Target:
@@ -152,6 +237,52 @@ def policy_response(policy: EscalationPolicy) -> PolicyResponse:
     )
 
 
+def saved_policy_response(policy: EscalationPolicy, warnings: list[PolicyWarning]) -> SavedPolicyResponse:
+    fields = msgspec.structs.asdict(policy_response(policy))
+    found = [PolicyWarningResponse(w.code, w.message, w.step_index, w.at, w.user_id) for w in warnings]
+    return SavedPolicyResponse(**fields, warnings=found)
+
+
+def preview_options(body: PreviewRequest) -> PreviewOptions:
+    """The options the client sent; a team it left out is the policy's, unlike an explicit null."""
+    return PreviewOptions(**{name: value for name, value in sent(body).items() if name != "policy"})
+
+
+def preview_response(found: Preview) -> PreviewResponse:
+    return PreviewResponse(
+        at=found.at,
+        until=found.until,
+        severity=found.severity,
+        team_id=found.team_id,
+        fires=[
+            PreviewFireResponse(
+                scheduled_at=fire.scheduled_at,
+                cycle=fire.cycle,
+                step_index=fire.step_index,
+                loop=fire.loop,
+                users=[
+                    PagedUser(r.user.id, [channel for channel, _ in r.channels])
+                    for r in fire.resolution.paged
+                ],
+                unreachable_user_ids=[u.user_id for u in fire.resolution.unreachable],
+                unreachable=[
+                    UnreachableUser(u.user_id, u.reason, describe(u)) for u in fire.resolution.unreachable
+                ],
+                empty_targets=[
+                    EmptyTargetResponse(
+                        **msgspec.structs.asdict(target_response(t.target)),
+                        reason=t.reason,
+                        message=describe(t),
+                    )
+                    for t in fire.resolution.empty_targets
+                ],
+            )
+            for fire in found.fires
+        ],
+        truncated=found.truncated,
+    )
+
+
 class PolicyPage(Page[PolicyResponse]):
     """A page of escalation policies."""
 
@@ -181,10 +312,12 @@ class PoliciesController(Controller):
     @inject
     async def create_policy(
         self, actor: Actor, data: JSONBody[CreatePolicyRequest], policies: FromDishka[Policies]
-    ) -> PolicyResponse:
+    ) -> SavedPolicyResponse:
         """Chosen for a new incident when active and matching its team and severity (empty
-        `severities` matches any); a team's own policy wins over a global one."""
-        return policy_response(await policies.create(actor, new_policy(data)))
+        `severities` matches any); a team's own policy wins over a global one. `warnings` says what
+        would go wrong in the next 7 days: a step that would reach nobody, a user with no channel."""
+        policy = await policies.create(actor, new_policy(data))
+        return saved_policy_response(policy, await policies.warnings(actor, policy))
 
     @get("/{policy_id:int}", summary="Get an escalation policy (admin)", responses=responses(400, 401, 403, 404))
     @inject
@@ -199,9 +332,10 @@ class PoliciesController(Controller):
     @inject
     async def update_policy(
         self, actor: Actor, policy_id: PathId, data: JSONBody[UpdatePolicyRequest], policies: FromDishka[Policies]
-    ) -> PolicyResponse:
-        """Open incidents keep the policy as it was when they triggered."""
-        return policy_response(await policies.update(actor, policy_id, policy_changes(data)))
+    ) -> SavedPolicyResponse:
+        """Open incidents keep the policy as it was when they triggered. `warnings` as on create."""
+        policy = await policies.update(actor, policy_id, policy_changes(data))
+        return saved_policy_response(policy, await policies.warnings(actor, policy))
 
     @delete(
         "/{policy_id:int}",
@@ -212,3 +346,32 @@ class PoliciesController(Controller):
     @inject
     async def delete_policy(self, actor: Actor, policy_id: PathId, policies: FromDishka[Policies]) -> None:
         await policies.delete(actor, policy_id)
+
+    @post(
+        "/{policy_id:int}/preview",
+        status_code=200,
+        summary="Who gets paged when, on a saved escalation policy (admin)",
+        responses=responses(400, 401, 403, 404, 413),
+    )
+    @inject
+    async def preview_policy(
+        self, actor: Actor, policy_id: PathId, data: JSONBody[PreviewRequest], policies: FromDishka[Policies]
+    ) -> PreviewResponse:
+        """Every step the worker would fire for such an incident, from the same state machine, schedules
+        and preferences: when, whom it pages on which channels, who is named but not paged and why,
+        and which targets reach nobody. The policy need not be active or match the incident."""
+        return preview_response(await policies.preview(actor, policy_id, preview_options(data)))
+
+    @post(
+        "/preview",
+        status_code=200,
+        summary="Who gets paged when, on a policy not saved (admin)",
+        responses=responses(400, 401, 403, 413),
+    )
+    @inject
+    async def preview_unsaved_policy(
+        self, actor: Actor, data: JSONBody[UnsavedPolicyPreviewRequest], policies: FromDishka[Policies]
+    ) -> PreviewResponse:
+        """As the preview of a saved policy, for `policy`, a body a create would take, checked the same
+        way: an admin sees what a policy does before saving it."""
+        return preview_response(await policies.preview(actor, new_policy(data.policy), preview_options(data)))
