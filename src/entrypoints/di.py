@@ -41,6 +41,7 @@ from incidentcore.services import (
     Accounts,
     AlertIngestion,
     CalendarFeeds,
+    Directory,
     EscalationTick,
     Incidents,
     Integrations,
@@ -175,12 +176,26 @@ class UseCaseProvider(Provider):
     teams = provide(Teams)
     incidents = provide(Incidents)
     policies = provide(Policies)
-    preferences = provide(Preferences)
     integrations = provide(Integrations)
     alert_ingestion = provide(AlertIngestion)
     schedules = provide(Schedules)
     calendar_feeds = provide(CalendarFeeds)
     escalation_tick = provide(EscalationTick)
+    directory = provide(Directory)
+
+    @provide
+    def preferences(
+        self,
+        uow: UnitOfWork,
+        destinations: DestinationPolicy,
+        addresses: ChannelAddresses,
+        notifier: Notifier,
+        clock: Clock,
+        throttle: LoginThrottle,
+        settings: Settings,
+    ) -> Preferences:
+        timeout = timedelta(seconds=settings.notification_send_timeout_seconds)
+        return Preferences(uow, destinations, addresses, notifier, clock, throttle, send_timeout=timeout)
 
     @provide
     def notification_dispatch(

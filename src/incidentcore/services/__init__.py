@@ -1,11 +1,12 @@
 """Use cases: each method is one unit of work against the ports, committed explicitly."""
 
 from incidentcore.services.accounts import Accounts, NewUser, ProfileChanges, SignupPolicy, UserChanges
-from incidentcore.services.incidents import Incidents, NewIncident, open_incident
+from incidentcore.services.directory import Directory
+from incidentcore.services.incidents import Incidents, IncidentOverview, NewIncident, open_incident
 from incidentcore.services.integrations import Alert, AlertIngestion, AlertReceipt, Integrations
 from incidentcore.services.paging import PagingConfig, record_outcome, record_outcomes
 from incidentcore.services.policies import Policies, PolicyChanges
-from incidentcore.services.preferences import Preferences
+from incidentcore.services.preferences import DeliveryReport, Preferences
 from incidentcore.services.schedules import (
     CalendarFeeds,
     FeedShifts,
@@ -24,8 +25,11 @@ __all__ = [
     "AlertIngestion",
     "AlertReceipt",
     "CalendarFeeds",
+    "DeliveryReport",
+    "Directory",
     "EscalationTick",
     "FeedShifts",
+    "IncidentOverview",
     "Incidents",
     "Integrations",
     "NewIncident",

@@ -28,6 +28,7 @@ from incidentcore.ports import (
     Paged,
     PasswordHasher,
     SecretGenerator,
+    TokenClaims,
     TokenService,
     UnitOfWork,
     UserFilter,
@@ -139,6 +140,11 @@ class Accounts:
 
     async def login(self, email: str, password: str, client: str) -> AccessToken:
         """Same answer, and about the same time, for an unknown email and a wrong password."""
+        return self.tokens.issue(await self.check_login(email, password, client))
+
+    async def check_login(self, email: str, password: str, client: str) -> User:
+        """The active user with this email and password, throttled like `login` (which issues a token
+        for them); a web session keeps their `TokenClaims` instead (`authenticate_claims`)."""
         email = email.strip().lower()
         user: User | None = None
         async with self._password_attempt(email, client) as attempt:
@@ -148,7 +154,7 @@ class Accounts:
             attempt.succeeded = user is not None and verified and user.is_active
         if user is None or not attempt.succeeded:
             raise AuthenticationFailed(INVALID_CREDENTIALS)
-        return self.tokens.issue(user)
+        return user
 
     @asynccontextmanager
     async def _password_attempt(self, email: str, client: str) -> AsyncIterator[_PasswordAttempt]:
@@ -185,7 +191,11 @@ class Accounts:
         transaction and the use case the request then runs continues it (one transaction, one
         connection per request). Whoever owns the unit of work ends it (the HTTP app: with the request).
         """
-        claims = self.tokens.decode(token)
+        return await self.authenticate_claims(self.tokens.decode(token))
+
+    async def authenticate_claims(self, claims: TokenClaims) -> User:
+        """The active user `claims` name (a decoded token's, or a web session's), while the account's
+        credentials are still those the claims were made under; read like `authenticate`."""
         user = await self.uow.users.get(claims.user_id)
         if user is None or not user.is_active or user.credentials_version != claims.credentials_version:
             raise AuthenticationFailed("the token is no longer valid")
