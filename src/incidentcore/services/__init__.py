@@ -2,7 +2,7 @@
 
 from incidentcore.services.accounts import Accounts, NewUser, ProfileChanges, SignupPolicy, UserChanges
 from incidentcore.services.directory import Directory
-from incidentcore.services.incidents import Incidents, IncidentOverview, NewIncident, open_incident
+from incidentcore.services.incidents import IncidentOverview, Incidents, NewIncident, open_incident
 from incidentcore.services.integrations import Alert, AlertIngestion, AlertReceipt, Integrations
 from incidentcore.services.paging import PagingConfig, record_outcome, record_outcomes
 from incidentcore.services.policies import Policies, PolicyChanges
