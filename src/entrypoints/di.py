@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from dishka import AsyncContainer, Provider, Scope, alias, from_context, make_async_container, provide
+from litestar.stores.base import Store
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.clock import SystemClock
@@ -155,6 +156,13 @@ class SqlPersistenceProvider(Provider):
     @provide(scope=Scope.APP)
     def database_health(self, engine: AsyncEngine) -> DatabaseHealth:
         return SqlDatabaseHealth(engine)
+
+    @provide(scope=Scope.APP)
+    def web_session_store(self, engine: AsyncEngine) -> Store:
+        """The web UI's sessions, in the database: every process sees a login and a logout."""
+        from adapters.sql.web_sessions import SqlSessionStore
+
+        return SqlSessionStore(engine)
 
     @provide(scope=Scope.REQUEST)
     async def unit_of_work(self, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[UnitOfWork]:

@@ -71,6 +71,7 @@ class Settings:
     signup_enabled: bool = True
     signup_allowed_domains: frozenset[str] = frozenset()
     secret_key_generated: bool = False
+    web_session_hours: int = 12
 
     def __repr__(self) -> str:
         database = redacted(self.database_url)  # a Postgres URL may carry a password
@@ -229,6 +230,7 @@ class Settings:
             signup_enabled=flag("SIGNUP_ENABLED", environment is not Environment.PRODUCTION),
             signup_allowed_domains=signup_allowed_domains,
             secret_key_generated=generated,
+            web_session_hours=number("WEB_SESSION_HOURS", 12, 1, 24 * 30),
         )
         if problems:
             raise ConfigurationError("\n".join(problems))

@@ -51,6 +51,12 @@ def invalid_reset_token() -> ValidationFailed:
     )
 
 
+def _still_valid(user: User | None, claims: TokenClaims) -> User:
+    if user is None or not user.is_active or user.credentials_version != claims.credentials_version:
+        raise AuthenticationFailed("the token is no longer valid")
+    return user
+
+
 @dataclass(frozen=True)
 class SignupPolicy:
     """Who may create their own account; admins create users (and `create-admin` admins) regardless.
@@ -191,15 +197,17 @@ class Accounts:
         transaction and the use case the request then runs continues it (one transaction, one
         connection per request). Whoever owns the unit of work ends it (the HTTP app: with the request).
         """
-        return await self.authenticate_claims(self.tokens.decode(token))
+        claims = self.tokens.decode(token)
+        return _still_valid(await self.uow.users.get(claims.user_id), claims)
 
     async def authenticate_claims(self, claims: TokenClaims) -> User:
-        """The active user `claims` name (a decoded token's, or a web session's), while the account's
-        credentials are still those the claims were made under; read like `authenticate`."""
-        user = await self.uow.users.get(claims.user_id)
-        if user is None or not user.is_active or user.credentials_version != claims.credentials_version:
-            raise AuthenticationFailed("the token is no longer valid")
-        return user
+        """The active user `claims` name (a web session's), while the account's credentials are still
+        those the claims were made under, as `authenticate` judges a token's. Read in a transaction of
+        its own, ended before it returns: a web server keeps its sessions on connections of its own,
+        which must not wait for this one."""
+        async with self.uow:
+            user = await self.uow.users.get(claims.user_id)
+        return _still_valid(user, claims)
 
     async def request_password_reset(self, email: str, client: str) -> None:
         """Sends a single-use reset token to a known active user; says nothing either way.
