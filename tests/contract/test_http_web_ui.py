@@ -206,8 +206,9 @@ def test_a_form_post_without_the_csrf_token_is_refused_and_changes_nothing(api: 
 
 def test_the_json_api_and_the_webhooks_take_no_csrf_token(api: Api, browser: Browser) -> None:
     browser.log_in()  # a browser session and CSRF cookie beside the bearer token change nothing
-    cookies = {SESSION_COOKIE: browser.client.cookies[SESSION_COOKIE], CSRF_COOKIE: browser.client.cookies[CSRF_COOKIE]}
-    incident = api.client.post("/v1/incidents/", json={"title": "Disk full"}, headers=api.admin_headers, cookies=cookies)
+    session, csrf = browser.client.cookies[SESSION_COOKIE], browser.client.cookies[CSRF_COOKIE]
+    cookies = {"Cookie": f"{SESSION_COOKIE}={session}; {CSRF_COOKIE}={csrf}"}
+    incident = api.client.post("/v1/incidents/", json={"title": "Disk full"}, headers={**api.admin_headers, **cookies})
     assert incident.status_code == 201, incident.text
     acknowledged = api.client.post(f"/v1/incidents/{incident.json()['id']}/acknowledge", headers=api.admin_headers)
     assert acknowledged.status_code == 200
@@ -217,7 +218,7 @@ def test_the_json_api_and_the_webhooks_take_no_csrf_token(api: Api, browser: Bro
     received = api.client.post("/v1/alerts/elastic", json=alert, headers={"X-Integration-Key": key})
     assert received.status_code == 202, received.text
     # and the session is no bearer token: the API does not take it
-    assert api.client.get("/v1/users/me", cookies=cookies).status_code == 401
+    assert api.client.get("/v1/users/me", headers=cookies).status_code == 401
 
 
 # --- what each person is offered and allowed -------------------------------------------------------

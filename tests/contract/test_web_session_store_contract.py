@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -33,8 +33,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def store(sql_engine: AsyncEngine, clock: Clock) -> AsyncIterator[SqlSessionStore]:
-    yield SqlSessionStore(sql_engine, now=clock)
+def store(sql_engine: AsyncEngine, clock: Clock) -> SqlSessionStore:
+    return SqlSessionStore(sql_engine, now=clock)
 
 
 async def test_what_is_set_is_got_until_deleted(store: SqlSessionStore) -> None:

@@ -322,11 +322,12 @@ class Incidents:
             comments = await _latest(self.uow.comments.list_for_incident, incident_id, limit)
             team = await self.uow.teams.get(incident.team_id) if incident.team_id is not None else None
             mentioned = {incident.assignee_id, incident.created_by_id}
-            mentioned |= {event.actor_id for event in timeline.items}
+            for event in timeline.items:
+                mentioned |= {event.actor_id, *_people_in(event)}
             mentioned |= {page.user_id for page in notifications.items}
             mentioned |= {comment.author_id for comment in comments.items}
-            for event in escalation_events.items:
-                mentioned |= set(event.notified_user_ids) | set(event.cancelled_user_ids)
+            for fire in escalation_events.items:
+                mentioned |= set(fire.notified_user_ids) | set(fire.cancelled_user_ids)
             people = await self.uow.users.get_many(sorted(i for i in mentioned if i is not None))
         if not can(actor, Action.INCIDENT_READ_DELIVERY_ERRORS, incident):
             timeline = replace(timeline, items=[_without_delivery_error(event) for event in timeline.items])
@@ -406,6 +407,19 @@ class Incidents:
         if incident is None:
             raise NotFound(f"incident {incident_id} does not exist")
         return incident
+
+
+def _people_in(event: TimelineEvent) -> set[int]:
+    """The users a timeline event's data names (who was paged, assigned, ...); never an alert's own data."""
+    if event.kind is TimelineKind.ALERT:
+        return set()
+    found: set[int] = set()
+    for key, value in event.data.items():
+        if key.endswith("_id") and isinstance(value, int) and ("user" in key or "assignee" in key):
+            found.add(value)
+        elif key.endswith("user_ids") and isinstance(value, list):
+            found |= {v for v in value if isinstance(v, int)}
+    return found
 
 
 def _without_delivery_error(event: TimelineEvent) -> TimelineEvent:
