@@ -30,6 +30,7 @@ from playwright.sync_api import (
     expect,
     sync_playwright,
 )
+from capture_server import CaptureServer
 from test_http_serve import CLI, environment, free_port, wait_until_healthy
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -295,7 +296,7 @@ def test_on_a_phone_the_acknowledge_button_shows_without_scrolling_sideways(
     browser: Browser, service: Service, screenshots: Path, console: Console
 ) -> None:
     incident = service.incident("Login page times out for EU users", severity="high")
-    phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+    phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=1)
     phone.on("console", console.record)
     phone.set_default_timeout(WAIT_MS)
     try:
@@ -319,6 +320,26 @@ def test_on_a_phone_the_acknowledge_button_shows_without_scrolling_sideways(
     finally:
         phone.close()
     console.assert_clean()
+
+
+def test_a_channel_is_added_and_a_test_page_reaches_it(context: BrowserContext, service: Service) -> None:
+    responder = service.user("oncall_engineer")
+    page = context.new_page()
+    log_in(page, service, responder["email"], PASSWORD)
+    page.get_by_role("link", name="Profile").click()
+    expect(page.get_by_role("heading", name="My profile")).to_be_visible()
+    with CaptureServer() as webhook:
+        page.get_by_label("Channel", exact=True).select_option("webhook")
+        page.get_by_label("Address").fill(f"{webhook.url}/pager")
+        page.get_by_label("Page me from severity").select_option("high")
+        page.get_by_role("button", name="Save channel").click()
+        row = page.locator("#channels li", has_text="webhook")
+        expect(row).to_contain_text("high and above")
+        row.get_by_role("button", name="Send a test page by webhook").click()
+        expect(row.get_by_role("status")).to_contain_text("Test page sent by webhook")
+        (received,) = webhook.wait_for(1)
+    assert received.path == "/pager"
+    assert b"test page" in received.body
 
 
 def test_every_control_has_a_label(context: BrowserContext, service: Service) -> None:
