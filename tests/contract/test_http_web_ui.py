@@ -18,6 +18,7 @@ from litestar.stores.base import Store
 from markupsafe import escape
 
 from entrypoints.http.ui.sessions import CSRF_COOKIE, SESSION_COOKIE
+from entrypoints.settings import ConfigurationError, Settings
 
 XSS_TITLES = ["<script>alert('title')</script>", '<img src=x onerror="alert(1)">']
 _CSRF_INPUT = re.compile(r'name="_csrf_token" value="([^"]+)"')
@@ -115,6 +116,16 @@ def test_behind_https_the_cookies_are_secure(request: pytest.FixtureRequest, tmp
         https.close()
         assert csrf_cookie.startswith(CSRF_COOKIE) and "secure" in csrf_cookie.lower()
         assert "secure" in session_cookie.lower() and "httponly" in session_cookie.lower()
+
+
+def test_a_login_lasts_web_session_hours(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    assert Settings.from_mapping({}).web_session_hours == 12
+    with pytest.raises(ConfigurationError, match="WEB_SESSION_HOURS must be between 1 and 720"):
+        Settings.from_mapping({"WEB_SESSION_HOURS": "0"})
+    for api in make_api("sqlite", request, tmp_path, settings_overrides={"WEB_SESSION_HOURS": "2"}):
+        browser = Browser(api)
+        assert "Max-Age=7200" in browser.log_in().headers["set-cookie"]
+        browser.close()
 
 
 def test_a_page_view_stores_no_session_and_sets_no_cookie(api: Api, browser: Browser) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from capture_server import CaptureServer
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -30,7 +31,6 @@ from playwright.sync_api import (
     expect,
     sync_playwright,
 )
-from capture_server import CaptureServer
 from test_http_serve import CLI, environment, free_port, wait_until_healthy
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

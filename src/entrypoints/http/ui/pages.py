@@ -132,7 +132,6 @@ async def incident_list(
 ) -> dict[str, Any]:
     """The list's context: open incidents first (triggered, then acknowledged), then the latest resolved;
     or one status, paged. The counts per status come from the same queries."""
-    where = IncidentFilter(team_id=query.team_id, severity=query.severity)
     groups: list[Group] = []
     totals: dict[IncidentStatus, int] = {}
     for status in IncidentStatus:
@@ -140,7 +139,7 @@ async def incident_list(
         limit = (OPEN_GROUP_LIMIT if status is not IncidentStatus.RESOLVED else RESOLVED_GROUP_LIMIT) if query.status is None else STATUS_PAGE
         paged = await incidents.list(
             actor,
-            IncidentFilter(team_id=where.team_id, severity=where.severity, status=status),
+            IncidentFilter(team_id=query.team_id, severity=query.severity, status=status),
             Page(limit if shown else 1, query.offset if query.status is status else 0),
         )
         totals[status] = paged.total
@@ -149,7 +148,7 @@ async def incident_list(
         more = None
         if query.status is None and paged.total > len(paged.items):
             more = f"{UI}/?{query.href(status=status)}"
-        groups.append(Group(f"{status.value.title()}", paged, more, f"Show all {paged.total} {status.value}"))
+        groups.append(Group(status.value.title(), paged, more, f"Show all {paged.total} {status.value}"))
     pager = None
     if query.status is not None:
         paged = groups[0].paged
@@ -335,11 +334,10 @@ class OnCallPage(Controller):
         actor: Actor,
         schedules: FromDishka[Schedules],
         directory: FromDishka[Directory],
-        clock: FromDishka[Clock],
     ) -> Template:
         """Who is on call on each schedule now, and until when."""
         listed = await schedules.list(actor, None, Page(SCHEDULE_LIMIT))
-        at, shifts = await schedules.oncall_everywhere(actor, clock.now(), None, None)
+        at, shifts = await schedules.oncall_everywhere(actor, None, None, None)
         by_schedule = {shift.schedule_id: shift for shift in shifts}
         rows = [{"schedule": s, "shift": by_schedule.get(s.id)} for s in sorted(listed.items, key=lambda s: s.name.casefold())]
         names = await directory.user_names(actor, [shift.user_id for shift in shifts])
@@ -450,7 +448,7 @@ class SessionPages(Controller):
 
     @get("/login")
     async def login_form(self, request: HTMXRequest, next: FromQuery[str | None] = None) -> Response[Any]:
-        if isinstance(request.scope.get("session"), dict) and request.scope["session"]:
+        if request.session:  # signed in already (or a lapsed session, which the page will clear)
             return Redirect(safe_next(next), status_code=303)
         return page("login.html", actor=None, section="login", message=None, email="", next=safe_next(next))
 
