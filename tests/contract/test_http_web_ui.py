@@ -7,18 +7,22 @@ import functools
 import html
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from dishka import Provider, Scope, provide
 from http_harness import *  # noqa: F403
 from http_harness import ADMIN_EMAIL, PASSWORD, Api, make_api
 from litestar.stores.base import Store
 from markupsafe import escape
 
+from entrypoints.http.ui import templating
 from entrypoints.http.ui.sessions import CSRF_COOKIE, SESSION_COOKIE
 from entrypoints.settings import ConfigurationError, Settings
+from incidentcore.services import Directory
 
 XSS_TITLES = ["<script>alert('title')</script>", '<img src=x onerror="alert(1)">']
 _CSRF_INPUT = re.compile(r'name="_csrf_token" value="([^"]+)"')
@@ -449,3 +453,92 @@ def test_a_channel_is_set_and_tested_from_the_profile(api: Api, browser: Browser
     assert no_address.status_code == 400 and "set an address for sms first" in no_address.text
     refused = browser.post("/ui/profile/channels", {"channel": "sms", "address": "", "enabled": "true"})
     assert refused.status_code == 400 and "the sms channel needs an address" in text_of(refused)
+
+
+# --- the rest of each page's paths -----------------------------------------------------------------
+
+
+def test_escalating_by_hand_pages_the_next_step_now(api: Api, browser: Browser) -> None:
+    responder, _ = api.create_user("oncall_engineer")
+    steps = [{"delay_minutes": 30, "targets": [{"type": "user", "id": who}]} for who in (api.admin_id, responder["id"])]
+    api.create_policy(steps=steps)
+    incident = api.create_incident(title="Queue backlog growing")
+    browser.log_in()
+    escalated = browser.post(f"/ui/incidents/{incident['id']}/escalate", htmx=True)
+    assert escalated.status_code == 200
+    shown = re.sub(r"\s+", " ", text_of(escalated))
+    assert "escalated by Administrator, step 2 (by hand): paged oncall_engineer user" in shown
+    plain = browser.post(f"/ui/incidents/{incident['id']}/escalate")
+    assert plain.status_code == 303
+
+
+def test_a_long_list_links_to_the_rest_and_pages_through_it(api: Api, browser: Browser) -> None:
+    for n in range(21):
+        incident = api.create_incident(title=f"Resolved outage {n}")
+        api.client.post(f"/v1/incidents/{incident['id']}/resolve", headers=api.admin_headers)
+    browser.log_in()
+    first = browser.get("/ui/")
+    assert 'href="/ui/?status=resolved">Show all 21 resolved</a>' in first.text
+    assert "Resolved outage 20" in first.text and "Resolved outage 0<" not in first.text
+    older = browser.get("/ui/?status=resolved&offset=20")
+    assert "Resolved outage 0<" in older.text
+    assert 'href="/ui/?status=resolved">Newer</a>' in older.text and ">Older</a>" not in older.text
+    assert browser.get("/ui/?team_id=abc").status_code == 400
+
+
+def test_channels_and_test_pages_work_without_script(api: Api, browser: Browser) -> None:
+    team = api.create_team("payments")
+    user, _ = api.create_user("oncall_engineer", team["id"])
+    browser.log_in(user["email"])
+    saved = browser.post("/ui/profile/channels", {"channel": "email", "address": "pager@example.com"})
+    assert (saved.status_code, saved.headers["location"]) == (303, "/ui/profile")
+    profile = text_of(browser.get("/ui/profile"))
+    assert "payments" in profile and "pager@example.com" in profile and "(off)" in profile
+    tested = browser.post("/ui/profile/channels/email/test")
+    assert tested.status_code == 200
+    assert "Test page sent by email to pager@example.com" in text_of(tested)
+    assert browser.post("/ui/profile/channels/pigeon/test").status_code == 400
+    assert browser.post("/ui/profile/channels", {"channel": ""}).status_code == 400
+
+
+def test_logging_in_again_replaces_the_session_and_a_signed_in_login_page_moves_on(
+    api: Api, browser: Browser
+) -> None:
+    browser.log_in()
+    first = browser.client.cookies[SESSION_COOKIE]
+    store: Store = api.client.app.stores.get("web-sessions")
+    login_page = browser.get("/ui/login?next=/ui/profile")
+    assert (login_page.status_code, login_page.headers["location"]) == (303, "/ui/profile")
+    browser.post("/ui/login", {"email": ADMIN_EMAIL, "password": PASSWORD})
+    assert browser.client.cookies[SESSION_COOKIE] != first
+    assert not api.run(store.exists, first)
+
+
+def test_an_unexpected_failure_is_a_page_with_a_request_id(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    class BrokenDirectory(Provider):
+        @provide(scope=Scope.REQUEST)
+        def directory(self) -> Directory:
+            raise RuntimeError("the directory is down")
+
+    for api in make_api("sqlite", request, tmp_path, BrokenDirectory()):
+        browser = Browser(api)
+        browser.log_in()
+        failed = browser.get("/ui/")
+        assert failed.status_code == 500
+        assert "the directory is down" not in failed.text
+        assert f"request id {failed.headers['x-request-id']}" in failed.text
+        in_page = browser.get("/ui/incidents", headers={"HX-Request": "true"})
+        assert (in_page.status_code, in_page.headers["HX-Retarget"]) == (500, "#flash")
+        browser.close()
+
+
+@pytest.mark.parametrize(
+    ("seconds", "age", "until"),
+    [(0.4, "0 s", "due now"), (45, "45 s", "in 45 s"), (299, "4 min", "in 5 min"), (3600, "1 h", "in 1 h"),
+     (3 * 3600 + 1200, "3 h 20 min", "in 3 h 20 min"), (2 * 86400, "2 d", "in 2 d"),
+     (2 * 86400 + 4 * 3600 + 59, "2 d 4 h", "in 2 d 4 h")],
+)  # fmt: skip
+def test_times_read_as_people_say_them(seconds: float, age: str, until: str) -> None:
+    now = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+    assert templating.age(now - timedelta(seconds=seconds), now) == age
+    assert templating.until(now + timedelta(seconds=seconds), now) == until

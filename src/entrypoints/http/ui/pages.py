@@ -81,6 +81,13 @@ def chosen(kind: type[E], field: str, value: str | None) -> E | None:
         raise ValidationFailed(FieldError(field, f"must be one of {allowed}")) from None
 
 
+def required(kind: type[E], field: str, value: str) -> E:
+    choice = chosen(kind, field, value)
+    if choice is None:
+        raise ValidationFailed(FieldError(field, f"choose a {field}"))
+    return choice
+
+
 def chosen_id(field: str, value: str | None) -> int | None:
     if not value:
         return None
@@ -385,13 +392,10 @@ class ProfilePage(Controller):
         preferences: FromDishka[Preferences],
         directory: FromDishka[Directory],
     ) -> Response[Any]:
-        channel = chosen(Channel, "channel", data.channel)
-        if channel is None:
-            raise ValidationFailed(FieldError("channel", "choose a channel"))
         await preferences.set_for(
             actor,
             actor.id,
-            channel,
+            required(Channel, "channel", data.channel),
             enabled=data.enabled,
             address=data.address or None,
             min_severity=chosen(Severity, "min_severity", data.min_severity),
@@ -411,13 +415,11 @@ class ProfilePage(Controller):
         directory: FromDishka[Directory],
     ) -> Template:
         """Sends a test page now and says what became of it."""
-        chosen_channel = chosen(Channel, "channel", channel)
-        if chosen_channel is None:
-            raise ValidationFailed(FieldError("channel", "choose a channel"))
-        report = await preferences.send_test(actor, chosen_channel)
+        report = await preferences.send_test(actor, required(Channel, "channel", channel))
         if request.htmx:
             return page("_delivery_report.html", report=report)
-        return page("profile.html", report=report, **await self._context(actor, preferences, directory))
+        context = await self._context(actor, preferences, directory)
+        return page("profile.html", **{**context, "report": report})
 
     @staticmethod
     async def _context(actor: User, preferences: Preferences, directory: Directory) -> dict[str, Any]:
