@@ -446,7 +446,7 @@ def around_a_change(draw: st.DrawFn) -> tuple[Schedule, list[Override], datetime
         )
 
     schedule = Schedule("s", zone_name, tuple(layer() for _ in range(draw(st.sampled_from([1, 1, 2])))))
-    found = []
+    found: list[Override] = []
     for _ in range(draw(st.integers(0, 2))):
         start = change + timedelta(minutes=draw(st.integers(-180, 180)))
         end = start + timedelta(minutes=draw(st.integers(1, 180)))
