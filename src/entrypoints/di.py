@@ -20,6 +20,7 @@ from dishka import (
     make_async_container,
     provide,
 )
+from litestar.stores.base import Store
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.clock import SystemClock
@@ -52,6 +53,7 @@ from incidentcore.services import (
     AlertIngestion,
     AlertLimits,
     CalendarFeeds,
+    Directory,
     EscalationTick,
     Incidents,
     Integrations,
@@ -166,6 +168,13 @@ class SqlPersistenceProvider(Provider):
     def database_health(self, engine: AsyncEngine) -> DatabaseHealth:
         return SqlDatabaseHealth(engine)
 
+    @provide(scope=Scope.APP)
+    def web_session_store(self, engine: AsyncEngine) -> Store:
+        """The web UI's sessions, in the database: every process sees a login and a logout."""
+        from adapters.sql.web_sessions import SqlSessionStore
+
+        return SqlSessionStore(engine)
+
     @provide(scope=Scope.REQUEST)
     async def unit_of_work(self, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[UnitOfWork]:
         """One per request (and per worker batch). Authentication reads the actor before the use case's
@@ -186,12 +195,26 @@ class UseCaseProvider(Provider):
     teams = provide(Teams)
     incidents = provide(Incidents)
     policies = provide(Policies)
-    preferences = provide(Preferences)
     integrations = provide(Integrations)
     alert_ingestion = provide(AlertIngestion)
     schedules = provide(Schedules)
     calendar_feeds = provide(CalendarFeeds)
     escalation_tick = provide(EscalationTick)
+    directory = provide(Directory)
+
+    @provide
+    def preferences(
+        self,
+        uow: UnitOfWork,
+        destinations: DestinationPolicy,
+        addresses: ChannelAddresses,
+        notifier: Notifier,
+        clock: Clock,
+        throttle: LoginThrottle,
+        settings: Settings,
+    ) -> Preferences:
+        timeout = timedelta(seconds=settings.notification_send_timeout_seconds)
+        return Preferences(uow, destinations, addresses, notifier, clock, throttle, send_timeout=timeout)
 
     @provide(scope=Scope.APP)
     def alert_limits(self, settings: Settings) -> AlertLimits:

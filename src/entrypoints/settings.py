@@ -84,6 +84,7 @@ class Settings:
     worker_metrics_port: int = 8001
     log_format: LogFormat = LogFormat.TEXT
     shutdown_grace_seconds: float = 20.0
+    web_session_hours: int = 12
 
     def __repr__(self) -> str:
         database = redacted(self.database_url)  # a Postgres URL may carry a password
@@ -256,6 +257,7 @@ class Settings:
             worker_metrics_port=number("WORKER_METRICS_PORT", 8001, 0, 65535),
             log_format=log_format,
             shutdown_grace_seconds=seconds("SHUTDOWN_GRACE_SECONDS", 20.0),
+            web_session_hours=number("WEB_SESSION_HOURS", 12, 1, 24 * 30),
         )
         if problems:
             raise ConfigurationError("\n".join(problems))

@@ -2,7 +2,7 @@
 
 Six kinds of rule:
 - ANYONE: any active user (reading and raising incidents, commenting, one's own profile and
-  preferences).
+  preferences, the names of people and teams).
 - ADMIN: administration (teams, users, policies, integrations, other people's preferences).
 - INCIDENT_OWNERS: actions that change who owns an incident or end it (edit, resolve, snooze, assign,
   escalate), and reading why its pages failed (everyone else sees only each page's status: an
@@ -51,6 +51,7 @@ class Action(StrEnum):
     SCHEDULE_READ = "schedule.read"
     SCHEDULE_MANAGE = "schedule.manage"
     SCHEDULE_OVERRIDE = "schedule.override"
+    DIRECTORY_READ = "directory.read"
 
 
 class Rule(Enum):
@@ -87,6 +88,7 @@ PERMISSIONS: dict[Action, Rule] = {
     Action.SCHEDULE_READ: Rule.ANYONE,
     Action.SCHEDULE_MANAGE: Rule.TEAM_LEADS,
     Action.SCHEDULE_OVERRIDE: Rule.TEAM_LEADS_OR_THEMSELVES,
+    Action.DIRECTORY_READ: Rule.ANYONE,
 }
 
 CROSS_TEAM_ROLE = Role.MANAGER

@@ -57,6 +57,7 @@ DEFAULT_LIMITS = {
     "recovery-client": Limit(10, WINDOW),  # password-recovery requests from one address
     "signup-client": Limit(10, WINDOW),  # sign-ups from one address
     "reset-client": Limit(10, WINDOW),  # failed password resets from one address
+    "test-page": Limit(5, WINDOW),  # test pages one user sends to their own channels
 }
 # An account tried from many addresses is slowed, never locked: its owner always gets in.
 DEFAULT_SLOWDOWNS = {"account": Slowdown(free=10, window=WINDOW, first=0.25, longest=2.0)}

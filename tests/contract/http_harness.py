@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 import pytest
 from dishka import AsyncContainer, Provider, Scope, provide
+from litestar.stores.base import Store
+from litestar.stores.memory import MemoryStore
 from litestar.testing import TestClient
 
 from adapters.health import DatabaseHealth
@@ -182,6 +184,10 @@ class MemoryPersistenceProvider(Provider):
     @provide(scope=Scope.APP)
     def database_health(self) -> DatabaseHealth:
         return AlwaysHealthy()
+
+    @provide(scope=Scope.APP)
+    def web_session_store(self) -> Store:
+        return MemoryStore()
 
 
 @dataclass

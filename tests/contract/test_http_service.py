@@ -40,7 +40,12 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
 def test_root_names_the_service(api: Api) -> None:
     response = api.client.get("/")
     assert response.status_code == 200
-    assert response.json() == {"name": "incidentcore", "version": response.json()["version"], "docs": "/docs"}
+    assert response.json() == {
+        "name": "incidentcore",
+        "version": response.json()["version"],
+        "docs": "/docs",
+        "ui": "/ui/",
+    }
 
 
 def test_health_checks_the_database(api: Api) -> None:

@@ -1,5 +1,6 @@
 """The wheel ships what an importer needs: the py.typed markers (without them mypy in the importing
-project sees every incidentcore name as Any), the vendored docs assets and the migrations.
+project sees every incidentcore name as Any), the vendored docs and UI assets, the web UI's templates
+and stylesheet, and the migrations.
 
 Builds the wheel with pip, or checks the one `nox -s library` built and installed (INCIDENTCORE_WHEEL).
 """
@@ -58,6 +59,11 @@ def test_the_data_files_ship_beside_the_code(wheel: zipfile.ZipFile) -> None:
     vendored = [n for n in names if n.startswith("entrypoints/http/static/vendor/")]
     assert any(n.endswith("swagger-ui-bundle.js") for n in vendored)
     assert any(n.endswith("redoc.standalone.js") for n in vendored)
+    assert "entrypoints/http/static/vendor/htmx-2.0.11/htmx.min.js" in names
+    assert "entrypoints/http/static/vendor/htmx-2.0.11/LICENSE" in names
+    assert "entrypoints/http/static/ui/incidentcore.css" in names
+    templates = {n.rsplit("/", 1)[1] for n in names if n.startswith("entrypoints/http/ui/templates/")}
+    assert {"base.html", "login.html", "incidents.html", "incident.html", "oncall.html", "profile.html"} <= templates
     assert "adapters/sql/migrations/env.py" in names
     assert any(n.startswith("adapters/sql/migrations/versions/") for n in names)
 

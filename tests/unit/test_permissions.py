@@ -74,6 +74,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "schedule.read": ANYONE,
     "schedule.manage": SCHEDULE_MANAGERS,
     "schedule.override": SCHEDULE_MANAGERS,  # someone else on call; for oneself, see below
+    "directory.read": ANYONE,
 }
 
 

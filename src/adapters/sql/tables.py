@@ -24,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Table,
     Text,
@@ -400,4 +401,14 @@ calendar_feeds = Table(
     Column("token_hash", Text, nullable=False, unique=True),
     Column("created_at", UtcDateTime, nullable=False),
     **NEVER_REUSE_IDS,
+)
+
+# The web UI's sessions (Litestar's server-side session store): the SHA-256 of the cookie's session id,
+# never the id itself, the session's data, and when it lapses.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("key_hash", Text, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+    Column("expires_at", UtcDateTime, index=True),
 )

@@ -27,6 +27,7 @@ from entrypoints.http.controllers.service import service_version, static_files
 from entrypoints.http.hardening import add_security_headers, check_request, index_allowed_methods
 from entrypoints.http.observation import RequestObservation
 from entrypoints.http.problems import EXCEPTION_HANDLERS, PROBLEM_DESCRIPTIONS
+from entrypoints.http.ui import register_session_store, template_config, ui_router
 from entrypoints.settings import Settings, configure_logging
 from entrypoints.worker import run_worker_alongside
 
@@ -118,6 +119,7 @@ def create_app(settings: Settings, container: AsyncContainer | None = None) -> L
             ServiceController,
             static_files(),
             *API_CONTROLLERS,
+            ui_router(settings),
             *([metrics_handler(settings)] if settings.metrics_enabled else []),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -125,10 +127,16 @@ def create_app(settings: Settings, container: AsyncContainer | None = None) -> L
         before_send=[add_security_headers],
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,
-        on_startup=[spell_paths_as_contract, document_json_only_bodies, index_allowed_methods],
+        on_startup=[
+            spell_paths_as_contract,
+            document_json_only_bodies,
+            index_allowed_methods,
+            register_session_store(di_container),
+        ],
         on_shutdown=[close_container] if owns_container else [],
         # Lifespans end before the shutdown hooks: the worker stops before the container closes.
         lifespan=[run_worker_alongside(di_container, settings)] if settings.worker_enabled else [],
+        template_config=template_config(),
         logging_config=None,
         debug=False,
     )

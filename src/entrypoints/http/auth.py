@@ -19,6 +19,7 @@ from litestar.types import Guard
 from incidentcore.errors import AuthenticationFailed, PermissionDenied
 from incidentcore.model import User
 from incidentcore.permissions import PERMISSIONS, Action, can
+from incidentcore.ports import TokenClaims
 from incidentcore.services import Accounts
 
 SECURITY_SCHEME = "OAuth2PasswordBearer"
@@ -54,6 +55,39 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> User:
     authenticated = await accounts.authenticate(token)
     connection.state[_ACTOR] = authenticated
     return authenticated
+
+
+SESSION_USER_ID = "user_id"
+SESSION_CREDENTIALS_VERSION = "credentials_version"
+
+
+def session_data(user: User) -> dict[str, int]:
+    """What a web UI session holds: whose it is, and the credentials version it began under (a password
+    or email change, or a deactivation, ends it as it ends the user's tokens)."""
+    return {SESSION_USER_ID: user.id, SESSION_CREDENTIALS_VERSION: user.credentials_version}
+
+
+async def authenticate_session(connection: ASGIConnection[Any, Any, Any, Any]) -> User:
+    """The active user the connection's web session belongs to; AuthenticationFailed otherwise. Cached
+    on the connection like `authenticate`."""
+    actor = connection.state.get(_ACTOR)
+    if isinstance(actor, User):
+        return actor
+    session = connection.scope.get("session")
+    user_id = session.get(SESSION_USER_ID) if isinstance(session, dict) else None
+    version = session.get(SESSION_CREDENTIALS_VERSION) if isinstance(session, dict) else None
+    if not isinstance(user_id, int) or not isinstance(version, int):
+        raise AuthenticationFailed("log in first")
+    container: AsyncContainer = connection.state.dishka_container
+    accounts = await container.get(Accounts)
+    authenticated = await accounts.authenticate_claims(TokenClaims(user_id, version))
+    connection.state[_ACTOR] = authenticated
+    return authenticated
+
+
+async def signed_in(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """A guard for the web UI's pages: a web session of an active user (see `authenticate_session`)."""
+    await authenticate_session(connection)
 
 
 def permits(action: Action) -> Guard:

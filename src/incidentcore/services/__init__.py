@@ -2,11 +2,12 @@
 
 from incidentcore.services.accounts import Accounts, NewUser, ProfileChanges, SignupPolicy, UserChanges
 from incidentcore.services.alerts import Alert, AlertAction, AlertIngestion, AlertLimits, AlertReceipt
-from incidentcore.services.incidents import Incidents, NewIncident, open_incident
+from incidentcore.services.directory import Directory
+from incidentcore.services.incidents import IncidentOverview, Incidents, NewIncident, open_incident
 from incidentcore.services.integrations import Integrations
 from incidentcore.services.paging import PagingConfig, record_outcome, record_outcomes
 from incidentcore.services.policies import Policies, PolicyChanges, PreviewOptions
-from incidentcore.services.preferences import Preferences
+from incidentcore.services.preferences import DeliveryReport, Preferences
 from incidentcore.services.schedules import (
     CalendarFeeds,
     FeedShifts,
@@ -27,8 +28,11 @@ __all__ = [
     "AlertLimits",
     "AlertReceipt",
     "CalendarFeeds",
+    "DeliveryReport",
+    "Directory",
     "EscalationTick",
     "FeedShifts",
+    "IncidentOverview",
     "Incidents",
     "Integrations",
     "NewIncident",

@@ -28,6 +28,7 @@ from incidentcore.ports import (
     Paged,
     PasswordHasher,
     SecretGenerator,
+    TokenClaims,
     TokenService,
     UnitOfWork,
     UserFilter,
@@ -48,6 +49,12 @@ def invalid_reset_token() -> ValidationFailed:
     return ValidationFailed(
         FieldError("token", "is invalid, expired, already used, or older than a change to the account")
     )
+
+
+def _still_valid(user: User | None, claims: TokenClaims) -> User:
+    if user is None or not user.is_active or user.credentials_version != claims.credentials_version:
+        raise AuthenticationFailed("the token is no longer valid")
+    return user
 
 
 @dataclass(frozen=True)
@@ -139,6 +146,11 @@ class Accounts:
 
     async def login(self, email: str, password: str, client: str) -> AccessToken:
         """Same answer, and about the same time, for an unknown email and a wrong password."""
+        return self.tokens.issue(await self.check_login(email, password, client))
+
+    async def check_login(self, email: str, password: str, client: str) -> User:
+        """The active user with this email and password, throttled like `login` (which issues a token
+        for them); a web session keeps their `TokenClaims` instead (`authenticate_claims`)."""
         email = email.strip().lower()
         user: User | None = None
         async with self._password_attempt(email, client) as attempt:
@@ -148,7 +160,7 @@ class Accounts:
             attempt.succeeded = user is not None and verified and user.is_active
         if user is None or not attempt.succeeded:
             raise AuthenticationFailed(INVALID_CREDENTIALS)
-        return self.tokens.issue(user)
+        return user
 
     @asynccontextmanager
     async def _password_attempt(self, email: str, client: str) -> AsyncIterator[_PasswordAttempt]:
@@ -186,10 +198,16 @@ class Accounts:
         connection per request). Whoever owns the unit of work ends it (the HTTP app: with the request).
         """
         claims = self.tokens.decode(token)
-        user = await self.uow.users.get(claims.user_id)
-        if user is None or not user.is_active or user.credentials_version != claims.credentials_version:
-            raise AuthenticationFailed("the token is no longer valid")
-        return user
+        return _still_valid(await self.uow.users.get(claims.user_id), claims)
+
+    async def authenticate_claims(self, claims: TokenClaims) -> User:
+        """The active user `claims` name (a web session's), while the account's credentials are still
+        those the claims were made under, as `authenticate` judges a token's. Read in a transaction of
+        its own, ended before it returns: a web server keeps its sessions on connections of its own,
+        which must not wait for this one."""
+        async with self.uow:
+            user = await self.uow.users.get(claims.user_id)
+        return _still_valid(user, claims)
 
     async def request_password_reset(self, email: str, client: str) -> None:
         """Sends a single-use reset token to a known active user; says nothing either way.

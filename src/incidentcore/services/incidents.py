@@ -6,13 +6,15 @@ entity's method, save the incident, record what its outcome caused (`record_outc
 
 from __future__ import annotations
 
+import copy
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from incidentcore.changes import UNSET
-from incidentcore.errors import FieldError, NotFound, RateLimited, ValidationFailed
+from incidentcore.errors import DomainError, FieldError, NotFound, RateLimited, ValidationFailed
 from incidentcore.escalation import EffectKind, PolicySnapshot
 from incidentcore.model import (
     Comment,
@@ -22,6 +24,7 @@ from incidentcore.model import (
     Notification,
     Outcome,
     Severity,
+    Team,
     TimelineEvent,
     TimelineKind,
     User,
@@ -34,9 +37,12 @@ from incidentcore.validation import (
     COMMENT_MAX,
     DESCRIPTION_MAX,
     SHORT_NAME_MAX,
+    SNOOZE_MIN_MINUTES,
     TITLE_MAX,
     check_text,
 )
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,64 @@ class NewIncident:
     source: str | None = None
     integration_id: int | None = None
     dedup_key: str | None = None
+
+
+@dataclass(frozen=True)
+class IncidentOverview:
+    """What a responder reads about one incident (`Incidents.overview`): the incident, what the reader may
+    do to it now, the latest of its records (each oldest first, as the list endpoints give them), its
+    team, and the names of the people those records mention."""
+
+    incident: Incident
+    actions: frozenset[Action]
+    timeline: Paged[TimelineEvent]
+    escalation_events: Paged[EscalationEvent]
+    notifications: Paged[Notification]
+    comments: Paged[Comment]
+    team: Team | None
+    names: dict[int, str]
+
+
+RESPONDER_ACTIONS = (
+    Action.INCIDENT_ACKNOWLEDGE,
+    Action.INCIDENT_RESOLVE,
+    Action.INCIDENT_SNOOZE,
+    Action.INCIDENT_ESCALATE,
+    Action.INCIDENT_ASSIGN,
+    Action.INCIDENT_COMMENT,
+)
+"""The actions `IncidentOverview.actions` answers for."""
+
+# Each action's entity method, tried on a copy: whether the incident's state allows it now is the
+# entity's to say, not a second copy of its rules.
+_TRIALS: dict[Action, Callable[[Incident, int, datetime], object]] = {
+    Action.INCIDENT_ACKNOWLEDGE: lambda incident, actor_id, now: incident.acknowledge(actor_id, now),
+    Action.INCIDENT_RESOLVE: lambda incident, actor_id, now: incident.resolve(actor_id, now),
+    Action.INCIDENT_SNOOZE: lambda incident, actor_id, now: incident.snooze(actor_id, SNOOZE_MIN_MINUTES, now),
+    Action.INCIDENT_ESCALATE: lambda incident, actor_id, now: incident.escalate(actor_id, now),
+    Action.INCIDENT_ASSIGN: lambda incident, actor_id, now: incident.assign(actor_id, actor_id, now, None),
+}
+
+
+def _state_allows(incident: Incident, action: Action, actor_id: int, now: datetime) -> bool:
+    trial = _TRIALS.get(action)
+    if trial is None:
+        return True
+    try:
+        trial(copy.deepcopy(incident), actor_id, now)
+    except DomainError:
+        return False
+    return True
+
+
+async def _latest(
+    list_for: Callable[[int, Page], Awaitable[Paged[T]]], incident_id: int, limit: int
+) -> Paged[T]:
+    """The last `limit` records of an incident, oldest first (a second query only when there are more)."""
+    first = await list_for(incident_id, Page(limit, 0))
+    if first.total <= limit:
+        return first
+    return await list_for(incident_id, Page(limit, first.total - limit))
 
 
 async def open_incident(
@@ -243,6 +307,59 @@ class Incidents:
             return pages
         return replace(pages, items=[replace(n, last_error=None) for n in pages.items])
 
+    async def overview(self, actor: User, incident_id: int, limit: int = 100) -> IncidentOverview:
+        """The incident, what `actor` may do to it now (the permission table, and what its state
+        allows), and the last `limit` of each of its records, delivery errors only for those who may
+        read them: one transaction."""
+        require(actor, Action.INCIDENT_READ)
+        limit = max(1, min(limit, Page.MAX_LIMIT))
+        async with self.uow:
+            incident = await self._load(incident_id)
+            actions = await self._permitted(actor, incident)
+            timeline = await _latest(self.uow.timeline.list_for_incident, incident_id, limit)
+            escalation_events = await _latest(self.uow.escalation_events.list_for_incident, incident_id, limit)
+            notifications = await _latest(self.uow.notifications.list_for_incident, incident_id, limit)
+            comments = await _latest(self.uow.comments.list_for_incident, incident_id, limit)
+            team = await self.uow.teams.get(incident.team_id) if incident.team_id is not None else None
+            mentioned = {incident.assignee_id, incident.created_by_id}
+            for event in timeline.items:
+                mentioned |= {event.actor_id, *_people_in(event)}
+            mentioned |= {page.user_id for page in notifications.items}
+            mentioned |= {comment.author_id for comment in comments.items}
+            for fire in escalation_events.items:
+                mentioned |= set(fire.notified_user_ids) | set(fire.cancelled_user_ids)
+            people = await self.uow.users.get_many(sorted(i for i in mentioned if i is not None))
+        if not can(actor, Action.INCIDENT_READ_DELIVERY_ERRORS, incident):
+            timeline = replace(timeline, items=[_without_delivery_error(event) for event in timeline.items])
+            notifications = replace(notifications, items=[replace(n, last_error=None) for n in notifications.items])
+        return IncidentOverview(
+            incident,
+            actions,
+            timeline,
+            escalation_events,
+            notifications,
+            comments,
+            team,
+            {person.id: person.full_name for person in people},
+        )
+
+    async def _permitted(self, actor: User, incident: Incident) -> frozenset[Action]:
+        now = self.clock.now()
+        was_paged: bool | None = None  # asked once, and only when a rule needs it
+        permitted: set[Action] = set()
+        for action in RESPONDER_ACTIONS:
+            if not _state_allows(incident, action, actor.id, now):
+                continue
+            if not can(actor, action, incident):
+                if PERMISSIONS[action] is not Rule.INCIDENT_RESPONDERS:
+                    continue
+                if was_paged is None:
+                    was_paged = await self.uow.notifications.was_paged(incident.id, actor.id)
+                if not can(actor, action, incident, was_paged=was_paged):
+                    continue
+            permitted.add(action)
+        return frozenset(permitted)
+
     async def _save(self, incident: Incident, outcome: Outcome, now: datetime, actor: User) -> None:
         await self.uow.incidents.update(incident)
         await record_outcome(self.uow, self.paging, incident, outcome, now, actor.id)
@@ -290,6 +407,19 @@ class Incidents:
         if incident is None:
             raise NotFound(f"incident {incident_id} does not exist")
         return incident
+
+
+def _people_in(event: TimelineEvent) -> set[int]:
+    """The users a timeline event's data names (who was paged, assigned, ...); never an alert's own data."""
+    if event.kind is TimelineKind.ALERT:
+        return set()
+    found: set[int] = set()
+    for key, value in event.data.items():
+        if key.endswith("_id") and isinstance(value, int) and ("user" in key or "assignee" in key):
+            found.add(value)
+        elif key.endswith("user_ids") and isinstance(value, list):
+            found |= {v for v in value if isinstance(v, int)}
+    return found
 
 
 def _without_delivery_error(event: TimelineEvent) -> TimelineEvent:

@@ -11,6 +11,7 @@ from incidentcore.services import (
     AlertIngestion,
     AlertLimits,
     CalendarFeeds,
+    Directory,
     EscalationTick,
     Incidents,
     Integrations,
@@ -89,7 +90,14 @@ class InMemoryServices:
     @property
     def preferences(self) -> Preferences:
         """`Preferences` on a fresh unit of work."""
-        return Preferences(self.uow(), self.destinations, self.addresses)
+        return Preferences(
+            self.uow(), self.destinations, self.addresses, self.notifier, self.clock, self.throttle
+        )
+
+    @property
+    def directory(self) -> Directory:
+        """`Directory` on a fresh unit of work."""
+        return Directory(self.uow())
 
     @property
     def schedules(self) -> Schedules:

@@ -10,6 +10,7 @@ from litestar import Controller, MediaType, Request, Response, Router, get
 from litestar.datastructures import CacheControlHeader
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
+from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from msgspec import Struct
 
@@ -20,6 +21,7 @@ class ServiceInfo(Struct):
     name: str
     version: str
     docs: str
+    ui: str
 
 
 class Health(Struct):
@@ -38,6 +40,7 @@ class Readiness(Struct):
 
 SERVICE_NAME = "incidentcore"
 DOCS_PATH = "/docs"
+UI_HOME = "/ui/"
 
 
 def service_version() -> str:
@@ -93,8 +96,11 @@ class ServiceController(Controller):
     tags = ["service"]
 
     @get("/", summary="Service information")
-    async def root(self) -> ServiceInfo:
-        return ServiceInfo(name=SERVICE_NAME, version=service_version(), docs=DOCS_PATH)
+    async def root(self, request: Request[Any, Any, Any]) -> Response[ServiceInfo]:
+        """`ui` is the web UI's address; a browser (one that prefers HTML) is sent there (303)."""
+        if request.accept.best_match([MediaType.JSON, MediaType.HTML]) == MediaType.HTML:
+            return Redirect(UI_HOME, status_code=303)
+        return Response(ServiceInfo(name=SERVICE_NAME, version=service_version(), docs=DOCS_PATH, ui=UI_HOME))
 
     @get(
         "/health",
