@@ -109,11 +109,11 @@ class MaintenanceWindow:
                 f"the window started at {self.start.isoformat()}: its start cannot change "
                 "(to end it early, set its end)"
             )
+        if updated.end.utcoffset() is not None and updated.end < now:
+            updated.end = now  # ended early: it ran until now, whatever earlier instant was sent
         errors = _window_errors(updated)
         if errors:
             raise ValidationFailed(errors)
-        if updated.end < now:  # ended early: it ran until now, whatever earlier instant was sent
-            updated.end = now
         updated._normalise()
         return updated
 

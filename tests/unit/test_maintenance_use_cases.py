@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -202,7 +203,7 @@ async def test_who_may_manage_a_window(ops: Ops) -> None:
     # team leads and above of the team, for the team or for its integrations
     mine = await ops.window(ops.lead)
     await ops.window(manager, integration_ids=(ops.kibana.id,), team_id=None)
-    refusals: list[tuple[User, dict[str, object]]] = [
+    refusals: list[tuple[User, dict[str, Any]]] = [
         (ops.engineer, {}),  # below team_lead
         (outsider, {}),  # another team's lead
         (ops.lead, {"integration_ids": (ops.billing.id,)}),  # lists another team's integration
