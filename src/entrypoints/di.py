@@ -57,6 +57,7 @@ from incidentcore.services import (
     EscalationTick,
     Incidents,
     Integrations,
+    MaintenanceWindows,
     NotificationDispatch,
     PagingConfig,
     Policies,
@@ -199,6 +200,7 @@ class UseCaseProvider(Provider):
     alert_ingestion = provide(AlertIngestion)
     schedules = provide(Schedules)
     calendar_feeds = provide(CalendarFeeds)
+    maintenance_windows = provide(MaintenanceWindows)
     escalation_tick = provide(EscalationTick)
     directory = provide(Directory)
 

@@ -50,6 +50,7 @@ from incidentcore.escalation import (
     Trigger,
     apply,
 )
+from incidentcore.maintenance import MaintenanceWindow, MaintenanceWindowChanges, SuppressedAlert, covering
 from incidentcore.model import (
     Channel,
     Comment,
@@ -72,7 +73,7 @@ from incidentcore.model import (
     User,
     choose_policy,
 )
-from incidentcore.permissions import Action, can, can_move, require, require_move
+from incidentcore.permissions import Action, TeamScope, can, can_move, require, require_move
 from incidentcore.ports import (
     AccessToken,
     ChannelAddresses,
@@ -88,6 +89,8 @@ from incidentcore.ports import (
     IntegrationRepository,
     InvalidAddress,
     LoginThrottle,
+    MaintenanceWindowFilter,
+    MaintenanceWindowRepository,
     NotificationRepository,
     Notifier,
     OutgoingMessage,
@@ -100,6 +103,7 @@ from incidentcore.ports import (
     RetryPolicy,
     SchedulerNudge,
     SecretGenerator,
+    SuppressedAlertRepository,
     TeamRepository,
     TimelineRepository,
     TokenClaims,
@@ -194,6 +198,7 @@ __all__ = [  # noqa: RUF022
     "require",
     "can_move",
     "require_move",
+    "TeamScope",
     # On-call schedules
     "Schedule",
     "Layer",
@@ -208,6 +213,11 @@ __all__ = [  # noqa: RUF022
     "shifts",
     "Shift",
     "check_window",
+    # Maintenance windows
+    "MaintenanceWindow",
+    "MaintenanceWindowChanges",
+    "SuppressedAlert",
+    "covering",
     # Who gets paged when: the worker's target resolution, and the preview built on it
     "resolve",
     "Audience",
@@ -248,6 +258,9 @@ __all__ = [  # noqa: RUF022
     "NotificationRepository",
     "IntegrationRepository",
     "PasswordResetTokenRepository",
+    "MaintenanceWindowRepository",
+    "SuppressedAlertRepository",
+    "MaintenanceWindowFilter",
     "Page",
     "Paged",
     "UserFilter",

@@ -12,7 +12,9 @@ Six kinds of rule:
 - INCIDENT_RESPONDERS: acknowledging, which stops the paging. The owners, and whoever was paged for
   the incident, whatever their team: a page must always be answerable by the person it woke up.
 - TEAM_LEADS: managing a schedule (creating, editing, deleting it, and any of its overrides): team_lead
-  and above who belong to the schedule's team; a schedule without a team only admins.
+  and above who belong to the schedule's team; a schedule without a team only admins. Managing a
+  maintenance window likewise, judged on every team it silences (a `TeamScope`: its own team and its
+  integrations' teams), so one needs the right in each.
 - TEAM_LEADS_OR_THEMSELVES: overriding a schedule. TEAM_LEADS, and any member of the schedule's team
   for an override that puts themselves on call (`for_themselves`).
 
@@ -22,6 +24,7 @@ actor's part in the incident (assignee, creator), which would otherwise carry ov
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum, StrEnum
 
 from incidentcore.errors import PermissionDenied
@@ -52,6 +55,8 @@ class Action(StrEnum):
     SCHEDULE_MANAGE = "schedule.manage"
     SCHEDULE_OVERRIDE = "schedule.override"
     DIRECTORY_READ = "directory.read"
+    MAINTENANCE_READ = "maintenance.read"
+    MAINTENANCE_MANAGE = "maintenance.manage"
 
 
 class Rule(Enum):
@@ -59,12 +64,13 @@ class Rule(Enum):
     ADMIN = "admin only"
     INCIDENT_OWNERS = "team members, assignee, creator, manager and above; anyone if no team"
     INCIDENT_RESPONDERS = "incident owners, and anyone paged for the incident"
-    TEAM_LEADS = "team_lead and above in the schedule's team"
+    TEAM_LEADS = "team_lead and above in the schedule's team (in every team of a TeamScope)"
     TEAM_LEADS_OR_THEMSELVES = "team_lead and above in the schedule's team; its members for themselves"
 
     @property
     def depends_on_resource(self) -> bool:
-        """Whether the rule is judged on the resource (an incident, or a schedule), once it is loaded."""
+        """Whether the rule is judged on the resource (an incident, a schedule, a team scope), once it is
+        loaded."""
         return self not in (Rule.ANYONE, Rule.ADMIN)
 
 
@@ -89,20 +95,40 @@ PERMISSIONS: dict[Action, Rule] = {
     Action.SCHEDULE_MANAGE: Rule.TEAM_LEADS,
     Action.SCHEDULE_OVERRIDE: Rule.TEAM_LEADS_OR_THEMSELVES,
     Action.DIRECTORY_READ: Rule.ANYONE,
+    Action.MAINTENANCE_READ: Rule.ANYONE,
+    Action.MAINTENANCE_MANAGE: Rule.TEAM_LEADS,
 }
 
 CROSS_TEAM_ROLE = Role.MANAGER
 
 
+@dataclass(frozen=True)
+class TeamScope:
+    """A resource that belongs to several teams at once (a maintenance window silences its own team and
+    the teams of the integrations it lists): TEAM_LEADS asks for the right in each of `team_ids`, and
+    an empty scope is nobody's team (admins only)."""
+
+    team_ids: frozenset[int]
+
+
+Resource = Incident | Schedule | TeamScope | None
+
+
+def _teams_of(resource: Resource) -> frozenset[int]:
+    if isinstance(resource, TeamScope):
+        return resource.team_ids
+    return frozenset() if resource is None or resource.team_id is None else frozenset({resource.team_id})
+
+
 def can(
     actor: User,
     action: Action,
-    resource: Incident | Schedule | None = None,
+    resource: Resource = None,
     *,
     was_paged: bool = False,
     for_themselves: bool = False,
 ) -> bool:
-    """Whether `actor` may do `action` (on the incident or schedule `resource`). An inactive actor may
+    """Whether `actor` may do `action` (on the incident, schedule or team scope `resource`). An inactive actor may
     do nothing. `was_paged`: a page for `resource` was written for `actor` (only INCIDENT_RESPONDERS
     asks: whoever was paged may always answer the page). `for_themselves`: the override puts `actor`
     on call (only TEAM_LEADS_OR_THEMSELVES asks)."""
@@ -116,7 +142,8 @@ def can(
     if rule is Rule.ADMIN:
         return False
     if rule in (Rule.TEAM_LEADS, Rule.TEAM_LEADS_OR_THEMSELVES):
-        in_team = resource is not None and resource.team_id is not None and resource.team_id == actor.team_id
+        teams = _teams_of(resource)
+        in_team = bool(teams) and teams == {actor.team_id}
         if rule is Rule.TEAM_LEADS_OR_THEMSELVES and for_themselves:
             return in_team
         return in_team and actor.role.at_least(Role.TEAM_LEAD)
@@ -145,7 +172,7 @@ def can_move(actor: User, incident: Incident, team_id: int | None) -> bool:
 def require(
     actor: User,
     action: Action,
-    resource: Incident | Schedule | None = None,
+    resource: Resource = None,
     *,
     was_paged: bool = False,
     for_themselves: bool = False,

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Generic, Protocol, Self, TypeVar
 
 from incidentcore.escalation import EffectKind
+from incidentcore.maintenance import MaintenanceWindow, SuppressedAlert
 from incidentcore.model import (
     Channel,
     Comment,
@@ -354,6 +355,10 @@ class IntegrationRepository(Protocol):
         """The integration whose secret key this is, or None."""
         ...
 
+    async def get_many(self, integration_ids: Sequence[int]) -> builtins.list[Integration]:
+        """The integrations that exist among `integration_ids`, by id, in one query."""
+        ...
+
     async def list(self, page: Page) -> Paged[Integration]:
         """Integrations by id."""
         ...
@@ -455,6 +460,59 @@ class CalendarFeedRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class MaintenanceWindowFilter:
+    """Which maintenance windows a list returns: of `team_id` (the window's own team) when given; with
+    `active` True only those on at `at`, False only those not on at `at`."""
+
+    team_id: int | None = None
+    active: bool | None = None
+    at: datetime | None = None
+
+
+class MaintenanceWindowRepository(Protocol):
+    """Maintenance windows with the integrations each lists. A window goes with none of its references:
+    deleting a listed integration only drops it from the list."""
+
+    async def add(self, window: MaintenanceWindow) -> MaintenanceWindow:
+        """Assigns the id. Raises Conflict when its team, creator or a listed integration does not exist."""
+        ...
+
+    async def get(self, window_id: int) -> MaintenanceWindow | None:
+        """The window with the integrations it lists, or None."""
+        ...
+
+    async def list(self, where: MaintenanceWindowFilter, page: Page) -> Paged[MaintenanceWindow]:
+        """By start, then id."""
+        ...
+
+    async def update(self, window: MaintenanceWindow) -> None:
+        """Raises NotFound when it does not exist, Conflict when its team or a listed integration does not."""
+        ...
+
+    async def delete(self, window_id: int) -> None:
+        """Raises NotFound when it does not exist, Conflict while suppressed alerts refer to it."""
+        ...
+
+    async def covering(self, team_id: int | None, integration_id: int | None, at: datetime) -> int | None:
+        """The id of the window that covers `integration_id` of team `team_id` at `at`
+        (`MaintenanceWindow.covers`; the lowest id if several do), or None.
+        One query: alert ingestion asks it once per delivery."""
+        ...
+
+
+class SuppressedAlertRepository(Protocol):
+    """The alerts maintenance windows suppressed, append-only."""
+
+    async def add_many(self, alerts: Sequence[SuppressedAlert]) -> None:
+        """Inserts them in one statement where the engine can, and sets their ids."""
+        ...
+
+    async def list_for_window(self, window_id: int, page: Page) -> Paged[SuppressedAlert]:
+        """The window's suppressed alerts, oldest first (by received_at, then id)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Transactional: nothing is durable until `commit()`; `async with` exits by
     rolling back whatever was not committed. After a commit the same unit of work may go on into a
@@ -478,6 +536,8 @@ class UnitOfWork(Protocol):
     schedules: ScheduleRepository
     overrides: OverrideRepository
     calendar_feeds: CalendarFeedRepository
+    maintenance_windows: MaintenanceWindowRepository
+    suppressed_alerts: SuppressedAlertRepository
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

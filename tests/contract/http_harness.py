@@ -107,6 +107,12 @@ API_ENDPOINTS = [
     ("POST", "/v1/alerts/events"),
     ("POST", "/v2/enqueue"),
     ("POST", "/v1/alerts/alertmanager"),
+    ("GET", "/v1/maintenance-windows/"),
+    ("POST", "/v1/maintenance-windows/"),
+    ("GET", "/v1/maintenance-windows/{window_id}"),
+    ("PUT", "/v1/maintenance-windows/{window_id}"),
+    ("DELETE", "/v1/maintenance-windows/{window_id}"),
+    ("GET", "/v1/maintenance-windows/{window_id}/suppressed-alerts"),
 ]
 # Reachable without a bearer token (API.md "Auth").
 PUBLIC_ENDPOINTS = {

@@ -7,7 +7,7 @@ that goes missing (or a permission that changes without its guard) fails this su
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -24,7 +24,7 @@ from incidentcore.model import (
     TimelineKind,
     User,
 )
-from incidentcore.permissions import Action, can
+from incidentcore.permissions import Action, TeamScope, can
 from incidentcore.ports import UnitOfWork
 from incidentcore.schedules import Schedule
 
@@ -100,6 +100,23 @@ def callers_feed(api: Any, world: World) -> int:
     """A feed of the caller's own (an admin's for an anonymous caller): one may revoke only one's own."""
     headers = world.caller or api.admin_headers
     response = api.client.post("/v1/calendar-feeds", json={"schedule_id": None}, headers=headers)
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def window_body(world: World) -> dict[str, Any]:
+    """A window of the callers' team, from now for an hour: its team leads manage it."""
+    start = datetime.now(UTC)
+    return {
+        "description": "upgrade",
+        "start": start.isoformat(),
+        "end": (start + timedelta(hours=1)).isoformat(),
+        "team_id": world.actor_team["id"],
+    }
+
+
+def fresh_window(api: Any, world: World) -> int:
+    response = api.client.post("/v1/maintenance-windows/", json=window_body(world), headers=api.admin_headers)
     assert response.status_code == 201, response.text
     return int(response.json()["id"])
 
@@ -272,10 +289,32 @@ MATRIX: dict[tuple[str, str], tuple[Action, Prepare]] = {
         Action.SELF_MANAGE,
         lambda a, w: (f"/v1/calendar-feeds/{callers_feed(a, w)}", {}),
     ),
+    ("GET", "/v1/maintenance-windows/"): (Action.MAINTENANCE_READ, lambda a, w: ("/v1/maintenance-windows/", {})),
+    ("POST", "/v1/maintenance-windows/"): (
+        Action.MAINTENANCE_MANAGE,
+        lambda a, w: ("/v1/maintenance-windows/", body(window_body(w))),
+    ),
+    ("GET", "/v1/maintenance-windows/{window_id}"): (
+        Action.MAINTENANCE_READ,
+        lambda a, w: (f"/v1/maintenance-windows/{fresh_window(a, w)}", {}),
+    ),
+    ("PUT", "/v1/maintenance-windows/{window_id}"): (
+        Action.MAINTENANCE_MANAGE,
+        lambda a, w: (f"/v1/maintenance-windows/{fresh_window(a, w)}", body({"description": "longer"})),
+    ),
+    ("DELETE", "/v1/maintenance-windows/{window_id}"): (
+        Action.MAINTENANCE_MANAGE,
+        lambda a, w: (f"/v1/maintenance-windows/{fresh_window(a, w)}", {}),
+    ),
+    ("GET", "/v1/maintenance-windows/{window_id}/suppressed-alerts"): (
+        Action.MAINTENANCE_READ,
+        lambda a, w: (f"/v1/maintenance-windows/{fresh_window(a, w)}/suppressed-alerts", {}),
+    ),
 }
 
 INCIDENT_ACTIONS = {action for action in Action if action.value.startswith("incident.")}
 SCHEDULE_ACTIONS = {action for action in Action if action.value.startswith("schedule.")}
+MAINTENANCE_ACTIONS = {action for action in Action if action.value.startswith("maintenance.")}
 
 
 def test_the_matrix_covers_every_protected_endpoint() -> None:
@@ -286,11 +325,13 @@ def test_the_matrix_covers_every_protected_endpoint() -> None:
 def allowed(role: Role, action: Action, world: World, admin_id: int) -> bool:
     """What the permission table says for this role on the requests the matrix makes."""
     actor = User("actor@example.com", "Actor", "", role=role, team_id=world.actor_team["id"], id=-1)
-    resource: Incident | Schedule | None = None
+    resource: Incident | Schedule | TeamScope | None = None
     if action in INCIDENT_ACTIONS:
         resource = Incident("t", datetime.now(UTC), team_id=world.incident_team["id"], created_by_id=admin_id)
     elif action in SCHEDULE_ACTIONS:
         resource = Schedule("ops", "UTC", team_id=world.actor_team["id"])
+    elif action in MAINTENANCE_ACTIONS:  # the matrix's windows are of the callers' team
+        resource = TeamScope(frozenset({world.actor_team["id"]}))
     return can(actor, action, resource)
 
 

@@ -16,6 +16,7 @@ from adapters.sql import SqlUnitOfWork, create_session_factory
 from adapters.sql.mapping import incident_values, values
 from adapters.sql.tables import incidents, timeline_events
 from incidentcore.escalation import EscalationStep, Target, TargetType
+from incidentcore.maintenance import MaintenanceWindow
 from incidentcore.model import (
     EscalationPolicy,
     Incident,
@@ -255,3 +256,29 @@ async def test_an_alert_opens_its_incident_in_one_insert_and_a_repeat_adds_one_t
     assert writes_to(storm, "incidents") == ["UPDATE"]
     assert writes_to(storm, "timeline_events") == []
     assert storm.count <= 4, storm.statements
+
+
+async def test_a_delivery_under_a_maintenance_window_asks_for_it_once_and_keeps_its_alerts_in_one_insert(
+    sql_engine: AsyncEngine,
+) -> None:
+    sessions = create_session_factory(sql_engine)
+    async with SqlUnitOfWork(sessions) as uow:
+        team = await stored_team(uow)
+        await uow.integrations.add(Integration(name="alertmanager", team_id=team.id, key="k", created_at=T0))
+        await uow.maintenance_windows.add(
+            MaintenanceWindow("upgrade", T0 - timedelta(hours=1), T0 + timedelta(hours=1), team_id=team.id)
+        )
+        await uow.commit()
+    ingestion = AlertIngestion(
+        SqlUnitOfWork(sessions), FakeClock(T0), CountingNudge(), PagingConfig(), AlertLimits()
+    )
+    group = [Alert("alertmanager", f"fp-{n}", AlertAction.TRIGGER, title="Disk full") for n in range(50)]
+
+    with statements_on(sql_engine) as log:
+        receipts = await ingestion.receive_all("k", group)
+    assert {r.action for r in receipts} == {"suppressed"}
+    asked = [s for s in log.statements if "FROM maintenance_windows" in s]
+    assert len(asked) == 1, asked
+    assert writes_to(log, "suppressed_alerts") == ["INSERT"]
+    # the integration, one open-incident look-up per alert, the window, the insert, the commit
+    assert log.count <= 1 + 50 + 1 + 1 + 1, log.statements[-5:]

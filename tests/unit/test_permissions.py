@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from incidentcore.errors import PermissionDenied
 from incidentcore.model import Incident, Role, User
-from incidentcore.permissions import Action, can, can_move, require, require_move
+from incidentcore.permissions import Action, TeamScope, can, can_move, require, require_move
 from incidentcore.schedules import Schedule
 
 T0 = datetime.fromisoformat("2024-01-01T00:00:00+00:00")
@@ -75,6 +75,9 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "schedule.manage": SCHEDULE_MANAGERS,
     "schedule.override": SCHEDULE_MANAGERS,  # someone else on call; for oneself, see below
     "directory.read": ANYONE,
+    "maintenance.read": ANYONE,
+    # Judged like a schedule on each team the window silences (see the team scope tests below).
+    "maintenance.manage": SCHEDULE_MANAGERS,
 }
 
 
@@ -150,6 +153,30 @@ def test_any_member_of_a_schedules_team_may_put_themselves_on_call_there(role: R
     # putting oneself on call is an override, not a licence to edit the schedule
     assert can(me, Action.SCHEDULE_MANAGE, mine, for_themselves=True) is (role.value in TEAM_LEADS_AND_ABOVE)
     assert not can(actor(role, active=False), Action.SCHEDULE_OVERRIDE, mine, for_themselves=True)
+
+
+@given(
+    role=st.sampled_from(Role),
+    active=st.booleans(),
+    actor_team=st.none() | st.integers(1, 3),
+    teams=st.frozensets(st.integers(1, 3), max_size=3),
+)
+def test_a_team_scope_needs_the_right_in_each_of_its_teams(
+    role: Role, active: bool, actor_team: int | None, teams: frozenset[int]
+) -> None:
+    """A maintenance window's scope (its team and its integrations' teams): admins, or team leads and
+    above who belong to every team in it; an empty scope is nobody's team."""
+    who = User("a@example.com", "A", "h", role=role, team_id=actor_team, is_active=active, id=1)
+    allowed = can(who, Action.MAINTENANCE_MANAGE, TeamScope(teams))
+    if role is Role.ADMIN:
+        assert allowed is active
+    else:
+        assert allowed is (active and role.at_least(Role.TEAM_LEAD) and bool(teams) and teams == {actor_team})
+    # the right in a scope is the right in each of its teams, judged alone
+    each = [can(who, Action.MAINTENANCE_MANAGE, TeamScope(frozenset({team}))) for team in teams]
+    if teams:
+        assert allowed is all(each)
+    assert can(who, Action.MAINTENANCE_READ, TeamScope(teams)) is active
 
 
 ROLES_BY_RANK = sorted(Role, key=lambda r: r.rank)

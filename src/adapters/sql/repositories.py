@@ -46,18 +46,22 @@ from adapters.sql.tables import (
     incident_is_open,
     incidents,
     integrations,
+    maintenance_window_integrations,
+    maintenance_windows,
     notification_is_unsent,
     notification_preferences,
     notifications,
     password_reset_tokens,
     schedule_overrides,
     schedules,
+    suppressed_alerts,
     teams,
     timeline_events,
     users,
 )
 from incidentcore.errors import NotFound, StaleState
 from incidentcore.escalation import EffectKind
+from incidentcore.maintenance import MaintenanceWindow, SuppressedAlert
 from incidentcore.model import (
     Comment,
     EscalationEvent,
@@ -82,6 +86,8 @@ from incidentcore.ports import (
     IncidentFilter,
     IncidentRepository,
     IntegrationRepository,
+    MaintenanceWindowFilter,
+    MaintenanceWindowRepository,
     NotificationRepository,
     OverrideRepository,
     Page,
@@ -90,6 +96,7 @@ from incidentcore.ports import (
     PolicyRepository,
     PreferenceRepository,
     ScheduleRepository,
+    SuppressedAlertRepository,
     TeamRepository,
     TimelineRepository,
     UserFilter,
@@ -334,10 +341,11 @@ class SqlUserRepository(_EntityRepository[User], UserRepository):
                 "fk_notifications_user_id_users": "notifications still reference the user",
                 "fk_schedule_overrides_user_id_users": "schedule overrides still reference the user",
                 "fk_schedule_overrides_created_by_id_users": "schedule overrides still reference the user",
+                "fk_maintenance_windows_created_by_id_users": "maintenance windows still reference the user",
             },
             foreign_key=(
-                "incidents, comments, timeline events, notifications or schedule overrides still reference "
-                "the user"
+                "incidents, comments, timeline events, notifications, schedule overrides or maintenance "
+                "windows still reference the user"
             ),
         )
         await self._delete(user_id, referenced)
@@ -373,6 +381,7 @@ _TEAM_REFERENCES = {
     "fk_escalation_policies_team_id_teams": "escalation policies still reference the team",
     "fk_integrations_team_id_teams": "integrations still reference the team",
     "fk_schedules_team_id_teams": "schedules still reference the team",
+    "fk_maintenance_windows_team_id_teams": "maintenance windows still reference the team",
 }
 
 
@@ -400,7 +409,8 @@ class SqlTeamRepository(_EntityRepository[Team], TeamRepository):
         referenced = conflicts(
             _TEAM_REFERENCES,
             foreign_key=(
-                "users, incidents, escalation policies, integrations or schedules still reference the team"
+                "users, incidents, escalation policies, integrations, schedules or maintenance windows still "
+                "reference the team"
             ),
         )
         await self._delete(team_id, referenced)
@@ -730,6 +740,16 @@ class SqlIntegrationRepository(_EntityRepository[Integration], IntegrationReposi
     async def get_by_key(self, key: str) -> Integration | None:
         return await self._get_by(integrations.c.key, key)
 
+    async def get_many(self, integration_ids: Sequence[int]) -> builtins.list[Integration]:
+        if not integration_ids:
+            return []
+        query = (
+            select(integrations)
+            .where(integrations.c.id.in_(set(integration_ids)))
+            .order_by(integrations.c.id)
+        )
+        return await self._select(query)
+
     async def list(self, page: Page) -> Paged[Integration]:
         return await self._page([], [integrations.c.id], page)
 
@@ -865,3 +885,112 @@ class SqlCalendarFeedRepository(_EntityRepository[CalendarFeed], CalendarFeedRep
 
     async def delete(self, feed_id: int) -> None:
         await self._delete(feed_id)
+
+
+_LISTED = maintenance_window_integrations.c
+
+
+class SqlMaintenanceWindowRepository(_EntityRepository[MaintenanceWindow], MaintenanceWindowRepository):
+    """A window's row, and one row per integration it lists (read back with the window)."""
+
+    _table, _entity, _noun = maintenance_windows, MaintenanceWindow, "maintenance window"
+
+    def _from_row(self, row: Row[Any]) -> MaintenanceWindow:
+        return mapping.from_row(MaintenanceWindow, row, integration_ids=())
+
+    async def add(self, window: MaintenanceWindow) -> MaintenanceWindow:
+        with _references():
+            window.id = await self._insert(maintenance_windows, self._values(window))
+            await self._list_integrations(window)
+        return window
+
+    async def get(self, window_id: int) -> MaintenanceWindow | None:
+        window = await self._get_by(maintenance_windows.c.id, window_id)
+        if window is None:
+            return None
+        return (await self._with_integrations([window]))[0]
+
+    async def list(self, where: MaintenanceWindowFilter, page: Page) -> Paged[MaintenanceWindow]:
+        columns = maintenance_windows.c
+        conditions: builtins.list[ColumnElement[bool]] = []
+        if where.team_id is not None:
+            conditions.append(columns.team_id == where.team_id)
+        if where.active is not None and where.at is not None:
+            on = and_(columns.start <= where.at, columns.end > where.at)
+            conditions.append(on if where.active else ~on)
+        paged = await self._page(conditions, [columns.start, columns.id], page)
+        return replace(paged, items=await self._with_integrations(paged.items))
+
+    async def update(self, window: MaintenanceWindow) -> None:
+        with _references():
+            await self._update(window)
+            await self._session.execute(
+                delete(maintenance_window_integrations).where(_LISTED.window_id == window.id)
+            )
+            await self._list_integrations(window)
+
+    async def delete(self, window_id: int) -> None:
+        """Its integration list goes with it (ON DELETE CASCADE); suppressed alerts block it."""
+        referenced = conflicts({}, foreign_key="suppressed alerts still reference the maintenance window")
+        await self._delete(window_id, referenced)
+
+    async def covering(self, team_id: int | None, integration_id: int | None, at: datetime) -> int | None:
+        columns = maintenance_windows.c
+        covered: builtins.list[ColumnElement[bool]] = []
+        if team_id is not None:
+            covered.append(columns.team_id == team_id)
+        if integration_id is not None:
+            listing = select(_LISTED.window_id).where(_LISTED.integration_id == integration_id)
+            covered.append(columns.id.in_(listing))
+        if not covered:
+            return None
+        query = (
+            select(columns.id)
+            .where(columns.start <= at, columns.end > at, or_(*covered))
+            .order_by(columns.id)
+            .limit(1)
+        )
+        return await self._session.scalar(query)
+
+    async def _list_integrations(self, window: MaintenanceWindow) -> None:
+        if window.integration_ids:
+            rows = [
+                {"window_id": window.id, "integration_id": i} for i in sorted(set(window.integration_ids))
+            ]
+            await self._session.execute(insert(maintenance_window_integrations), rows)
+
+    async def _with_integrations(
+        self, windows: builtins.list[MaintenanceWindow]
+    ) -> builtins.list[MaintenanceWindow]:
+        """The windows with the integrations each lists, in one query for all of them."""
+        if not windows:
+            return windows
+        query = (
+            select(_LISTED.window_id, _LISTED.integration_id)
+            .where(_LISTED.window_id.in_({w.id for w in windows}))
+            .order_by(_LISTED.window_id, _LISTED.integration_id)
+        )
+        listed: dict[int, builtins.list[int]] = {}
+        for row in await self._all(query):
+            listed.setdefault(row.window_id, []).append(row.integration_id)
+        return [replace(w, integration_ids=tuple(listed.get(w.id, ()))) for w in windows]
+
+
+def _references() -> AbstractContextManager[None]:
+    return conflicts(
+        {}, foreign_key="the maintenance window refers to a team, user or integration that does not exist"
+    )
+
+
+class SqlSuppressedAlertRepository(_EntityRepository[SuppressedAlert], SuppressedAlertRepository):
+    _table, _entity = suppressed_alerts, SuppressedAlert
+
+    async def add_many(self, alerts: Sequence[SuppressedAlert]) -> None:
+        with conflicts({}, foreign_key="the suppressed alert refers to a window that does not exist"):
+            ids = await self._insert_many(suppressed_alerts, [self._values(a) for a in alerts])
+        for alert, alert_id in zip(alerts, ids, strict=True):
+            alert.id = alert_id
+
+    async def list_for_window(self, window_id: int, page: Page) -> Paged[SuppressedAlert]:
+        columns = suppressed_alerts.c
+        return await self._page([columns.window_id == window_id], [columns.received_at, columns.id], page)

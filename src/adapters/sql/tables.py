@@ -403,6 +403,52 @@ calendar_feeds = Table(
     **NEVER_REUSE_IDS,
 )
 
+maintenance_windows = Table(
+    "maintenance_windows",
+    metadata,
+    id_column(),
+    Column("description", Text, nullable=False),
+    Column("start", UtcDateTime, nullable=False),
+    Column("end", UtcDateTime, nullable=False),
+    Column("team_id", Integer, ForeignKey("teams.id"), index=True),
+    Column("created_by_id", Integer, ForeignKey("users.id"), index=True),
+    Column("created_at", UtcDateTime),
+    **NEVER_REUSE_IDS,
+)
+
+# The integrations a window lists: a deleted integration leaves its windows' lists.
+maintenance_window_integrations = Table(
+    "maintenance_window_integrations",
+    metadata,
+    Column("window_id", Integer, ForeignKey("maintenance_windows.id", ondelete="CASCADE"), primary_key=True),
+    # The coverage check at alert ingestion looks windows up by integration.
+    Column(
+        "integration_id",
+        Integer,
+        ForeignKey("integrations.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
+)
+
+# Alerts a window kept from opening incidents. They keep their window from being deleted, and outlive
+# their integration (as incidents do).
+suppressed_alerts = Table(
+    "suppressed_alerts",
+    metadata,
+    id_column(),
+    Column("window_id", Integer, ForeignKey("maintenance_windows.id"), nullable=False),
+    Column("integration_id", Integer, ForeignKey("integrations.id", ondelete="SET NULL"), index=True),
+    Column("dedup_key", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    *enum_column("severity", Severity),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("data", Json, nullable=False),
+    Index("ix_suppressed_alerts_window_id_received_at", "window_id", "received_at", "id"),
+    **NEVER_REUSE_IDS,
+)
+
 # The web UI's sessions (Litestar's server-side session store): the SHA-256 of the cookie's session id,
 # never the id itself, the session's data, and when it lapses.
 web_sessions = Table(

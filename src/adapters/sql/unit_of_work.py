@@ -13,12 +13,14 @@ from adapters.sql.repositories import (
     SqlEscalationEventRepository,
     SqlIncidentRepository,
     SqlIntegrationRepository,
+    SqlMaintenanceWindowRepository,
     SqlNotificationRepository,
     SqlOverrideRepository,
     SqlPasswordResetTokenRepository,
     SqlPolicyRepository,
     SqlPreferenceRepository,
     SqlScheduleRepository,
+    SqlSuppressedAlertRepository,
     SqlTeamRepository,
     SqlTimelineRepository,
     SqlUserRepository,
@@ -50,6 +52,8 @@ class SqlUnitOfWork(UnitOfWork):
         self.schedules = SqlScheduleRepository(self)
         self.overrides = SqlOverrideRepository(self)
         self.calendar_feeds = SqlCalendarFeedRepository(self)
+        self.maintenance_windows = SqlMaintenanceWindowRepository(self)
+        self.suppressed_alerts = SqlSuppressedAlertRepository(self)
 
     @property
     def session(self) -> AsyncSession:

@@ -43,6 +43,7 @@ CONTRACT_TRAILING_SLASH_PATHS = (
     "/v1/integrations",
     "/v1/auth/reset-password",
     "/v1/schedules",
+    "/v1/maintenance-windows",
 )
 
 TAGS = [
@@ -56,6 +57,7 @@ TAGS = [
     Tag(name="alerts", description="Webhooks monitoring tools call"),
     Tag(name="schedules", description="On-call rotations, overrides, and who is on call when"),
     Tag(name="calendar feeds", description="On-call shifts in any calendar app"),
+    Tag(name="maintenance windows", description="Silencing alerts while work is under way"),
     Tag(name="service", description="Health and service information"),
 ]
 

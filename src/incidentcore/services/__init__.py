@@ -5,6 +5,7 @@ from incidentcore.services.alerts import Alert, AlertAction, AlertIngestion, Ale
 from incidentcore.services.directory import Directory
 from incidentcore.services.incidents import IncidentOverview, Incidents, NewIncident, open_incident
 from incidentcore.services.integrations import Integrations
+from incidentcore.services.maintenance import MaintenanceWindows
 from incidentcore.services.paging import PagingConfig, record_outcome, record_outcomes
 from incidentcore.services.policies import Policies, PolicyChanges, PreviewOptions
 from incidentcore.services.preferences import DeliveryReport, Preferences
@@ -35,6 +36,7 @@ __all__ = [
     "IncidentOverview",
     "Incidents",
     "Integrations",
+    "MaintenanceWindows",
     "NewIncident",
     "NewOverride",
     "NewUser",

@@ -4,6 +4,10 @@ Each source (Kibana, PagerDuty Events API v2, Alertmanager and Grafana) is a sma
 layer that turns its body into `Alert`s: a dedup key it computes, what to do, and what to show and
 keep. Here, within an integration, one open incident per dedup key: a trigger opens it or counts a
 repeat, an acknowledge acknowledges it, a resolve resolves it.
+
+A trigger that would open an incident while a maintenance window covers the integration opens none
+and pages nobody: it is kept as the window's `SuppressedAlert`. An incident already open is not the
+window's business: it keeps taking its tool's repeats, acknowledgements and resolutions.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from incidentcore.errors import AuthenticationFailed, Conflict, InvalidTransition
+from incidentcore.maintenance import SuppressedAlert
 from incidentcore.model import Integration, Outcome, Severity, TimelineKind
 from incidentcore.ports import Clock, SchedulerNudge, UnitOfWork
 from incidentcore.services.incidents import NewIncident, open_incident
@@ -46,16 +51,18 @@ class Alert:
     data: dict[str, Any] = field(default_factory=dict)
 
 
-ReceiptAction = Literal["created", "updated", "acknowledged", "resolved", "ignored"]
+ReceiptAction = Literal["created", "updated", "acknowledged", "resolved", "ignored", "suppressed"]
 
 
 @dataclass(frozen=True)
 class AlertReceipt:
     """What became of one alert: "ignored" is an acknowledge or resolve with nothing open to act on (or an
-    acknowledge of an incident already acknowledged), accepted as PagerDuty accepts it."""
+    acknowledge of an incident already acknowledged), accepted as PagerDuty accepts it; "suppressed" a
+    trigger that a maintenance window (`maintenance_window_id`) kept from opening an incident."""
 
     incident_id: int | None
     action: ReceiptAction
+    maintenance_window_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -113,23 +120,42 @@ class AlertIngestion:
             if integration is None:
                 raise AuthenticationFailed("unknown integration key")
             now = self.clock.now()
+            delivery = _Delivery(integration, now)
             receipts: dict[int, AlertReceipt] = {}
             # In dedup key order: deliveries that share alerts lock their incidents in the same order,
             # so they wait for one another instead of deadlocking.
             for index in sorted(range(len(alerts)), key=lambda i: alerts[i].dedup_key):
-                receipts[index] = await self._apply(integration, alerts[index], now)
+                receipts[index] = await self._apply(delivery, alerts[index])
+            if delivery.suppressed:
+                await self.uow.suppressed_alerts.add_many(delivery.suppressed)
             await self.uow.commit()
         if any(receipt.action == "created" for receipt in receipts.values()):
             self.nudge.nudge()
         return [receipts[index] for index in range(len(alerts))]
 
-    async def _apply(self, integration: Integration, alert: Alert, now: datetime) -> AlertReceipt:
-        # Maintenance windows will be consulted here, before anything is opened or paged.
-        record = {"source": alert.source, "dedup_key": alert.dedup_key, "alert": bounded(alert.data)}
+    async def _apply(self, delivery: _Delivery, alert: Alert) -> AlertReceipt:
+        integration, now = delivery.integration, delivery.now
+        data = bounded(alert.data)
+        record = {"source": alert.source, "dedup_key": alert.dedup_key, "alert": data}
         incident = await self.uow.incidents.find_open_by_dedup_key(integration.id, alert.dedup_key)
         if incident is None:
             if alert.action is not AlertAction.TRIGGER:
                 return AlertReceipt(None, "ignored")
+            window_id = await self._maintenance_window(delivery)
+            if window_id is not None:
+                delivery.suppressed.append(
+                    SuppressedAlert(
+                        window_id=window_id,
+                        integration_id=integration.id,
+                        dedup_key=alert.dedup_key,
+                        source=alert.source,
+                        title=_title(alert),
+                        severity=alert.severity,
+                        received_at=now,
+                        data=data,
+                    )
+                )
+                return AlertReceipt(None, "suppressed", window_id)
             new = NewIncident(
                 title=_title(alert),
                 description=_description(alert.description),
@@ -159,6 +185,29 @@ class AlertIngestion:
         await self.uow.incidents.update(incident)
         await record_outcome(self.uow, self.paging, incident, outcome, now, None)
         return AlertReceipt(incident.id, action)
+
+    async def _maintenance_window(self, delivery: _Delivery) -> int | None:
+        """The window covering the delivery's integration now: asked once per delivery, and only when
+        an alert would open an incident (repeats of open incidents, the bulk of a storm, never ask)."""
+        if not delivery.window_looked_up:
+            integration = delivery.integration
+            delivery.window_id = await self.uow.maintenance_windows.covering(
+                integration.team_id, integration.id, delivery.now
+            )
+            delivery.window_looked_up = True
+        return delivery.window_id
+
+
+@dataclass
+class _Delivery:
+    """One delivery's integration and instant, the maintenance window covering it (looked up at most
+    once), and the alerts it suppressed (stored together)."""
+
+    integration: Integration
+    now: datetime
+    window_looked_up: bool = False
+    window_id: int | None = None
+    suppressed: list[SuppressedAlert] = field(default_factory=list)
 
 
 def _tell_what_the_alert_did(outcome: Outcome, record: dict[str, Any]) -> None:

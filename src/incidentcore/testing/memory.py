@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from incidentcore.errors import AuthenticationFailed, Conflict, NotFound, StaleState
 from incidentcore.escalation import EffectKind
+from incidentcore.maintenance import MaintenanceWindow, SuppressedAlert, covering
 from incidentcore.model import (
     Channel,
     Comment,
@@ -54,6 +55,8 @@ from incidentcore.ports import (
     IncidentRepository,
     IntegrationRepository,
     InvalidAddress,
+    MaintenanceWindowFilter,
+    MaintenanceWindowRepository,
     NotificationRepository,
     Notifier,
     OutgoingMessage,
@@ -68,6 +71,7 @@ from incidentcore.ports import (
     ScheduleRepository,
     SchedulerNudge,
     SecretGenerator,
+    SuppressedAlertRepository,
     TeamRepository,
     TimelineRepository,
     TokenClaims,
@@ -113,6 +117,8 @@ class MemoryStore:
         self.schedules: Table[int, Schedule] = Table()
         self.overrides: Table[int, Override] = Table()
         self.calendar_feeds: Table[int, CalendarFeed] = Table()
+        self.maintenance_windows: Table[int, MaintenanceWindow] = Table()
+        self.suppressed_alerts: Table[int, SuppressedAlert] = Table()
         self.last_ids: dict[str, int] = {}
 
     def next_id(self, table: str) -> int:
@@ -207,6 +213,8 @@ class Transaction:
         self.schedules = TableView(store.schedules, self)
         self.overrides = TableView(store.overrides, self)
         self.calendar_feeds = TableView(store.calendar_feeds, self)
+        self.maintenance_windows = TableView(store.maintenance_windows, self)
+        self.suppressed_alerts = TableView(store.suppressed_alerts, self)
 
     def views(self) -> tuple[TableView[object, object], ...]:
         return tuple(view for view in vars(self).values() if isinstance(view, TableView))
@@ -334,6 +342,8 @@ class MemoryUserRepository(_InTransaction, UserRepository):
             raise Conflict("notifications still reference the user")
         if any(user_id in (o.user_id, o.created_by_id) for o in tx.overrides.rows()):
             raise Conflict("schedule overrides still reference the user")
+        if any(w.created_by_id == user_id for w in tx.maintenance_windows.rows()):
+            raise Conflict("maintenance windows still reference the user")
 
 
 class MemoryTeamRepository(_InTransaction, TeamRepository):
@@ -388,6 +398,8 @@ class MemoryTeamRepository(_InTransaction, TeamRepository):
             raise Conflict("integrations still reference the team")
         if any(s.team_id == team_id for s in tx.schedules.rows()):
             raise Conflict("schedules still reference the team")
+        if any(w.team_id == team_id for w in tx.maintenance_windows.rows()):
+            raise Conflict("maintenance windows still reference the team")
 
 
 class MemoryIncidentRepository(_InTransaction, IncidentRepository):
@@ -695,6 +707,12 @@ class MemoryIntegrationRepository(_InTransaction, IntegrationRepository):
         found = next((i for i in self._tx.integrations.rows() if i.key == key), None)
         return copy.deepcopy(found)
 
+    async def get_many(self, integration_ids: Sequence[int]) -> builtins.list[Integration]:
+        tx = self._tx
+        return [
+            i for integration_id in sorted(set(integration_ids)) if (i := tx.integrations.get(integration_id))
+        ]
+
     async def list(self, page: Page) -> Paged[Integration]:
         return _paged(sorted(self._tx.integrations.rows(), key=lambda i: i.id), page)
 
@@ -707,6 +725,16 @@ class MemoryIntegrationRepository(_InTransaction, IntegrationRepository):
                 incident = copy.deepcopy(stored)
                 incident.integration_id = None
                 self._tx.incidents.put(incident.id, incident)
+        for stored_window in self._tx.maintenance_windows.rows():  # windows stop listing it
+            if integration_id in stored_window.integration_ids:
+                window = copy.deepcopy(stored_window)
+                window.integration_ids = tuple(i for i in window.integration_ids if i != integration_id)
+                self._tx.maintenance_windows.put(window.id, window)
+        for stored_alert in self._tx.suppressed_alerts.rows():
+            if stored_alert.integration_id == integration_id:
+                alert = copy.deepcopy(stored_alert)
+                alert.integration_id = None
+                self._tx.suppressed_alerts.put(alert.id, alert)
 
     def check_writes(self) -> None:
         for integration in self._tx.integrations.written():
@@ -881,6 +909,89 @@ class MemoryCalendarFeedRepository(_InTransaction, CalendarFeedRepository):
             raise Conflict("a calendar feed with this secret already exists")
 
 
+class MemoryMaintenanceWindowRepository(_InTransaction, MaintenanceWindowRepository):
+    """`MaintenanceWindowRepository` in memory."""
+
+    async def add(self, window: MaintenanceWindow) -> MaintenanceWindow:
+        self._ensure_references_exist(window)
+        window.id = self._uow.store.next_id("maintenance_windows")
+        self._tx.maintenance_windows.put(window.id, window)
+        return window
+
+    async def get(self, window_id: int) -> MaintenanceWindow | None:
+        return self._tx.maintenance_windows.get(window_id)
+
+    async def list(self, where: MaintenanceWindowFilter, page: Page) -> Paged[MaintenanceWindow]:
+        def wanted(window: MaintenanceWindow) -> bool:
+            if where.team_id is not None and window.team_id != where.team_id:
+                return False
+            return where.active is None or where.at is None or window.is_active(where.at) is where.active
+
+        rows = [w for w in self._tx.maintenance_windows.rows() if wanted(w)]
+        return _paged(sorted(rows, key=lambda w: (w.start, w.id)), page)
+
+    async def update(self, window: MaintenanceWindow) -> None:
+        if self._tx.maintenance_windows.peek(window.id) is None:
+            raise NotFound(f"maintenance window {window.id} does not exist")
+        self._ensure_references_exist(window)
+        self._tx.maintenance_windows.put(window.id, window)
+
+    async def delete(self, window_id: int) -> None:
+        tx = self._tx
+        if tx.maintenance_windows.peek(window_id) is None:
+            raise NotFound(f"maintenance window {window_id} does not exist")
+        self._ensure_unreferenced(window_id)
+        tx.maintenance_windows.delete(window_id)
+
+    async def covering(self, team_id: int | None, integration_id: int | None, at: datetime) -> int | None:
+        window = covering(self._tx.maintenance_windows.rows(), team_id, integration_id, at)
+        return None if window is None else window.id
+
+    def check_writes(self) -> None:
+        tx = self._tx
+        for window in tx.maintenance_windows.written():
+            self._ensure_references_exist(window)
+        for window_id in tx.maintenance_windows.deleted():
+            self._ensure_unreferenced(window_id)
+
+    def _ensure_references_exist(self, window: MaintenanceWindow) -> None:
+        tx = self._tx
+        if window.team_id is not None and tx.teams.peek(window.team_id) is None:
+            raise Conflict(f"team {window.team_id} does not exist")
+        if window.created_by_id is not None and tx.users.peek(window.created_by_id) is None:
+            raise Conflict(f"user {window.created_by_id} does not exist")
+        for integration_id in window.integration_ids:
+            if tx.integrations.peek(integration_id) is None:
+                raise Conflict(f"integration {integration_id} does not exist")
+
+    def _ensure_unreferenced(self, window_id: int) -> None:
+        if any(a.window_id == window_id for a in self._tx.suppressed_alerts.rows()):
+            raise Conflict("suppressed alerts still reference the maintenance window")
+
+
+class MemorySuppressedAlertRepository(_InTransaction, SuppressedAlertRepository):
+    """`SuppressedAlertRepository` in memory."""
+
+    async def add_many(self, alerts: Sequence[SuppressedAlert]) -> None:
+        for alert in alerts:
+            json.dumps(alert.data)  # SQL stores it as JSON: fail here as loudly as there
+            self._ensure_window_exists(alert)
+            alert.id = self._uow.store.next_id("suppressed_alerts")
+            self._tx.suppressed_alerts.put(alert.id, alert)
+
+    async def list_for_window(self, window_id: int, page: Page) -> Paged[SuppressedAlert]:
+        rows = [a for a in self._tx.suppressed_alerts.rows() if a.window_id == window_id]
+        return _paged(sorted(rows, key=lambda a: (a.received_at, a.id)), page)
+
+    def check_writes(self) -> None:
+        for alert in self._tx.suppressed_alerts.written():
+            self._ensure_window_exists(alert)
+
+    def _ensure_window_exists(self, alert: SuppressedAlert) -> None:
+        if self._tx.maintenance_windows.peek(alert.window_id) is None:
+            raise Conflict(f"maintenance window {alert.window_id} does not exist")
+
+
 class MemoryUnitOfWork(UnitOfWork):
     """Transactions over a MemoryStore, one after another.
 
@@ -910,6 +1021,8 @@ class MemoryUnitOfWork(UnitOfWork):
         self.schedules: MemoryScheduleRepository = MemoryScheduleRepository(self)
         self.overrides: MemoryOverrideRepository = MemoryOverrideRepository(self)
         self.calendar_feeds: MemoryCalendarFeedRepository = MemoryCalendarFeedRepository(self)
+        self.maintenance_windows: MemoryMaintenanceWindowRepository = MemoryMaintenanceWindowRepository(self)
+        self.suppressed_alerts: MemorySuppressedAlertRepository = MemorySuppressedAlertRepository(self)
 
     @property
     def transaction(self) -> Transaction:
@@ -941,6 +1054,8 @@ class MemoryUnitOfWork(UnitOfWork):
                 self.schedules,
                 self.overrides,
                 self.calendar_feeds,
+                self.maintenance_windows,
+                self.suppressed_alerts,
             )
             try:
                 for repository in constrained:

@@ -15,6 +15,7 @@ from incidentcore.services import (
     EscalationTick,
     Incidents,
     Integrations,
+    MaintenanceWindows,
     NewUser,
     NotificationDispatch,
     PagingConfig,
@@ -106,6 +107,11 @@ class InMemoryServices:
     @property
     def calendar_feeds(self) -> CalendarFeeds:
         return CalendarFeeds(self.uow(), self.clock, self.secrets)
+
+    @property
+    def maintenance_windows(self) -> MaintenanceWindows:
+        """`MaintenanceWindows` on a fresh unit of work."""
+        return MaintenanceWindows(self.uow(), self.clock)
 
     @property
     def integrations(self) -> Integrations:

@@ -6,6 +6,7 @@ from entrypoints.http.controllers.calendar_feeds import CalendarFeedsController
 from entrypoints.http.controllers.events import EventsController
 from entrypoints.http.controllers.incidents import IncidentsController
 from entrypoints.http.controllers.integrations import IntegrationsController
+from entrypoints.http.controllers.maintenance_windows import MaintenanceWindowsController
 from entrypoints.http.controllers.policies import PoliciesController
 from entrypoints.http.controllers.preferences import PreferencesController
 from entrypoints.http.controllers.schedules import OnCallController, SchedulesController
@@ -26,6 +27,7 @@ API_CONTROLLERS = [
     OnCallController,
     CalendarFeedsController,
     EventsController,
+    MaintenanceWindowsController,
 ]
 
 __all__ = ["API_CONTROLLERS", "ServiceController"]

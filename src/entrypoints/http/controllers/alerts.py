@@ -80,7 +80,7 @@ class ElasticAlert(Struct):
 
 class AlertReceiptResponse(Struct):
     incident_id: int | None
-    action: Literal["created", "updated", "resolved", "ignored"]
+    action: Literal["created", "updated", "resolved", "ignored", "suppressed"]
 
 
 RECOVERED = "recovered"
@@ -123,7 +123,7 @@ class AlertmanagerNotification(Struct, rename={"group_key": "groupKey", "externa
 class AlertmanagerReceipt(Struct):
     fingerprint: str
     incident_id: int | None
-    action: Literal["created", "updated", "resolved", "ignored"]
+    action: Literal["created", "updated", "resolved", "ignored", "suppressed"]
 
 
 class AlertmanagerReceipts(Struct):
@@ -170,7 +170,9 @@ class AlertsController(Controller):
         key: Annotated[str | None, QueryParameter(description=QUERY_KEY_DESCRIPTION)] = None,
     ) -> AlertReceiptResponse:
         """Dedup key `<rule.id>:<alert.id>` within the integration: the first alert opens an incident,
-        repeats add to its timeline, `actionGroup: recovered` resolves it. Extra fields are kept."""
+        repeats add to its timeline, `actionGroup: recovered` resolves it. Extra fields are kept. While a
+        maintenance window covers the integration, an alert that would open an incident is answered
+        `suppressed` (no incident, no page) and kept under the window."""
         alert = Alert(
             source="elastic",
             dedup_key=elastic_dedup_key(data.rule.id, data.alert.id),
@@ -202,7 +204,8 @@ class AlertsController(Controller):
         its `http_config.authorization`) or a Grafana webhook contact point. One incident per alert
         `fingerprint` within the integration: firing opens or updates it, resolved resolves it. Title
         `annotations.summary` else `labels.alertname`, description `annotations.description`, severity
-        from `labels.severity`. All the alerts of a call are taken together, or none."""
+        from `labels.severity`. All the alerts of a call are taken together, or none. While a maintenance
+        window covers the integration, an alert that would open an incident is `suppressed`."""
         body = await request.json()
         received = zip(data.alerts, body["alerts"], strict=True)
         alerts = [alertmanager_alert(alert, raw, body) for alert, raw in received]

@@ -181,7 +181,9 @@ class EventsController(Controller):
         """`routing_key` is an integration key. `trigger` opens an incident for the `dedup_key` (one is
         generated when none is given) or adds to the one open; `acknowledge` and `resolve` act on the open
         incident with that key (none open: accepted, nothing done). Severity: critical -> critical,
-        error -> high, warning -> medium, info -> info. Errors answer in PagerDuty's shape."""
+        error -> high, warning -> medium, info -> info. Errors answer in PagerDuty's shape. A trigger that
+        a maintenance window suppresses is accepted like any other (as PagerDuty does), and kept under
+        the window."""
         alert = event_alert(data, await request.json())
         await ingestion.receive(data.routing_key, alert)
         return EventAccepted(status="success", message="Event processed", dedup_key=alert.dedup_key)
