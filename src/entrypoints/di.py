@@ -55,6 +55,8 @@ from incidentcore.services import (
     CalendarFeeds,
     Directory,
     EscalationTick,
+    HeartbeatCheck,
+    Heartbeats,
     Incidents,
     Integrations,
     NotificationDispatch,
@@ -200,6 +202,8 @@ class UseCaseProvider(Provider):
     schedules = provide(Schedules)
     calendar_feeds = provide(CalendarFeeds)
     escalation_tick = provide(EscalationTick)
+    heartbeats = provide(Heartbeats)
+    heartbeat_check = provide(HeartbeatCheck)
     directory = provide(Directory)
 
     @provide

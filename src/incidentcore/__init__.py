@@ -50,6 +50,7 @@ from incidentcore.escalation import (
     Trigger,
     apply,
 )
+from incidentcore.heartbeats import Heartbeat, HeartbeatStatus
 from incidentcore.model import (
     Channel,
     Comment,
@@ -194,6 +195,9 @@ __all__ = [  # noqa: RUF022
     "require",
     "can_move",
     "require_move",
+    # Heartbeat monitors
+    "Heartbeat",
+    "HeartbeatStatus",
     # On-call schedules
     "Schedule",
     "Layer",

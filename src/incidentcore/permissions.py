@@ -11,8 +11,9 @@ Six kinds of rule:
   and above.
 - INCIDENT_RESPONDERS: acknowledging, which stops the paging. The owners, and whoever was paged for
   the incident, whatever their team: a page must always be answerable by the person it woke up.
-- TEAM_LEADS: managing a schedule (creating, editing, deleting it, and any of its overrides): team_lead
-  and above who belong to the schedule's team; a schedule without a team only admins.
+- TEAM_LEADS: managing a team's resource (a schedule: creating, editing, deleting it, and any of its
+  overrides; a heartbeat monitor): team_lead and above who belong to the resource's team; a resource
+  without a team only admins.
 - TEAM_LEADS_OR_THEMSELVES: overriding a schedule. TEAM_LEADS, and any member of the schedule's team
   for an override that puts themselves on call (`for_themselves`).
 
@@ -23,10 +24,17 @@ actor's part in the incident (assignee, creator), which would otherwise carry ov
 from __future__ import annotations
 
 from enum import Enum, StrEnum
+from typing import Protocol
 
 from incidentcore.errors import PermissionDenied
 from incidentcore.model import Incident, Role, User
-from incidentcore.schedules import Schedule
+
+
+class TeamResource(Protocol):
+    """What TEAM_LEADS rules judge a resource by (a schedule, a heartbeat): the team it belongs to."""
+
+    @property
+    def team_id(self) -> int | None: ...
 
 
 class Action(StrEnum):
@@ -52,6 +60,8 @@ class Action(StrEnum):
     SCHEDULE_MANAGE = "schedule.manage"
     SCHEDULE_OVERRIDE = "schedule.override"
     DIRECTORY_READ = "directory.read"
+    HEARTBEAT_READ = "heartbeat.read"
+    HEARTBEAT_MANAGE = "heartbeat.manage"
 
 
 class Rule(Enum):
@@ -59,12 +69,13 @@ class Rule(Enum):
     ADMIN = "admin only"
     INCIDENT_OWNERS = "team members, assignee, creator, manager and above; anyone if no team"
     INCIDENT_RESPONDERS = "incident owners, and anyone paged for the incident"
-    TEAM_LEADS = "team_lead and above in the schedule's team"
+    TEAM_LEADS = "team_lead and above in the resource's team"
     TEAM_LEADS_OR_THEMSELVES = "team_lead and above in the schedule's team; its members for themselves"
 
     @property
     def depends_on_resource(self) -> bool:
-        """Whether the rule is judged on the resource (an incident, or a schedule), once it is loaded."""
+        """Whether the rule is judged on the resource (an incident, a schedule, a heartbeat), once it is
+        loaded."""
         return self not in (Rule.ANYONE, Rule.ADMIN)
 
 
@@ -89,6 +100,8 @@ PERMISSIONS: dict[Action, Rule] = {
     Action.SCHEDULE_MANAGE: Rule.TEAM_LEADS,
     Action.SCHEDULE_OVERRIDE: Rule.TEAM_LEADS_OR_THEMSELVES,
     Action.DIRECTORY_READ: Rule.ANYONE,
+    Action.HEARTBEAT_READ: Rule.ANYONE,
+    Action.HEARTBEAT_MANAGE: Rule.TEAM_LEADS,
 }
 
 CROSS_TEAM_ROLE = Role.MANAGER
@@ -97,12 +110,12 @@ CROSS_TEAM_ROLE = Role.MANAGER
 def can(
     actor: User,
     action: Action,
-    resource: Incident | Schedule | None = None,
+    resource: Incident | TeamResource | None = None,
     *,
     was_paged: bool = False,
     for_themselves: bool = False,
 ) -> bool:
-    """Whether `actor` may do `action` (on the incident or schedule `resource`). An inactive actor may
+    """Whether `actor` may do `action` (on the incident, schedule or heartbeat `resource`). An inactive actor may
     do nothing. `was_paged`: a page for `resource` was written for `actor` (only INCIDENT_RESPONDERS
     asks: whoever was paged may always answer the page). `for_themselves`: the override puts `actor`
     on call (only TEAM_LEADS_OR_THEMSELVES asks)."""
@@ -145,7 +158,7 @@ def can_move(actor: User, incident: Incident, team_id: int | None) -> bool:
 def require(
     actor: User,
     action: Action,
-    resource: Incident | Schedule | None = None,
+    resource: Incident | TeamResource | None = None,
     *,
     was_paged: bool = False,
     for_themselves: bool = False,

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from incidentcore.errors import PermissionDenied
+from incidentcore.heartbeats import Heartbeat
 from incidentcore.model import Incident, Role, User
 from incidentcore.permissions import Action, can, can_move, require, require_move
 from incidentcore.schedules import Schedule
@@ -75,6 +76,8 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "schedule.manage": SCHEDULE_MANAGERS,
     "schedule.override": SCHEDULE_MANAGERS,  # someone else on call; for oneself, see below
     "directory.read": ANYONE,
+    "heartbeat.read": ANYONE,
+    "heartbeat.manage": SCHEDULE_MANAGERS,  # the same rule on the heartbeat's team
 }
 
 
@@ -150,6 +153,19 @@ def test_any_member_of_a_schedules_team_may_put_themselves_on_call_there(role: R
     # putting oneself on call is an override, not a licence to edit the schedule
     assert can(me, Action.SCHEDULE_MANAGE, mine, for_themselves=True) is (role.value in TEAM_LEADS_AND_ABOVE)
     assert not can(actor(role, active=False), Action.SCHEDULE_OVERRIDE, mine, for_themselves=True)
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_heartbeats_are_managed_by_team_leads_and_above_of_their_team(role: Role) -> None:
+    mine, others = (Heartbeat("backup", team, 60, 5, "hash", T0) for team in (MY_TEAM, OTHER_TEAM))
+    me = actor(role)
+    assert can(me, Action.HEARTBEAT_MANAGE, mine) is (role.value in TEAM_LEADS_AND_ABOVE)
+    assert can(me, Action.HEARTBEAT_MANAGE, others) is (role is Role.ADMIN)
+    assert can(me, Action.HEARTBEAT_READ, others)
+    assert not can(actor(role, active=False), Action.HEARTBEAT_READ, mine)
+    if role is not Role.ADMIN:
+        with pytest.raises(PermissionDenied):
+            require(me, Action.HEARTBEAT_MANAGE, others)
 
 
 ROLES_BY_RANK = sorted(Role, key=lambda r: r.rank)

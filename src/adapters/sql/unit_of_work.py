@@ -11,6 +11,7 @@ from adapters.sql.repositories import (
     SqlCalendarFeedRepository,
     SqlCommentRepository,
     SqlEscalationEventRepository,
+    SqlHeartbeatRepository,
     SqlIncidentRepository,
     SqlIntegrationRepository,
     SqlNotificationRepository,
@@ -50,6 +51,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.schedules = SqlScheduleRepository(self)
         self.overrides = SqlOverrideRepository(self)
         self.calendar_feeds = SqlCalendarFeedRepository(self)
+        self.heartbeats = SqlHeartbeatRepository(self)
 
     @property
     def session(self) -> AsyncSession:
