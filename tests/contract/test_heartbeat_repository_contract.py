@@ -127,15 +127,12 @@ async def test_references_and_secrets_are_checked(uow_factory: UowFactory) -> No
     async with uow_factory() as uow:
         with pytest.raises(Conflict):
             await stored_heartbeat(uow, team.id, "taken")
-            await uow.commit()
     async with uow_factory() as uow:
         with pytest.raises(Conflict):
             await stored_heartbeat(uow, 10_000, "fresh")
-            await uow.commit()
     async with uow_factory() as uow:
         with pytest.raises(Conflict, match="heartbeats still reference the team"):
             await uow.teams.delete(team.id)
-            await uow.commit()
 
 
 async def test_one_open_incident_per_heartbeat(uow_factory: UowFactory) -> None:
@@ -150,7 +147,6 @@ async def test_one_open_incident_per_heartbeat(uow_factory: UowFactory) -> None:
     async with uow_factory() as uow:
         with pytest.raises(Conflict, match="heartbeat"):
             await stored_incident(uow, team_id=team.id, heartbeat_id=beat.id)
-            await uow.commit()
     async with uow_factory() as uow:
         stored = await uow.incidents.get(first.id, for_update=True)
         assert stored is not None and stored.heartbeat_id == beat.id

@@ -43,6 +43,7 @@ CONTRACT_TRAILING_SLASH_PATHS = (
     "/v1/integrations",
     "/v1/auth/reset-password",
     "/v1/schedules",
+    "/v1/heartbeats",
 )
 
 TAGS = [
@@ -56,6 +57,7 @@ TAGS = [
     Tag(name="alerts", description="Webhooks monitoring tools call"),
     Tag(name="schedules", description="On-call rotations, overrides, and who is on call when"),
     Tag(name="calendar feeds", description="On-call shifts in any calendar app"),
+    Tag(name="heartbeats", description="Monitors of jobs that ping: a missed ping opens an incident"),
     Tag(name="service", description="Health and service information"),
 ]
 
