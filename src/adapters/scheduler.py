@@ -1,4 +1,4 @@
-"""The worker loop: runs the escalation tick and the outbox dispatcher on a clock.
+"""The worker loop: runs the escalation tick (missed heartbeats first) and the outbox dispatcher on a clock.
 
 Two loops run side by side, so a long queue of sends never delays an escalation (nor the reverse).
 Each loop wakes every `interval` seconds, or at once when nudged (an incident triggered or was
@@ -31,6 +31,10 @@ class Batches(Protocol):
 
     async def tick(self, batch: int) -> int:
         """Advances at most `batch` due incidents; how many it advanced."""
+        ...
+
+    async def heartbeats(self, batch: int) -> int:
+        """Opens incidents for at most `batch` missed heartbeats; for how many it did."""
         ...
 
     async def dispatch(self, batch: int, claimed: Callable[[int], None] | None = None) -> int:
@@ -71,8 +75,11 @@ class Scheduler:
         return self._stopping.is_set()
 
     async def tick_once(self) -> int:
-        """One escalation batch; how many incidents it advanced."""
-        return await self.batches.tick(self.tick_batch)
+        """One batch of missed heartbeats (their incidents page in it), then one escalation batch; the
+        larger count, so that the loop drains while either comes back full."""
+        missed = await self.batches.heartbeats(self.tick_batch)
+        advanced = await self.batches.tick(self.tick_batch)
+        return max(missed, advanced)
 
     async def start_dispatch(self) -> int:
         """Claims one outbox batch in its own scope and returns how many pages it claimed as soon as

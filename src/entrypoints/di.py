@@ -55,6 +55,8 @@ from incidentcore.services import (
     CalendarFeeds,
     Directory,
     EscalationTick,
+    HeartbeatCheck,
+    Heartbeats,
     Incidents,
     Integrations,
     MaintenanceWindows,
@@ -202,6 +204,8 @@ class UseCaseProvider(Provider):
     calendar_feeds = provide(CalendarFeeds)
     maintenance_windows = provide(MaintenanceWindows)
     escalation_tick = provide(EscalationTick)
+    heartbeats = provide(Heartbeats)
+    heartbeat_check = provide(HeartbeatCheck)
     directory = provide(Directory)
 
     @provide

@@ -1,7 +1,7 @@
 """The escalation worker as a process of its own (`incidentcore worker`), or inside the HTTP app.
 
-Run as many `incidentcore worker` processes as needed against one Postgres: due escalations and
-pages are claimed with SKIP LOCKED. SIGTERM or Ctrl-C stops after the batch in hand, waiting at most
+Run as many `incidentcore worker` processes as needed against one Postgres: due escalations, missed
+heartbeats and pages are claimed with SKIP LOCKED. SIGTERM or Ctrl-C stops after the batch in hand, waiting at most
 SHUTDOWN_GRACE_SECONDS for the pages being sent; a second signal, or the end of the grace, cancels
 them: their claims are given back to the queue, due at once (or, if the database cannot be reached,
 re-sent once their lease runs out). The worker serves its metrics on WORKER_METRICS_PORT.
@@ -24,7 +24,7 @@ from adapters.metrics import WORKER_TICK_DURATION
 from adapters.nudge import AsyncioNudge
 from adapters.scheduler import Scheduler
 from entrypoints.settings import Settings, configure_logging
-from incidentcore.services import EscalationTick, NotificationDispatch
+from incidentcore.services import EscalationTick, HeartbeatCheck, NotificationDispatch
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -44,6 +44,10 @@ class ContainerBatches:
         with WORKER_TICK_DURATION.time():
             async with self.container() as scope:
                 return await (await scope.get(EscalationTick)).run(batch)
+
+    async def heartbeats(self, batch: int) -> int:
+        async with self.container() as scope:
+            return await (await scope.get(HeartbeatCheck)).run(batch)
 
     async def dispatch(self, batch: int, claimed: Callable[[int], None] | None = None) -> int:
         async with self.container() as scope:

@@ -50,6 +50,7 @@ from incidentcore.escalation import (
     Trigger,
     apply,
 )
+from incidentcore.heartbeats import Heartbeat, HeartbeatStatus
 from incidentcore.maintenance import MaintenanceWindow, MaintenanceWindowChanges, SuppressedAlert, covering
 from incidentcore.model import (
     Channel,
@@ -199,6 +200,9 @@ __all__ = [  # noqa: RUF022
     "can_move",
     "require_move",
     "TeamScope",
+    # Heartbeat monitors
+    "Heartbeat",
+    "HeartbeatStatus",
     # On-call schedules
     "Schedule",
     "Layer",

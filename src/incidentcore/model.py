@@ -233,6 +233,7 @@ class Incident:
     source: str | None = None
     integration_id: int | None = None
     dedup_key: str | None = None
+    heartbeat_id: int | None = None  # the heartbeat whose miss opened it: one open incident per heartbeat
     alert_count: int = 0  # alerts received for it (1 when an alert opened it; 0 when a person did)
     updated_at: datetime | None = None
     acknowledged_at: datetime | None = None

@@ -11,10 +11,10 @@ Six kinds of rule:
   and above.
 - INCIDENT_RESPONDERS: acknowledging, which stops the paging. The owners, and whoever was paged for
   the incident, whatever their team: a page must always be answerable by the person it woke up.
-- TEAM_LEADS: managing a schedule (creating, editing, deleting it, and any of its overrides): team_lead
-  and above who belong to the schedule's team; a schedule without a team only admins. Managing a
-  maintenance window likewise, judged on every team it silences (a `TeamScope`: its own team and its
-  integrations' teams), so one needs the right in each.
+- TEAM_LEADS: managing a team's resource (a schedule: creating, editing, deleting it, and any of its
+  overrides; a heartbeat monitor): team_lead and above who belong to the resource's team; a resource
+  without a team only admins. Managing a maintenance window likewise, judged on every team it silences
+  (a `TeamScope`: its own team and its integrations' teams), so one needs the right in each.
 - TEAM_LEADS_OR_THEMSELVES: overriding a schedule. TEAM_LEADS, and any member of the schedule's team
   for an override that puts themselves on call (`for_themselves`).
 
@@ -26,10 +26,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum, StrEnum
+from typing import Protocol
 
 from incidentcore.errors import PermissionDenied
 from incidentcore.model import Incident, Role, User
-from incidentcore.schedules import Schedule
+
+
+class TeamResource(Protocol):
+    """What TEAM_LEADS rules judge a resource by (a schedule, a heartbeat): the team it belongs to."""
+
+    @property
+    def team_id(self) -> int | None: ...
 
 
 class Action(StrEnum):
@@ -57,6 +64,8 @@ class Action(StrEnum):
     DIRECTORY_READ = "directory.read"
     MAINTENANCE_READ = "maintenance.read"
     MAINTENANCE_MANAGE = "maintenance.manage"
+    HEARTBEAT_READ = "heartbeat.read"
+    HEARTBEAT_MANAGE = "heartbeat.manage"
 
 
 class Rule(Enum):
@@ -64,13 +73,13 @@ class Rule(Enum):
     ADMIN = "admin only"
     INCIDENT_OWNERS = "team members, assignee, creator, manager and above; anyone if no team"
     INCIDENT_RESPONDERS = "incident owners, and anyone paged for the incident"
-    TEAM_LEADS = "team_lead and above in the schedule's team (in every team of a TeamScope)"
+    TEAM_LEADS = "team_lead and above in the resource's team (in every team of a TeamScope)"
     TEAM_LEADS_OR_THEMSELVES = "team_lead and above in the schedule's team; its members for themselves"
 
     @property
     def depends_on_resource(self) -> bool:
-        """Whether the rule is judged on the resource (an incident, a schedule, a team scope), once it is
-        loaded."""
+        """Whether the rule is judged on the resource (an incident, a schedule, a heartbeat, a team scope),
+        once it is loaded."""
         return self not in (Rule.ANYONE, Rule.ADMIN)
 
 
@@ -97,6 +106,8 @@ PERMISSIONS: dict[Action, Rule] = {
     Action.DIRECTORY_READ: Rule.ANYONE,
     Action.MAINTENANCE_READ: Rule.ANYONE,
     Action.MAINTENANCE_MANAGE: Rule.TEAM_LEADS,
+    Action.HEARTBEAT_READ: Rule.ANYONE,
+    Action.HEARTBEAT_MANAGE: Rule.TEAM_LEADS,
 }
 
 CROSS_TEAM_ROLE = Role.MANAGER
@@ -111,7 +122,7 @@ class TeamScope:
     team_ids: frozenset[int]
 
 
-Resource = Incident | Schedule | TeamScope | None
+Resource = Incident | TeamResource | TeamScope | None
 
 
 def _teams_of(resource: Resource) -> frozenset[int]:
@@ -128,8 +139,8 @@ def can(
     was_paged: bool = False,
     for_themselves: bool = False,
 ) -> bool:
-    """Whether `actor` may do `action` (on the incident, schedule or team scope `resource`). An inactive actor may
-    do nothing. `was_paged`: a page for `resource` was written for `actor` (only INCIDENT_RESPONDERS
+    """Whether `actor` may do `action` (on the incident, schedule, heartbeat or team scope `resource`). An
+    inactive actor may do nothing. `was_paged`: a page for `resource` was written for `actor` (only INCIDENT_RESPONDERS
     asks: whoever was paged may always answer the page). `for_themselves`: the override puts `actor`
     on call (only TEAM_LEADS_OR_THEMSELVES asks)."""
     if not actor.is_active:

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Generic, Protocol, Self, TypeVar
 
 from incidentcore.escalation import EffectKind
+from incidentcore.heartbeats import Heartbeat
 from incidentcore.maintenance import MaintenanceWindow, SuppressedAlert
 from incidentcore.model import (
     Channel,
@@ -151,7 +152,8 @@ class IncidentRepository(Protocol):
     """Incidents with their escalation state. Writes are fenced by `Incident.version`."""
 
     async def add(self, incident: Incident) -> Incident:
-        """Assigns the id. Raises Conflict if an open incident already holds (integration_id, dedup_key)."""
+        """Assigns the id. Raises Conflict if an open incident already holds (integration_id, dedup_key),
+        or its `heartbeat_id`."""
         ...
 
     async def get(self, incident_id: int, *, for_update: bool = False) -> Incident | None:
@@ -513,6 +515,44 @@ class SuppressedAlertRepository(Protocol):
         ...
 
 
+class HeartbeatRepository(Protocol):
+    """Heartbeat monitors, found by id or by the hash of their ping URL's secret (hashes are unique).
+    Writes are fenced by `Heartbeat.version`."""
+
+    async def add(self, heartbeat: Heartbeat) -> Heartbeat:
+        """Assigns the id. Raises Conflict when its team does not exist or the hash is taken."""
+        ...
+
+    async def get(self, heartbeat_id: int, *, for_update: bool = False) -> Heartbeat | None:
+        """`for_update` locks the row until the unit of work ends, where the engine can."""
+        ...
+
+    async def get_by_token_hash(self, token_hash: str, *, for_update: bool = False) -> Heartbeat | None:
+        """The heartbeat whose ping URL holds the secret of this hash, locked like `get` when asked."""
+        ...
+
+    async def list(self, team_id: int | None, page: Page) -> Paged[Heartbeat]:
+        """By id; only `team_id`'s when given."""
+        ...
+
+    async def update(self, heartbeat: Heartbeat) -> None:
+        """Saves and bumps `Heartbeat.version`; raises StaleState if the stored version is not the one
+        read, NotFound when it does not exist, Conflict when its team does not."""
+        ...
+
+    async def delete(self, heartbeat_id: int) -> None:
+        """Raises NotFound when it does not exist. The incidents it opened stay as they are."""
+        ...
+
+    async def claim_missed(self, now: datetime, limit: int) -> builtins.list[Heartbeat]:
+        """Heartbeats `Heartbeat.missed` at `now` (due, no incident recorded since the last ping),
+        earliest due first, at most `limit`, but for those of a team a maintenance window covers as a
+        whole at `now` (`MaintenanceWindow.covers` with no integration): their miss waits for the
+        window's end, and is claimed then if no ping came meanwhile. Claimed like
+        `IncidentRepository.claim_due`: a concurrent claimer skips them until this unit of work ends."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Transactional: nothing is durable until `commit()`; `async with` exits by
     rolling back whatever was not committed. After a commit the same unit of work may go on into a
@@ -538,6 +578,7 @@ class UnitOfWork(Protocol):
     calendar_feeds: CalendarFeedRepository
     maintenance_windows: MaintenanceWindowRepository
     suppressed_alerts: SuppressedAlertRepository
+    heartbeats: HeartbeatRepository
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

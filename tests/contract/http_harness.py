@@ -113,6 +113,13 @@ API_ENDPOINTS = [
     ("PUT", "/v1/maintenance-windows/{window_id}"),
     ("DELETE", "/v1/maintenance-windows/{window_id}"),
     ("GET", "/v1/maintenance-windows/{window_id}/suppressed-alerts"),
+    ("GET", "/v1/heartbeats/"),
+    ("POST", "/v1/heartbeats/"),
+    ("GET", "/v1/heartbeats/{heartbeat_id}"),
+    ("PUT", "/v1/heartbeats/{heartbeat_id}"),
+    ("DELETE", "/v1/heartbeats/{heartbeat_id}"),
+    ("GET", "/v1/heartbeats/ping"),
+    ("POST", "/v1/heartbeats/ping"),
 ]
 # Reachable without a bearer token (API.md "Auth").
 PUBLIC_ENDPOINTS = {
@@ -129,6 +136,8 @@ PUBLIC_ENDPOINTS = {
     ("POST", "/v1/alerts/events"),
     ("POST", "/v2/enqueue"),
     ("POST", "/v1/alerts/alertmanager"),
+    ("GET", "/v1/heartbeats/ping"),  # the URL holds the heartbeat's secret
+    ("POST", "/v1/heartbeats/ping"),
 }
 
 __all__ = [

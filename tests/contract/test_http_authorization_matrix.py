@@ -14,6 +14,7 @@ import pytest
 from http_harness import *  # noqa: F403
 from http_harness import API_ENDPOINTS, PASSWORD, PUBLIC_ENDPOINTS, Api, backends, make_api
 
+from incidentcore.heartbeats import Heartbeat
 from incidentcore.model import (
     Channel,
     Incident,
@@ -117,6 +118,17 @@ def window_body(world: World) -> dict[str, Any]:
 
 def fresh_window(api: Any, world: World) -> int:
     response = api.client.post("/v1/maintenance-windows/", json=window_body(world), headers=api.admin_headers)
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def heartbeat_body(world: World) -> dict[str, Any]:
+    return {"name": "nightly backup", "team_id": world.actor_team["id"], "interval_minutes": 60}
+
+
+def fresh_heartbeat(api: Any, world: World) -> int:
+    """Of the callers' team: its team leads and above manage it."""
+    response = api.client.post("/v1/heartbeats/", json=heartbeat_body(world), headers=api.admin_headers)
     assert response.status_code == 201, response.text
     return int(response.json()["id"])
 
@@ -310,11 +322,26 @@ MATRIX: dict[tuple[str, str], tuple[Action, Prepare]] = {
         Action.MAINTENANCE_READ,
         lambda a, w: (f"/v1/maintenance-windows/{fresh_window(a, w)}/suppressed-alerts", {}),
     ),
+    ("GET", "/v1/heartbeats/"): (Action.HEARTBEAT_READ, lambda a, w: ("/v1/heartbeats/", {})),
+    ("POST", "/v1/heartbeats/"): (Action.HEARTBEAT_MANAGE, lambda a, w: ("/v1/heartbeats/", body(heartbeat_body(w)))),
+    ("GET", "/v1/heartbeats/{heartbeat_id}"): (
+        Action.HEARTBEAT_READ,
+        lambda a, w: (f"/v1/heartbeats/{fresh_heartbeat(a, w)}", {}),
+    ),
+    ("PUT", "/v1/heartbeats/{heartbeat_id}"): (
+        Action.HEARTBEAT_MANAGE,
+        lambda a, w: (f"/v1/heartbeats/{fresh_heartbeat(a, w)}", body({"grace_minutes": 5})),
+    ),
+    ("DELETE", "/v1/heartbeats/{heartbeat_id}"): (
+        Action.HEARTBEAT_MANAGE,
+        lambda a, w: (f"/v1/heartbeats/{fresh_heartbeat(a, w)}", {}),
+    ),
 }
 
 INCIDENT_ACTIONS = {action for action in Action if action.value.startswith("incident.")}
 SCHEDULE_ACTIONS = {action for action in Action if action.value.startswith("schedule.")}
 MAINTENANCE_ACTIONS = {action for action in Action if action.value.startswith("maintenance.")}
+HEARTBEAT_ACTIONS = {action for action in Action if action.value.startswith("heartbeat.")}
 
 
 def test_the_matrix_covers_every_protected_endpoint() -> None:
@@ -325,13 +352,15 @@ def test_the_matrix_covers_every_protected_endpoint() -> None:
 def allowed(role: Role, action: Action, world: World, admin_id: int) -> bool:
     """What the permission table says for this role on the requests the matrix makes."""
     actor = User("actor@example.com", "Actor", "", role=role, team_id=world.actor_team["id"], id=-1)
-    resource: Incident | Schedule | TeamScope | None = None
+    resource: Incident | Schedule | Heartbeat | TeamScope | None = None
     if action in INCIDENT_ACTIONS:
         resource = Incident("t", datetime.now(UTC), team_id=world.incident_team["id"], created_by_id=admin_id)
     elif action in SCHEDULE_ACTIONS:
         resource = Schedule("ops", "UTC", team_id=world.actor_team["id"])
     elif action in MAINTENANCE_ACTIONS:  # the matrix's windows are of the callers' team
         resource = TeamScope(frozenset({world.actor_team["id"]}))
+    elif action in HEARTBEAT_ACTIONS:
+        resource = Heartbeat("backup", world.actor_team["id"], 60, 0, "", datetime.now(UTC))
     return can(actor, action, resource)
 
 

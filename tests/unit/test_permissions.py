@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from incidentcore.errors import PermissionDenied
+from incidentcore.heartbeats import Heartbeat
 from incidentcore.model import Incident, Role, User
 from incidentcore.permissions import Action, TeamScope, can, can_move, require, require_move
 from incidentcore.schedules import Schedule
@@ -78,6 +79,8 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "maintenance.read": ANYONE,
     # Judged like a schedule on each team the window silences (see the team scope tests below).
     "maintenance.manage": SCHEDULE_MANAGERS,
+    "heartbeat.read": ANYONE,
+    "heartbeat.manage": SCHEDULE_MANAGERS,  # the same rule on the heartbeat's team
 }
 
 
@@ -177,6 +180,19 @@ def test_a_team_scope_needs_the_right_in_each_of_its_teams(
     if teams:
         assert allowed is all(each)
     assert can(who, Action.MAINTENANCE_READ, TeamScope(teams)) is active
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_heartbeats_are_managed_by_team_leads_and_above_of_their_team(role: Role) -> None:
+    mine, others = (Heartbeat("backup", team, 60, 5, "hash", T0) for team in (MY_TEAM, OTHER_TEAM))
+    me = actor(role)
+    assert can(me, Action.HEARTBEAT_MANAGE, mine) is (role.value in TEAM_LEADS_AND_ABOVE)
+    assert can(me, Action.HEARTBEAT_MANAGE, others) is (role is Role.ADMIN)
+    assert can(me, Action.HEARTBEAT_READ, others)
+    assert not can(actor(role, active=False), Action.HEARTBEAT_READ, mine)
+    if role is not Role.ADMIN:
+        with pytest.raises(PermissionDenied):
+            require(me, Action.HEARTBEAT_MANAGE, others)
 
 
 ROLES_BY_RANK = sorted(Role, key=lambda r: r.rank)

@@ -15,7 +15,14 @@ from entrypoints.worker import scheduler_for
 from incidentcore.escalation import EscalationStep, Target, TargetType
 from incidentcore.model import EscalationPolicy, NotificationStatus, User
 from incidentcore.ports import Clock, IncidentFilter, Notifier, OutgoingMessage, Page, RetryPolicy, UnitOfWork
-from incidentcore.services import EscalationTick, NewIncident, NotificationDispatch, PagingConfig, SendSlots
+from incidentcore.services import (
+    EscalationTick,
+    HeartbeatCheck,
+    NewIncident,
+    NotificationDispatch,
+    PagingConfig,
+    SendSlots,
+)
 from incidentcore.testing import FakeClock, FixedRetryPolicy, MemoryUnitOfWork, RecordingNotifier
 from incidentcore.testing.world import InMemoryServices
 
@@ -57,6 +64,7 @@ class WorldProvider(Provider):
         return MemoryUnitOfWork(self.world.store)
 
     escalation_tick = provide(EscalationTick, scope=Scope.REQUEST)
+    heartbeat_check = provide(HeartbeatCheck, scope=Scope.REQUEST)
 
     @provide(scope=Scope.APP)
     def slots(self) -> SendSlots:

@@ -42,7 +42,7 @@ def from_row(entity_type: type[E], row: Row[Any], **given: Any) -> E:
 
 # Columns an incident is born with and never changes; a fenced update leaves them alone.
 INCIDENT_IMMUTABLE_COLUMNS = frozenset(
-    {"created_at", "created_by_id", "source", "integration_id", "dedup_key"}
+    {"created_at", "created_by_id", "source", "integration_id", "dedup_key", "heartbeat_id"}
 )
 
 

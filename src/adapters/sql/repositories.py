@@ -43,6 +43,8 @@ from adapters.sql.tables import (
     comments,
     escalation_events,
     escalation_policies,
+    heartbeat_may_miss,
+    heartbeats,
     incident_is_open,
     incidents,
     integrations,
@@ -61,6 +63,7 @@ from adapters.sql.tables import (
 )
 from incidentcore.errors import NotFound, StaleState
 from incidentcore.escalation import EffectKind
+from incidentcore.heartbeats import Heartbeat
 from incidentcore.maintenance import MaintenanceWindow, SuppressedAlert
 from incidentcore.model import (
     Comment,
@@ -83,6 +86,7 @@ from incidentcore.ports import (
     CommentRepository,
     DestinationLimit,
     EscalationEventRepository,
+    HeartbeatRepository,
     IncidentFilter,
     IncidentRepository,
     IntegrationRepository,
@@ -382,6 +386,7 @@ _TEAM_REFERENCES = {
     "fk_integrations_team_id_teams": "integrations still reference the team",
     "fk_schedules_team_id_teams": "schedules still reference the team",
     "fk_maintenance_windows_team_id_teams": "maintenance windows still reference the team",
+    "fk_heartbeats_team_id_teams": "heartbeats still reference the team",
 }
 
 
@@ -409,8 +414,8 @@ class SqlTeamRepository(_EntityRepository[Team], TeamRepository):
         referenced = conflicts(
             _TEAM_REFERENCES,
             foreign_key=(
-                "users, incidents, escalation policies, integrations, schedules or maintenance windows still "
-                "reference the team"
+                "users, incidents, escalation policies, integrations, schedules, maintenance windows or "
+                "heartbeats still reference the team"
             ),
         )
         await self._delete(team_id, referenced)
@@ -495,7 +500,10 @@ class SqlIncidentRepository(_EntityRepository[Incident], IncidentRepository):
     @staticmethod
     def _writing(incident: Incident) -> AbstractContextManager[None]:
         return conflicts(
-            {"uq_incidents_open_dedup_key": f"an open incident already holds dedup key {incident.dedup_key}"},
+            {
+                "uq_incidents_open_dedup_key": f"an open incident already holds dedup key {incident.dedup_key}",
+                "uq_incidents_open_heartbeat_id": f"an open incident already holds heartbeat {incident.heartbeat_id}",
+            },
             foreign_key="the incident refers to a team, user or integration that does not exist",
         )
 
@@ -890,6 +898,16 @@ class SqlCalendarFeedRepository(_EntityRepository[CalendarFeed], CalendarFeedRep
 _LISTED = maintenance_window_integrations.c
 
 
+def _team_wide_window_on(team_id: ColumnElement[int], at: datetime) -> ColumnElement[bool]:
+    """A window of `team_id`'s own is on at `at` (`MaintenanceWindow.covers` with no integration)."""
+    windows = maintenance_windows.c
+    return (
+        select(windows.id)
+        .where(windows.team_id == team_id, windows.start <= at, windows.end > at)
+        .exists()
+    )
+
+
 class SqlMaintenanceWindowRepository(_EntityRepository[MaintenanceWindow], MaintenanceWindowRepository):
     """A window's row, and one row per integration it lists (read back with the window)."""
 
@@ -994,3 +1012,58 @@ class SqlSuppressedAlertRepository(_EntityRepository[SuppressedAlert], Suppresse
     async def list_for_window(self, window_id: int, page: Page) -> Paged[SuppressedAlert]:
         columns = suppressed_alerts.c
         return await self._page([columns.window_id == window_id], [columns.received_at, columns.id], page)
+class SqlHeartbeatRepository(_EntityRepository[Heartbeat], HeartbeatRepository):
+    _table, _entity, _noun = heartbeats, Heartbeat, "heartbeat"
+
+    async def add(self, heartbeat: Heartbeat) -> Heartbeat:
+        return await self._add(heartbeat, self._writing(heartbeat))
+
+    async def get(self, heartbeat_id: int, *, for_update: bool = False) -> Heartbeat | None:
+        return await self._get_by(heartbeats.c.id, heartbeat_id, for_update=for_update)
+
+    async def get_by_token_hash(self, token_hash: str, *, for_update: bool = False) -> Heartbeat | None:
+        return await self._get_by(heartbeats.c.token_hash, token_hash, for_update=for_update)
+
+    async def list(self, team_id: int | None, page: Page) -> Paged[Heartbeat]:
+        where = [] if team_id is None else [heartbeats.c.team_id == team_id]
+        return await self._page(where, [heartbeats.c.id], page)
+
+    async def update(self, heartbeat: Heartbeat) -> None:
+        fenced = (
+            update(heartbeats)
+            .where(heartbeats.c.id == heartbeat.id, heartbeats.c.version == heartbeat.version)
+            .values({**self._values(heartbeat), "version": heartbeat.version + 1})
+        )
+        with self._writing(heartbeat):
+            changed = await self._changed(fenced)
+        if not changed:
+            exists = await self._session.scalar(select(heartbeats.c.id).where(heartbeats.c.id == heartbeat.id))
+            if exists is None:
+                raise NotFound(f"heartbeat {heartbeat.id} does not exist")
+            raise StaleState(f"heartbeat {heartbeat.id} changed since it was read")
+        heartbeat.version += 1
+
+    async def delete(self, heartbeat_id: int) -> None:
+        """Its incidents keep their `heartbeat_id` (no foreign key): they are history."""
+        await self._delete(heartbeat_id)
+
+    async def claim_missed(self, now: datetime, limit: int) -> builtins.list[Heartbeat]:
+        if limit <= 0:
+            return []
+        query = (
+            select(heartbeats)
+            .where(heartbeats.c.due_at <= now, heartbeat_may_miss)  # the partial index ix_heartbeats_due
+            .where(~_team_wide_window_on(heartbeats.c.team_id, now))
+            .order_by(heartbeats.c.due_at, heartbeats.c.id)
+            .limit(limit)
+        )
+        if self._on_postgres:
+            query = self._locking(query, skip_locked=True)
+        return await self._select(query)
+
+    @staticmethod
+    def _writing(heartbeat: Heartbeat) -> AbstractContextManager[None]:
+        return conflicts(
+            {"uq_heartbeats_token_hash": "a heartbeat with this secret already exists"},
+            foreign_key=f"team {heartbeat.team_id} does not exist",
+        )

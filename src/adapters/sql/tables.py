@@ -207,6 +207,8 @@ incidents = Table(
     # An integration's incidents outlive it; only the dedup link goes.
     Column("integration_id", Integer, ForeignKey("integrations.id", ondelete="SET NULL")),
     Column("dedup_key", Text),
+    # No foreign key: a heartbeat's incidents outlive it (its ids are never reused).
+    Column("heartbeat_id", Integer),
     Column("alert_count", Integer, nullable=False, server_default="0"),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime),
@@ -237,6 +239,15 @@ Index(
     "uq_incidents_open_dedup_key",
     incidents.c.integration_id,
     incidents.c.dedup_key,
+    unique=True,
+    sqlite_where=incident_is_open,
+    postgresql_where=incident_is_open,
+)
+# One open incident per heartbeat, held by the database whatever the workers do (NULLs are distinct:
+# incidents no heartbeat opened are not constrained).
+Index(
+    "uq_incidents_open_heartbeat_id",
+    incidents.c.heartbeat_id,
     unique=True,
     sqlite_where=incident_is_open,
     postgresql_where=incident_is_open,
@@ -447,6 +458,36 @@ suppressed_alerts = Table(
     Column("data", Json, nullable=False),
     Index("ix_suppressed_alerts_window_id_received_at", "window_id", "received_at", "id"),
     **NEVER_REUSE_IDS,
+)
+
+heartbeats = Table(
+    "heartbeats",
+    metadata,
+    id_column(),
+    Column("name", Text, nullable=False),
+    Column("team_id", Integer, ForeignKey("teams.id"), nullable=False, index=True),
+    Column("interval_minutes", Integer, nullable=False),
+    Column("grace_minutes", Integer, nullable=False),
+    Column("token_hash", Text, nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_ping_at", UtcDateTime),
+    # Heartbeat.due_at, stored so that the worker's claim is an index range scan.
+    Column("due_at", UtcDateTime, nullable=False),
+    # The incident its miss opened, until the next ping. No foreign key: incidents are never deleted.
+    Column("incident_id", Integer),
+    Column("version", Integer, nullable=False, server_default="0"),
+    CheckConstraint("interval_minutes >= 1", name="interval_minutes"),
+    CheckConstraint("grace_minutes >= 0", name="grace_minutes"),
+    **NEVER_REUSE_IDS,
+)
+# Only a heartbeat with no incident recorded since its last ping can miss; the claim spells it so.
+heartbeat_may_miss = heartbeats.c.incident_id.is_(None)
+Index(
+    "ix_heartbeats_due",
+    heartbeats.c.due_at,
+    heartbeats.c.id,
+    sqlite_where=heartbeat_may_miss,
+    postgresql_where=heartbeat_may_miss,
 )
 
 # The web UI's sessions (Litestar's server-side session store): the SHA-256 of the cookie's session id,

@@ -11,6 +11,7 @@ from adapters.sql.repositories import (
     SqlCalendarFeedRepository,
     SqlCommentRepository,
     SqlEscalationEventRepository,
+    SqlHeartbeatRepository,
     SqlIncidentRepository,
     SqlIntegrationRepository,
     SqlMaintenanceWindowRepository,
@@ -54,6 +55,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.calendar_feeds = SqlCalendarFeedRepository(self)
         self.maintenance_windows = SqlMaintenanceWindowRepository(self)
         self.suppressed_alerts = SqlSuppressedAlertRepository(self)
+        self.heartbeats = SqlHeartbeatRepository(self)
 
     @property
     def session(self) -> AsyncSession:

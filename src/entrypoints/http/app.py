@@ -44,6 +44,7 @@ CONTRACT_TRAILING_SLASH_PATHS = (
     "/v1/auth/reset-password",
     "/v1/schedules",
     "/v1/maintenance-windows",
+    "/v1/heartbeats",
 )
 
 TAGS = [
@@ -58,6 +59,7 @@ TAGS = [
     Tag(name="schedules", description="On-call rotations, overrides, and who is on call when"),
     Tag(name="calendar feeds", description="On-call shifts in any calendar app"),
     Tag(name="maintenance windows", description="Silencing alerts while work is under way"),
+    Tag(name="heartbeats", description="Monitors of jobs that ping: a missed ping opens an incident"),
     Tag(name="service", description="Health and service information"),
 ]
 

@@ -3,6 +3,14 @@
 from incidentcore.services.accounts import Accounts, NewUser, ProfileChanges, SignupPolicy, UserChanges
 from incidentcore.services.alerts import Alert, AlertAction, AlertIngestion, AlertLimits, AlertReceipt
 from incidentcore.services.directory import Directory
+from incidentcore.services.heartbeats import (
+    HeartbeatChanges,
+    HeartbeatCheck,
+    Heartbeats,
+    HeartbeatState,
+    NewHeartbeat,
+    open_missed_heartbeat_incident,
+)
 from incidentcore.services.incidents import IncidentOverview, Incidents, NewIncident, open_incident
 from incidentcore.services.integrations import Integrations
 from incidentcore.services.maintenance import MaintenanceWindows
@@ -33,10 +41,15 @@ __all__ = [
     "Directory",
     "EscalationTick",
     "FeedShifts",
+    "HeartbeatChanges",
+    "HeartbeatCheck",
+    "HeartbeatState",
+    "Heartbeats",
     "IncidentOverview",
     "Incidents",
     "Integrations",
     "MaintenanceWindows",
+    "NewHeartbeat",
     "NewIncident",
     "NewOverride",
     "NewUser",
@@ -57,6 +70,7 @@ __all__ = [
     "Teams",
     "UserChanges",
     "open_incident",
+    "open_missed_heartbeat_incident",
     "record_outcome",
     "record_outcomes",
 ]

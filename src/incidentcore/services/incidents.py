@@ -57,6 +57,7 @@ class NewIncident:
     source: str | None = None
     integration_id: int | None = None
     dedup_key: str | None = None
+    heartbeat_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ async def open_incident(
         source=new.source,
         integration_id=new.integration_id,
         dedup_key=new.dedup_key,
+        heartbeat_id=new.heartbeat_id,
         created_at=now,
         updated_at=now,
     )

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from incidentcore.errors import AuthenticationFailed, Conflict, NotFound, StaleState
 from incidentcore.escalation import EffectKind
+from incidentcore.heartbeats import Heartbeat
 from incidentcore.maintenance import MaintenanceWindow, SuppressedAlert, covering
 from incidentcore.model import (
     Channel,
@@ -51,6 +52,7 @@ from incidentcore.ports import (
     DestinationPolicy,
     DestinationRefused,
     EscalationEventRepository,
+    HeartbeatRepository,
     IncidentFilter,
     IncidentRepository,
     IntegrationRepository,
@@ -119,6 +121,7 @@ class MemoryStore:
         self.calendar_feeds: Table[int, CalendarFeed] = Table()
         self.maintenance_windows: Table[int, MaintenanceWindow] = Table()
         self.suppressed_alerts: Table[int, SuppressedAlert] = Table()
+        self.heartbeats: Table[int, Heartbeat] = Table()
         self.last_ids: dict[str, int] = {}
 
     def next_id(self, table: str) -> int:
@@ -215,6 +218,7 @@ class Transaction:
         self.calendar_feeds = TableView(store.calendar_feeds, self)
         self.maintenance_windows = TableView(store.maintenance_windows, self)
         self.suppressed_alerts = TableView(store.suppressed_alerts, self)
+        self.heartbeats = TableView(store.heartbeats, self)
 
     def views(self) -> tuple[TableView[object, object], ...]:
         return tuple(view for view in vars(self).values() if isinstance(view, TableView))
@@ -400,6 +404,8 @@ class MemoryTeamRepository(_InTransaction, TeamRepository):
             raise Conflict("schedules still reference the team")
         if any(w.team_id == team_id for w in tx.maintenance_windows.rows()):
             raise Conflict("maintenance windows still reference the team")
+        if any(h.team_id == team_id for h in tx.heartbeats.rows()):
+            raise Conflict("heartbeats still reference the team")
 
 
 class MemoryIncidentRepository(_InTransaction, IncidentRepository):
@@ -481,6 +487,11 @@ class MemoryIncidentRepository(_InTransaction, IncidentRepository):
             self._ensure_dedup_key_free(incident)
 
     def _ensure_dedup_key_free(self, incident: Incident) -> None:
+        if incident.heartbeat_id is not None and incident.is_open and any(
+            i.is_open and i.id != incident.id and i.heartbeat_id == incident.heartbeat_id
+            for i in self._tx.incidents.rows()
+        ):
+            raise Conflict(f"an open incident already holds heartbeat {incident.heartbeat_id}")
         if incident.integration_id is None or incident.dedup_key is None or not incident.is_open:
             return
         if any(
@@ -992,6 +1003,71 @@ class MemorySuppressedAlertRepository(_InTransaction, SuppressedAlertRepository)
             raise Conflict(f"maintenance window {alert.window_id} does not exist")
 
 
+class MemoryHeartbeatRepository(_InTransaction, HeartbeatRepository):
+    """`HeartbeatRepository` in memory; claimed and updated rows stay locked like incidents."""
+
+    async def add(self, heartbeat: Heartbeat) -> Heartbeat:
+        self._ensure_valid(heartbeat)
+        heartbeat.id = self._uow.store.next_id("heartbeats")
+        self._tx.heartbeats.put(heartbeat.id, heartbeat)
+        return heartbeat
+
+    async def get(self, heartbeat_id: int, *, for_update: bool = False) -> Heartbeat | None:
+        heartbeats = self._tx.heartbeats
+        if for_update and heartbeats.peek(heartbeat_id) is not None:
+            heartbeats.lock_or_fail(heartbeat_id)
+        return heartbeats.get(heartbeat_id)
+
+    async def get_by_token_hash(self, token_hash: str, *, for_update: bool = False) -> Heartbeat | None:
+        found = next((h for h in self._tx.heartbeats.rows() if h.token_hash == token_hash), None)
+        return await self.get(found.id, for_update=for_update) if found is not None else None
+
+    async def list(self, team_id: int | None, page: Page) -> Paged[Heartbeat]:
+        rows = [h for h in self._tx.heartbeats.rows() if team_id is None or h.team_id == team_id]
+        return _paged(sorted(rows, key=lambda h: h.id), page)
+
+    async def update(self, heartbeat: Heartbeat) -> None:
+        heartbeats = self._tx.heartbeats
+        stored = heartbeats.peek(heartbeat.id)
+        if stored is None:
+            raise NotFound(f"heartbeat {heartbeat.id} does not exist")
+        heartbeats.lock_or_fail(heartbeat.id)
+        if stored.version != heartbeat.version:
+            raise StaleState(f"heartbeat {heartbeat.id} changed since it was read")
+        self._ensure_valid(heartbeat)
+        heartbeat.version += 1
+        heartbeats.put(heartbeat.id, heartbeat)
+
+    async def delete(self, heartbeat_id: int) -> None:
+        if self._tx.heartbeats.peek(heartbeat_id) is None:
+            raise NotFound(f"heartbeat {heartbeat_id} does not exist")
+        self._tx.heartbeats.lock_or_fail(heartbeat_id)
+        self._tx.heartbeats.delete(heartbeat_id)
+
+    async def claim_missed(self, now: datetime, limit: int) -> builtins.list[Heartbeat]:
+        heartbeats = self._tx.heartbeats
+        windows = builtins.list(self._tx.maintenance_windows.rows())
+        missed = sorted(
+            (h for h in heartbeats.rows() if h.missed(now) and covering(windows, h.team_id, None, now) is None),
+            key=lambda h: (h.due_at, h.id),
+        )
+        claimed = [h for h in missed if not heartbeats.held_by_other(h.id)][: max(limit, 0)]
+        for heartbeat in claimed:
+            heartbeats.lock(heartbeat.id)
+        return copy.deepcopy(claimed)
+
+    def check_writes(self) -> None:
+        for heartbeat in self._tx.heartbeats.written():
+            self._ensure_valid(heartbeat)
+
+    def _ensure_valid(self, heartbeat: Heartbeat) -> None:
+        tx = self._tx
+        if tx.teams.peek(heartbeat.team_id) is None:
+            raise Conflict(f"team {heartbeat.team_id} does not exist")
+        if any(h.token_hash == heartbeat.token_hash and h.id != heartbeat.id for h in tx.heartbeats.rows()):
+            raise Conflict("a heartbeat with this secret already exists")
+
+
 class MemoryUnitOfWork(UnitOfWork):
     """Transactions over a MemoryStore, one after another.
 
@@ -1023,6 +1099,7 @@ class MemoryUnitOfWork(UnitOfWork):
         self.calendar_feeds: MemoryCalendarFeedRepository = MemoryCalendarFeedRepository(self)
         self.maintenance_windows: MemoryMaintenanceWindowRepository = MemoryMaintenanceWindowRepository(self)
         self.suppressed_alerts: MemorySuppressedAlertRepository = MemorySuppressedAlertRepository(self)
+        self.heartbeats: MemoryHeartbeatRepository = MemoryHeartbeatRepository(self)
 
     @property
     def transaction(self) -> Transaction:
@@ -1056,6 +1133,7 @@ class MemoryUnitOfWork(UnitOfWork):
                 self.calendar_feeds,
                 self.maintenance_windows,
                 self.suppressed_alerts,
+                self.heartbeats,
             )
             try:
                 for repository in constrained:

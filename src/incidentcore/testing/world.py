@@ -13,6 +13,8 @@ from incidentcore.services import (
     CalendarFeeds,
     Directory,
     EscalationTick,
+    HeartbeatCheck,
+    Heartbeats,
     Incidents,
     Integrations,
     MaintenanceWindows,
@@ -114,6 +116,16 @@ class InMemoryServices:
         return MaintenanceWindows(self.uow(), self.clock)
 
     @property
+    def heartbeats(self) -> Heartbeats:
+        """`Heartbeats` on a fresh unit of work."""
+        return Heartbeats(self.uow(), self.clock, self.secrets, self.paging)
+
+    @property
+    def heartbeat_check(self) -> HeartbeatCheck:
+        """`HeartbeatCheck` on a fresh unit of work."""
+        return HeartbeatCheck(self.uow(), self.clock, self.paging)
+
+    @property
     def integrations(self) -> Integrations:
         """`Integrations` on a fresh unit of work."""
         return Integrations(self.uow(), self.clock, self.secrets)
@@ -152,11 +164,12 @@ class InMemoryServices:
         return await self.accounts.ensure_admin(email, "admin-password")
 
     async def run_worker(self) -> None:
-        """One tick and one dispatch round, draining full batches.
+        """One tick (missed heartbeats, then due escalations) and one dispatch round, draining full batches.
 
         Bounded: a due incident or page that never stops being due (a broken due check) fails the
         test with a clear error instead of looping forever.
         """
+        await drain(lambda: self.heartbeat_check.run(), "the heartbeat check")
         await drain(lambda: self.escalation_tick.run(), "the escalation tick")
         await drain(lambda: self.dispatch.run(), "the notification dispatch")
 

@@ -4,6 +4,7 @@ from entrypoints.http.controllers.alerts import AlertsController
 from entrypoints.http.controllers.auth import AuthController
 from entrypoints.http.controllers.calendar_feeds import CalendarFeedsController
 from entrypoints.http.controllers.events import EventsController
+from entrypoints.http.controllers.heartbeats import HeartbeatsController
 from entrypoints.http.controllers.incidents import IncidentsController
 from entrypoints.http.controllers.integrations import IntegrationsController
 from entrypoints.http.controllers.maintenance_windows import MaintenanceWindowsController
@@ -28,6 +29,7 @@ API_CONTROLLERS = [
     CalendarFeedsController,
     EventsController,
     MaintenanceWindowsController,
+    HeartbeatsController,
 ]
 
 __all__ = ["API_CONTROLLERS", "ServiceController"]
