@@ -52,6 +52,7 @@ from incidentcore.services import (
     Accounts,
     AlertIngestion,
     AlertLimits,
+    Analytics,
     CalendarFeeds,
     Directory,
     EscalationTick,
@@ -201,6 +202,7 @@ class UseCaseProvider(Provider):
     calendar_feeds = provide(CalendarFeeds)
     escalation_tick = provide(EscalationTick)
     directory = provide(Directory)
+    analytics = provide(Analytics)
 
     @provide
     def preferences(

@@ -15,6 +15,8 @@ Six kinds of rule:
   and above who belong to the schedule's team; a schedule without a team only admins.
 - TEAM_LEADS_OR_THEMSELVES: overriding a schedule. TEAM_LEADS, and any member of the schedule's team
   for an override that puts themselves on call (`for_themselves`).
+- TEAM_MEMBERS: reading a team's incident report: the team's members, and manager and above for any
+  team; the report over every team (no resource) manager and above only.
 
 Moving an incident to another team (`can_move`) needs the right in both teams, judged without the
 actor's part in the incident (assignee, creator), which would otherwise carry over to any team.
@@ -25,7 +27,7 @@ from __future__ import annotations
 from enum import Enum, StrEnum
 
 from incidentcore.errors import PermissionDenied
-from incidentcore.model import Incident, Role, User
+from incidentcore.model import Incident, Role, Team, User
 from incidentcore.schedules import Schedule
 
 
@@ -52,6 +54,7 @@ class Action(StrEnum):
     SCHEDULE_MANAGE = "schedule.manage"
     SCHEDULE_OVERRIDE = "schedule.override"
     DIRECTORY_READ = "directory.read"
+    ANALYTICS_READ = "analytics.read"
 
 
 class Rule(Enum):
@@ -61,6 +64,7 @@ class Rule(Enum):
     INCIDENT_RESPONDERS = "incident owners, and anyone paged for the incident"
     TEAM_LEADS = "team_lead and above in the schedule's team"
     TEAM_LEADS_OR_THEMSELVES = "team_lead and above in the schedule's team; its members for themselves"
+    TEAM_MEMBERS = "members of the team; manager and above for any team"
 
     @property
     def depends_on_resource(self) -> bool:
@@ -89,20 +93,31 @@ PERMISSIONS: dict[Action, Rule] = {
     Action.SCHEDULE_MANAGE: Rule.TEAM_LEADS,
     Action.SCHEDULE_OVERRIDE: Rule.TEAM_LEADS_OR_THEMSELVES,
     Action.DIRECTORY_READ: Rule.ANYONE,
+    Action.ANALYTICS_READ: Rule.TEAM_MEMBERS,
 }
 
 CROSS_TEAM_ROLE = Role.MANAGER
 
 
+Resource = Incident | Schedule | Team
+"""What a rule may be judged on: an incident, a schedule, or a team (each names its team)."""
+
+
+def _team_of(resource: Resource | None) -> int | None:
+    if isinstance(resource, Team):
+        return resource.id
+    return None if resource is None else resource.team_id
+
+
 def can(
     actor: User,
     action: Action,
-    resource: Incident | Schedule | None = None,
+    resource: Resource | None = None,
     *,
     was_paged: bool = False,
     for_themselves: bool = False,
 ) -> bool:
-    """Whether `actor` may do `action` (on the incident or schedule `resource`). An inactive actor may
+    """Whether `actor` may do `action` (on the incident, schedule or team `resource`). An inactive actor may
     do nothing. `was_paged`: a page for `resource` was written for `actor` (only INCIDENT_RESPONDERS
     asks: whoever was paged may always answer the page). `for_themselves`: the override puts `actor`
     on call (only TEAM_LEADS_OR_THEMSELVES asks)."""
@@ -115,8 +130,11 @@ def can(
         return True
     if rule is Rule.ADMIN:
         return False
+    team_id = _team_of(resource)
+    in_team = team_id is not None and team_id == actor.team_id
+    if rule is Rule.TEAM_MEMBERS:
+        return in_team or actor.role.at_least(CROSS_TEAM_ROLE)
     if rule in (Rule.TEAM_LEADS, Rule.TEAM_LEADS_OR_THEMSELVES):
-        in_team = resource is not None and resource.team_id is not None and resource.team_id == actor.team_id
         if rule is Rule.TEAM_LEADS_OR_THEMSELVES and for_themselves:
             return in_team
         return in_team and actor.role.at_least(Role.TEAM_LEAD)
@@ -145,7 +163,7 @@ def can_move(actor: User, incident: Incident, team_id: int | None) -> bool:
 def require(
     actor: User,
     action: Action,
-    resource: Incident | Schedule | None = None,
+    resource: Resource | None = None,
     *,
     was_paged: bool = False,
     for_themselves: bool = False,

@@ -7,6 +7,7 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.sql.analytics import SqlAnalyticsQueries
 from adapters.sql.repositories import (
     SqlCalendarFeedRepository,
     SqlCommentRepository,
@@ -50,6 +51,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.schedules = SqlScheduleRepository(self)
         self.overrides = SqlOverrideRepository(self)
         self.calendar_feeds = SqlCalendarFeedRepository(self)
+        self.analytics = SqlAnalyticsQueries(self)
 
     @property
     def session(self) -> AsyncSession:

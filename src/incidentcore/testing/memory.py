@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Generic, Self, TypeVar
 from urllib.parse import urlsplit
 
+from incidentcore.analytics import IncidentReport, incident_report
 from incidentcore.errors import AuthenticationFailed, Conflict, NotFound, StaleState
 from incidentcore.escalation import EffectKind
 from incidentcore.model import (
@@ -41,6 +42,7 @@ from incidentcore.model import (
 )
 from incidentcore.ports import (
     AccessToken,
+    AnalyticsQueries,
     CalendarFeedRepository,
     ChannelAddresses,
     Clock,
@@ -881,6 +883,15 @@ class MemoryCalendarFeedRepository(_InTransaction, CalendarFeedRepository):
             raise Conflict("a calendar feed with this secret already exists")
 
 
+class MemoryAnalyticsQueries(_InTransaction, AnalyticsQueries):
+    async def incident_report(self, since: datetime, until: datetime, team_id: int | None) -> IncidentReport:
+        tx = self._tx
+        return incident_report(
+            since, until, team_id, tx.incidents.rows(), tx.timeline.rows(), tx.escalation_events.rows(),
+            tx.notifications.rows(),
+        )  # fmt: skip
+
+
 class MemoryUnitOfWork(UnitOfWork):
     """Transactions over a MemoryStore, one after another.
 
@@ -910,6 +921,7 @@ class MemoryUnitOfWork(UnitOfWork):
         self.schedules: MemoryScheduleRepository = MemoryScheduleRepository(self)
         self.overrides: MemoryOverrideRepository = MemoryOverrideRepository(self)
         self.calendar_feeds: MemoryCalendarFeedRepository = MemoryCalendarFeedRepository(self)
+        self.analytics: MemoryAnalyticsQueries = MemoryAnalyticsQueries(self)
 
     @property
     def transaction(self) -> Transaction:
