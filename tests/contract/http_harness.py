@@ -107,6 +107,7 @@ API_ENDPOINTS = [
     ("POST", "/v1/alerts/events"),
     ("POST", "/v2/enqueue"),
     ("POST", "/v1/alerts/alertmanager"),
+    ("GET", "/v1/analytics/incidents"),
 ]
 # Reachable without a bearer token (API.md "Auth").
 PUBLIC_ENDPOINTS = {

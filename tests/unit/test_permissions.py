@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from incidentcore.errors import PermissionDenied
-from incidentcore.model import Incident, Role, User
+from incidentcore.model import Incident, Role, Team, User
 from incidentcore.permissions import Action, can, can_move, require, require_move
 from incidentcore.schedules import Schedule
 
@@ -52,6 +52,9 @@ RESPONDERS = {**OWNERS, PAGED: EVERY_ROLE}
 # that team): team_lead and above of that team; a schedule without a team, admins only.
 TEAM_LEADS_AND_ABOVE = {"team_lead", "manager", "vp", "cto", "admin"}
 SCHEDULE_MANAGERS = {**ADMIN_ONLY, MY_TEAMS: TEAM_LEADS_AND_ABOVE}
+# A team's report (an incident in these situations stands for its team): its members, and manager and
+# above for any team; the report over every team (no resource) manager and above only.
+TEAM_MEMBERS = {**{situation: CROSS_TEAM for situation in SITUATIONS}, MY_TEAMS: EVERY_ROLE}
 
 # action value -> situation -> the roles allowed
 EXPECTED: dict[str, dict[str, set[str]]] = {
@@ -75,6 +78,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "schedule.manage": SCHEDULE_MANAGERS,
     "schedule.override": SCHEDULE_MANAGERS,  # someone else on call; for oneself, see below
     "directory.read": ANYONE,
+    "analytics.read": TEAM_MEMBERS,
 }
 
 
@@ -150,6 +154,17 @@ def test_any_member_of_a_schedules_team_may_put_themselves_on_call_there(role: R
     # putting oneself on call is an override, not a licence to edit the schedule
     assert can(me, Action.SCHEDULE_MANAGE, mine, for_themselves=True) is (role.value in TEAM_LEADS_AND_ABOVE)
     assert not can(actor(role, active=False), Action.SCHEDULE_OVERRIDE, mine, for_themselves=True)
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_a_teams_report_is_for_its_members_and_managers_and_above(role: Role) -> None:
+    mine, others = Team("mine", id=MY_TEAM), Team("others", id=OTHER_TEAM)
+    cross_team = role.value in CROSS_TEAM
+    assert can(actor(role), Action.ANALYTICS_READ, mine)
+    assert can(actor(role), Action.ANALYTICS_READ, others) is cross_team
+    assert can(actor(role), Action.ANALYTICS_READ) is cross_team  # every team's
+    assert can(actor(role, team_id=None), Action.ANALYTICS_READ, Team("teamless", id=0)) is cross_team
+    assert not can(actor(role, active=False), Action.ANALYTICS_READ, mine)
 
 
 ROLES_BY_RANK = sorted(Role, key=lambda r: r.rank)
