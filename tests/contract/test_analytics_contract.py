@@ -5,6 +5,7 @@ random incidents, acknowledgements, resolutions, escalations and pages (hypothes
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
@@ -209,48 +210,55 @@ created_offsets = st.one_of(
 )
 delays = st.integers(0, 2 * 86_400_000_000).map(lambda us: timedelta(microseconds=us))
 actors = st.sampled_from([0, 1, 2, None])  # index into the example's users; None: an alert source
-incident_plans = st.fixed_dictionaries(
-    {
-        "created": created_offsets,
-        "severity": st.sampled_from(Severity),
-        "acks": st.lists(st.tuples(delays, actors), max_size=3),
-        "resolved_after": st.none() | delays,
-        "fires": st.lists(
-            st.tuples(st.sampled_from(EffectKind), st.none() | st.integers(0, 3)), max_size=4
-        ),
-        "pages": st.lists(st.tuples(st.sampled_from([0, 1, 2]), st.sampled_from(NotificationStatus)), max_size=4),
-    }
+
+
+@dataclass(frozen=True)
+class IncidentPlan:
+    """One incident and what happened to it, times relative to its creation."""
+
+    created: timedelta
+    severity: Severity
+    acks: list[tuple[timedelta, int | None]]
+    resolved_after: timedelta | None
+    fires: list[tuple[EffectKind, int | None]]
+    pages: list[tuple[int, NotificationStatus]]
+
+
+incident_plans = st.builds(
+    IncidentPlan,
+    created=created_offsets,
+    severity=st.sampled_from(Severity),
+    acks=st.lists(st.tuples(delays, actors), max_size=3),
+    resolved_after=st.none() | delays,
+    fires=st.lists(st.tuples(st.sampled_from(EffectKind), st.none() | st.integers(0, 3)), max_size=4),
+    pages=st.lists(st.tuples(st.sampled_from([0, 1, 2]), st.sampled_from(NotificationStatus)), max_size=4),
 )
 
 
-async def store_plans(uow: UnitOfWork, plans: list[dict[str, object]], serial: int) -> tuple[int, list[object]]:
+async def store_plans(uow: UnitOfWork, plans: list[IncidentPlan], serial: int) -> tuple[int, list[object]]:
     """A team of its own (so examples never see each other's rows) with the planned incidents; returns
     the team and every entity written, as stored."""
     team = await stored_team(uow, f"team-{serial}")
     users = [await stored_user(uow, f"u{n}-{serial}@example.com", team_id=team.id) for n in range(3)]
     written: list[object] = []
     for n, plan in enumerate(plans):
-        created = SINCE + plan["created"]  # type: ignore[operator]
-        resolved_after = plan["resolved_after"]
-        phase = Phase.ACKNOWLEDGED if plan["acks"] else Phase.ACTIVE
-        incident = Incident("t", created, plan["severity"], team_id=team.id)  # type: ignore[arg-type]
-        if resolved_after is not None:
-            phase, incident.resolved_at = Phase.RESOLVED, created + resolved_after  # type: ignore[operator]
+        created = SINCE + plan.created
+        incident = Incident("t", created, plan.severity, team_id=team.id)
+        phase = Phase.ACKNOWLEDGED if plan.acks else Phase.ACTIVE
+        if plan.resolved_after is not None:
+            phase, incident.resolved_at = Phase.RESOLVED, created + plan.resolved_after
         incident.escalation = EscalationState(phase)
         incident = await uow.incidents.add(incident)
         events = [
             TimelineEvent(incident.id, TimelineKind.ACKNOWLEDGED, created + delay, None if who is None else users[who].id)
-            for delay, who in plan["acks"]  # type: ignore[attr-defined]
+            for delay, who in plan.acks
         ] + [TimelineEvent(incident.id, TimelineKind.CREATED, created)]
         await uow.timeline.add_many(events)
-        fires = [
-            EscalationEvent(incident.id, 1, kind, 0, created, created, step, 0)
-            for kind, step in plan["fires"]  # type: ignore[attr-defined]
-        ]
+        fires = [EscalationEvent(incident.id, 1, kind, 0, created, created, step, 0) for kind, step in plan.fires]
         await uow.escalation_events.add_many(fires)
-        pages: list[Notification] = [
+        pages = [
             page_for(f"p-{serial}-{n}-{k}", incident_id=incident.id, user_id=users[who].id, status=status)
-            for k, (who, status) in enumerate(plan["pages"])  # type: ignore[call-overload]
+            for k, (who, status) in enumerate(plan.pages)
         ]
         await uow.notifications.add_new(pages)
         written += [incident, *events, *fires, *pages]
@@ -260,7 +268,7 @@ async def store_plans(uow: UnitOfWork, plans: list[dict[str, object]], serial: i
 @settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
 @given(plans=st.lists(incident_plans, max_size=12))
 async def test_the_database_computes_what_the_definition_says(
-    uow_factory: UowFactory, plans: list[dict[str, object]]
+    uow_factory: UowFactory, plans: list[IncidentPlan]
 ) -> None:
     serial = next(SERIALS)
     async with uow_factory() as uow:

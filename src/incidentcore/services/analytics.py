@@ -12,7 +12,8 @@ from incidentcore.ports import Clock, UnitOfWork
 
 
 class Analytics:
-    """Reports computed by the database (`AnalyticsQueries`), one read-only transaction each."""
+    """Reports computed where the rows are (by the unit of work's analytics queries), one read-only
+    transaction each."""
 
     def __init__(self, uow: UnitOfWork, clock: Clock) -> None:
         self.uow = uow
