@@ -52,6 +52,7 @@ from incidentcore.services import (
     Accounts,
     AlertIngestion,
     AlertLimits,
+    Analytics,
     CalendarFeeds,
     Directory,
     EscalationTick,
@@ -207,6 +208,7 @@ class UseCaseProvider(Provider):
     heartbeats = provide(Heartbeats)
     heartbeat_check = provide(HeartbeatCheck)
     directory = provide(Directory)
+    analytics = provide(Analytics)
 
     @provide
     def preferences(

@@ -1,6 +1,6 @@
 """Who may do what: one table, one question (`can`).
 
-Six kinds of rule:
+Seven kinds of rule:
 - ANYONE: any active user (reading and raising incidents, commenting, one's own profile and
   preferences, the names of people and teams).
 - ADMIN: administration (teams, users, policies, integrations, other people's preferences).
@@ -17,6 +17,8 @@ Six kinds of rule:
   (a `TeamScope`: its own team and its integrations' teams), so one needs the right in each.
 - TEAM_LEADS_OR_THEMSELVES: overriding a schedule. TEAM_LEADS, and any member of the schedule's team
   for an override that puts themselves on call (`for_themselves`).
+- TEAM_MEMBERS: reading a team's incident report: the team's members, and manager and above for any
+  team; the report over every team (no resource) manager and above only.
 
 Moving an incident to another team (`can_move`) needs the right in both teams, judged without the
 actor's part in the incident (assignee, creator), which would otherwise carry over to any team.
@@ -29,7 +31,7 @@ from enum import Enum, StrEnum
 from typing import Protocol
 
 from incidentcore.errors import PermissionDenied
-from incidentcore.model import Incident, Role, User
+from incidentcore.model import Incident, Role, Team, User
 
 
 class TeamResource(Protocol):
@@ -66,6 +68,7 @@ class Action(StrEnum):
     MAINTENANCE_MANAGE = "maintenance.manage"
     HEARTBEAT_READ = "heartbeat.read"
     HEARTBEAT_MANAGE = "heartbeat.manage"
+    ANALYTICS_READ = "analytics.read"
 
 
 class Rule(Enum):
@@ -75,6 +78,7 @@ class Rule(Enum):
     INCIDENT_RESPONDERS = "incident owners, and anyone paged for the incident"
     TEAM_LEADS = "team_lead and above in the resource's team (in every team of a TeamScope)"
     TEAM_LEADS_OR_THEMSELVES = "team_lead and above in the schedule's team; its members for themselves"
+    TEAM_MEMBERS = "members of the team; manager and above for any team"
 
     @property
     def depends_on_resource(self) -> bool:
@@ -108,6 +112,7 @@ PERMISSIONS: dict[Action, Rule] = {
     Action.MAINTENANCE_MANAGE: Rule.TEAM_LEADS,
     Action.HEARTBEAT_READ: Rule.ANYONE,
     Action.HEARTBEAT_MANAGE: Rule.TEAM_LEADS,
+    Action.ANALYTICS_READ: Rule.TEAM_MEMBERS,
 }
 
 CROSS_TEAM_ROLE = Role.MANAGER
@@ -122,12 +127,16 @@ class TeamScope:
     team_ids: frozenset[int]
 
 
-Resource = Incident | TeamResource | TeamScope | None
+Resource = Incident | TeamResource | TeamScope | Team | None
+"""What a rule may be judged on: an incident, a schedule or heartbeat (each names its team), a team
+scope, or a team itself."""
 
 
 def _teams_of(resource: Resource) -> frozenset[int]:
     if isinstance(resource, TeamScope):
         return resource.team_ids
+    if isinstance(resource, Team):
+        return frozenset({resource.id})
     return frozenset() if resource is None or resource.team_id is None else frozenset({resource.team_id})
 
 
@@ -139,10 +148,10 @@ def can(
     was_paged: bool = False,
     for_themselves: bool = False,
 ) -> bool:
-    """Whether `actor` may do `action` (on the incident, schedule, heartbeat or team scope `resource`). An
-    inactive actor may do nothing. `was_paged`: a page for `resource` was written for `actor` (only INCIDENT_RESPONDERS
-    asks: whoever was paged may always answer the page). `for_themselves`: the override puts `actor`
-    on call (only TEAM_LEADS_OR_THEMSELVES asks)."""
+    """Whether `actor` may do `action` (on the incident, schedule, heartbeat, team scope or team
+    `resource`). An inactive actor may do nothing. `was_paged`: a page for `resource` was written for
+    `actor` (only INCIDENT_RESPONDERS asks: whoever was paged may always answer the page).
+    `for_themselves`: the override puts `actor` on call (only TEAM_LEADS_OR_THEMSELVES asks)."""
     if not actor.is_active:
         return False
     if actor.role is Role.ADMIN:
@@ -152,9 +161,11 @@ def can(
         return True
     if rule is Rule.ADMIN:
         return False
+    teams = _teams_of(resource)
+    in_team = bool(teams) and teams == {actor.team_id}
+    if rule is Rule.TEAM_MEMBERS:
+        return in_team or actor.role.at_least(CROSS_TEAM_ROLE)
     if rule in (Rule.TEAM_LEADS, Rule.TEAM_LEADS_OR_THEMSELVES):
-        teams = _teams_of(resource)
-        in_team = bool(teams) and teams == {actor.team_id}
         if rule is Rule.TEAM_LEADS_OR_THEMSELVES and for_themselves:
             return in_team
         return in_team and actor.role.at_least(Role.TEAM_LEAD)

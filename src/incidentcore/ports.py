@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Generic, Protocol, Self, TypeVar
 
+from incidentcore.analytics import IncidentReport
 from incidentcore.escalation import EffectKind
 from incidentcore.heartbeats import Heartbeat
 from incidentcore.maintenance import MaintenanceWindow, SuppressedAlert
@@ -553,6 +554,16 @@ class HeartbeatRepository(Protocol):
         ...
 
 
+class AnalyticsQueries(Protocol):
+    """Aggregates over incidents and what happened to them, computed where the rows are: the cost of a
+    report grows with the incidents in its window, and they are never loaded one by one."""
+
+    async def incident_report(self, since: datetime, until: datetime, team_id: int | None) -> IncidentReport:
+        """The figures `incidentcore.analytics.incident_report` defines, over the incidents created in
+        [since, until) (only `team_id`'s when given), equal to what it computes from the same rows."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Transactional: nothing is durable until `commit()`; `async with` exits by
     rolling back whatever was not committed. After a commit the same unit of work may go on into a
@@ -579,6 +590,7 @@ class UnitOfWork(Protocol):
     maintenance_windows: MaintenanceWindowRepository
     suppressed_alerts: SuppressedAlertRepository
     heartbeats: HeartbeatRepository
+    analytics: AnalyticsQueries
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

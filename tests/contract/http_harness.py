@@ -120,6 +120,7 @@ API_ENDPOINTS = [
     ("DELETE", "/v1/heartbeats/{heartbeat_id}"),
     ("GET", "/v1/heartbeats/ping"),
     ("POST", "/v1/heartbeats/ping"),
+    ("GET", "/v1/analytics/incidents"),
 ]
 # Reachable without a bearer token (API.md "Auth").
 PUBLIC_ENDPOINTS = {

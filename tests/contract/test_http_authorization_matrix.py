@@ -21,6 +21,7 @@ from incidentcore.model import (
     Notification,
     NotificationStatus,
     Role,
+    Team,
     TimelineEvent,
     TimelineKind,
     User,
@@ -336,6 +337,10 @@ MATRIX: dict[tuple[str, str], tuple[Action, Prepare]] = {
         Action.HEARTBEAT_MANAGE,
         lambda a, w: (f"/v1/heartbeats/{fresh_heartbeat(a, w)}", {}),
     ),
+    ("GET", "/v1/analytics/incidents"): (  # another team's report (one's own and every team's: below)
+        Action.ANALYTICS_READ,
+        lambda a, w: ("/v1/analytics/incidents", {"params": {"team_id": w.incident_team["id"]}}),
+    ),
 }
 
 INCIDENT_ACTIONS = {action for action in Action if action.value.startswith("incident.")}
@@ -352,8 +357,10 @@ def test_the_matrix_covers_every_protected_endpoint() -> None:
 def allowed(role: Role, action: Action, world: World, admin_id: int) -> bool:
     """What the permission table says for this role on the requests the matrix makes."""
     actor = User("actor@example.com", "Actor", "", role=role, team_id=world.actor_team["id"], id=-1)
-    resource: Incident | Schedule | Heartbeat | TeamScope | None = None
-    if action in INCIDENT_ACTIONS:
+    resource: Incident | Schedule | Heartbeat | TeamScope | Team | None = None
+    if action is Action.ANALYTICS_READ:
+        resource = Team("incidents' team", id=world.incident_team["id"])
+    elif action in INCIDENT_ACTIONS:
         resource = Incident("t", datetime.now(UTC), team_id=world.incident_team["id"], created_by_id=admin_id)
     elif action in SCHEDULE_ACTIONS:
         resource = Schedule("ops", "UTC", team_id=world.actor_team["id"])
@@ -446,3 +453,23 @@ def test_delivery_errors_are_shown_to_whom_the_permission_table_says(matrix_api:
     assert not mismatches, "\n".join(mismatches)
     assert not allowed(Role.USER, Action.INCIDENT_READ_DELIVERY_ERRORS, world, api.admin_id)
     assert allowed(Role.MANAGER, Action.INCIDENT_READ_DELIVERY_ERRORS, world, api.admin_id)
+
+
+def test_a_teams_report_is_for_its_members_and_every_teams_for_managers(matrix_api: Api, world: World) -> None:
+    """The matrix asks for another team's report; here one's own team's and every team's."""
+    api = matrix_api
+    mismatches = []
+    for caller, headers in world.callers.items():
+        if caller == "anonymous":
+            continue
+        actor = User("actor@example.com", "Actor", "", role=Role(caller), team_id=world.actor_team["id"], id=-1)
+        for params, resource in (
+            ({"team_id": world.actor_team["id"]}, Team("callers' team", id=world.actor_team["id"])),
+            ({}, None),
+        ):
+            response = api.client.get("/v1/analytics/incidents", params=params, headers=headers)
+            expected = 200 if can(actor, Action.ANALYTICS_READ, resource) else 403
+            if response.status_code != expected:
+                mismatches.append(f"{caller} {params}: expected {expected}, got {response.status_code}")
+    assert not mismatches, "\n".join(mismatches)
+    assert not can(User("u@example.com", "U", "", role=Role.TEAM_LEAD, team_id=1), Action.ANALYTICS_READ)

@@ -184,7 +184,7 @@ async def test_a_windows_team_and_creator_cannot_be_deleted_under_it(uow_factory
         await uow.maintenance_windows.add(window(team_id=team.id, created_by_id=ann.id))
         await uow.commit()
     async with uow_factory() as uow:
-        with pytest.raises(Conflict, match="maintenance windows.* still reference the team"):
+        with pytest.raises(Conflict, match=r"maintenance windows.* still reference the team"):
             await uow.teams.delete(team.id)
     async with uow_factory() as uow:
         with pytest.raises(Conflict, match="maintenance windows still reference the user"):

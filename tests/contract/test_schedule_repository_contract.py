@@ -99,7 +99,7 @@ async def test_a_team_with_schedules_cannot_be_deleted(uow_factory: UowFactory) 
         await stored_schedule(uow, team_id=team.id)
         await uow.commit()
     async with uow_factory() as uow:
-        with pytest.raises(Conflict, match="schedules.* still reference the team"):
+        with pytest.raises(Conflict, match=r"schedules.* still reference the team"):
             await uow.teams.delete(team.id)
 
 
@@ -172,7 +172,7 @@ async def test_overrides_keep_their_users(uow_factory: UowFactory, part: str) ->
             await uow.overrides.add(override(schedule.id, bob.id, T0, created_by_id=ann.id))
         await uow.commit()
     async with uow_factory() as uow:
-        with pytest.raises(Conflict, match="schedule overrides.* still reference the user"):
+        with pytest.raises(Conflict, match=r"schedule overrides.* still reference the user"):
             await uow.users.delete(ann.id)
 
 

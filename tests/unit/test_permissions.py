@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from incidentcore.errors import PermissionDenied
 from incidentcore.heartbeats import Heartbeat
-from incidentcore.model import Incident, Role, User
+from incidentcore.model import Incident, Role, Team, User
 from incidentcore.permissions import Action, TeamScope, can, can_move, require, require_move
 from incidentcore.schedules import Schedule
 
@@ -53,6 +53,9 @@ RESPONDERS = {**OWNERS, PAGED: EVERY_ROLE}
 # that team): team_lead and above of that team; a schedule without a team, admins only.
 TEAM_LEADS_AND_ABOVE = {"team_lead", "manager", "vp", "cto", "admin"}
 SCHEDULE_MANAGERS = {**ADMIN_ONLY, MY_TEAMS: TEAM_LEADS_AND_ABOVE}
+# A team's report (an incident in these situations stands for its team): its members, and manager and
+# above for any team; the report over every team (no resource) manager and above only.
+TEAM_MEMBERS = {**{situation: CROSS_TEAM for situation in SITUATIONS}, MY_TEAMS: EVERY_ROLE}
 
 # action value -> situation -> the roles allowed
 EXPECTED: dict[str, dict[str, set[str]]] = {
@@ -81,6 +84,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "maintenance.manage": SCHEDULE_MANAGERS,
     "heartbeat.read": ANYONE,
     "heartbeat.manage": SCHEDULE_MANAGERS,  # the same rule on the heartbeat's team
+    "analytics.read": TEAM_MEMBERS,
 }
 
 
@@ -193,6 +197,17 @@ def test_heartbeats_are_managed_by_team_leads_and_above_of_their_team(role: Role
     if role is not Role.ADMIN:
         with pytest.raises(PermissionDenied):
             require(me, Action.HEARTBEAT_MANAGE, others)
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_a_teams_report_is_for_its_members_and_managers_and_above(role: Role) -> None:
+    mine, others = Team("mine", id=MY_TEAM), Team("others", id=OTHER_TEAM)
+    cross_team = role.value in CROSS_TEAM
+    assert can(actor(role), Action.ANALYTICS_READ, mine)
+    assert can(actor(role), Action.ANALYTICS_READ, others) is cross_team
+    assert can(actor(role), Action.ANALYTICS_READ) is cross_team  # every team's
+    assert can(actor(role, team_id=None), Action.ANALYTICS_READ, Team("teamless", id=0)) is cross_team
+    assert not can(actor(role, active=False), Action.ANALYTICS_READ, mine)
 
 
 ROLES_BY_RANK = sorted(Role, key=lambda r: r.rank)

@@ -308,6 +308,28 @@ escalation_events = Table(
     **NEVER_REUSE_IDS,
 )
 
+# What the incident report reads (adapters/sql/analytics.py): the first acknowledgement of each incident
+# and who made it, and whether it escalated past its first step. Literals, as for `incident_is_open`.
+timeline_acknowledged = timeline_events.c.kind == literal_column(f"'{TimelineKind.ACKNOWLEDGED.value}'")
+Index(
+    "ix_timeline_events_acknowledged",
+    timeline_events.c.incident_id,
+    timeline_events.c.created_at,
+    timeline_events.c.actor_id,
+    sqlite_where=timeline_acknowledged,
+    postgresql_where=timeline_acknowledged,
+)
+escalation_fire_past_first_step = and_(
+    escalation_events.c.kind.in_([literal_column(f"'{k.value}'") for k in (EffectKind.FIRED, EffectKind.MANUAL)]),
+    escalation_events.c.step_index >= literal_column("1"),
+)
+Index(
+    "ix_escalation_events_escalated",
+    escalation_events.c.incident_id,
+    sqlite_where=escalation_fire_past_first_step,
+    postgresql_where=escalation_fire_past_first_step,
+)
+
 notification_preferences = Table(
     "notification_preferences",
     metadata,

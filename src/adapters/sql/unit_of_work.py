@@ -7,6 +7,7 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.sql.analytics import SqlAnalyticsQueries
 from adapters.sql.repositories import (
     SqlCalendarFeedRepository,
     SqlCommentRepository,
@@ -56,6 +57,7 @@ class SqlUnitOfWork(UnitOfWork):
         self.maintenance_windows = SqlMaintenanceWindowRepository(self)
         self.suppressed_alerts = SqlSuppressedAlertRepository(self)
         self.heartbeats = SqlHeartbeatRepository(self)
+        self.analytics = SqlAnalyticsQueries(self)
 
     @property
     def session(self) -> AsyncSession:

@@ -2,6 +2,7 @@
 
 from incidentcore.services.accounts import Accounts, NewUser, ProfileChanges, SignupPolicy, UserChanges
 from incidentcore.services.alerts import Alert, AlertAction, AlertIngestion, AlertLimits, AlertReceipt
+from incidentcore.services.analytics import Analytics
 from incidentcore.services.directory import Directory
 from incidentcore.services.heartbeats import (
     HeartbeatChanges,
@@ -36,6 +37,7 @@ __all__ = [
     "AlertIngestion",
     "AlertLimits",
     "AlertReceipt",
+    "Analytics",
     "CalendarFeeds",
     "DeliveryReport",
     "Directory",

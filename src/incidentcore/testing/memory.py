@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Generic, Self, TypeVar
 from urllib.parse import urlsplit
 
+from incidentcore.analytics import IncidentReport, incident_report
 from incidentcore.errors import AuthenticationFailed, Conflict, NotFound, StaleState
 from incidentcore.escalation import EffectKind
 from incidentcore.heartbeats import Heartbeat
@@ -43,6 +44,7 @@ from incidentcore.model import (
 )
 from incidentcore.ports import (
     AccessToken,
+    AnalyticsQueries,
     CalendarFeedRepository,
     ChannelAddresses,
     Clock,
@@ -1068,6 +1070,15 @@ class MemoryHeartbeatRepository(_InTransaction, HeartbeatRepository):
             raise Conflict("a heartbeat with this secret already exists")
 
 
+class MemoryAnalyticsQueries(_InTransaction, AnalyticsQueries):
+    async def incident_report(self, since: datetime, until: datetime, team_id: int | None) -> IncidentReport:
+        tx = self._tx
+        return incident_report(
+            since, until, team_id, tx.incidents.rows(), tx.timeline.rows(), tx.escalation_events.rows(),
+            tx.notifications.rows(),
+        )  # fmt: skip
+
+
 class MemoryUnitOfWork(UnitOfWork):
     """Transactions over a MemoryStore, one after another.
 
@@ -1100,6 +1111,7 @@ class MemoryUnitOfWork(UnitOfWork):
         self.maintenance_windows: MemoryMaintenanceWindowRepository = MemoryMaintenanceWindowRepository(self)
         self.suppressed_alerts: MemorySuppressedAlertRepository = MemorySuppressedAlertRepository(self)
         self.heartbeats: MemoryHeartbeatRepository = MemoryHeartbeatRepository(self)
+        self.analytics: MemoryAnalyticsQueries = MemoryAnalyticsQueries(self)
 
     @property
     def transaction(self) -> Transaction:

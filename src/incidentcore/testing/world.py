@@ -10,6 +10,7 @@ from incidentcore.services import (
     Accounts,
     AlertIngestion,
     AlertLimits,
+    Analytics,
     CalendarFeeds,
     Directory,
     EscalationTick,
@@ -101,6 +102,11 @@ class InMemoryServices:
     def directory(self) -> Directory:
         """`Directory` on a fresh unit of work."""
         return Directory(self.uow())
+
+    @property
+    def analytics(self) -> Analytics:
+        """`Analytics` on a fresh unit of work."""
+        return Analytics(self.uow(), self.clock)
 
     @property
     def schedules(self) -> Schedules:

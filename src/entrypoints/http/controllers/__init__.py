@@ -1,6 +1,7 @@
 """One Litestar controller per resource; each handler parses, calls one use case, maps the result."""
 
 from entrypoints.http.controllers.alerts import AlertsController
+from entrypoints.http.controllers.analytics import AnalyticsController
 from entrypoints.http.controllers.auth import AuthController
 from entrypoints.http.controllers.calendar_feeds import CalendarFeedsController
 from entrypoints.http.controllers.events import EventsController
@@ -30,6 +31,7 @@ API_CONTROLLERS = [
     EventsController,
     MaintenanceWindowsController,
     HeartbeatsController,
+    AnalyticsController,
 ]
 
 __all__ = ["API_CONTROLLERS", "ServiceController"]
