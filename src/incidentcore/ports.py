@@ -154,7 +154,7 @@ class IncidentRepository(Protocol):
 
     async def add(self, incident: Incident) -> Incident:
         """Assigns the id. Raises Conflict if an open incident already holds (integration_id, dedup_key),
-        or its `heartbeat_id`."""
+        or its heartbeat (`Incident.heartbeat_id`)."""
         ...
 
     async def get(self, incident_id: int, *, for_update: bool = False) -> Incident | None:
