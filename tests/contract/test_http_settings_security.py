@@ -300,6 +300,22 @@ def test_tokens_are_refused_when_expired_forged_or_missing_claims() -> None:
             service.decode(jwt.encode(claims, STRONG_KEY, algorithm="HS256"))
 
 
+def test_a_token_verified_once_still_expires_on_time() -> None:
+    # The second decode is answered from the verified tokens; expiry must still be checked on it.
+    lifetime = timedelta(minutes=30)
+    issued_at = datetime.now(UTC) - lifetime + timedelta(seconds=1.5)
+    service = JwtTokenService(STRONG_KEY, lifetime, FakeClock(issued_at))
+    token = service.issue(user()).token
+    assert service.decode(token).user_id == 7
+    assert service.decode(token).user_id == 7
+    time.sleep(1.6)
+    with pytest.raises(AuthenticationFailed, match="expired"):
+        service.decode(token)
+    tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    with pytest.raises(AuthenticationFailed, match="invalid"):
+        service.decode(tampered)
+
+
 @pytest.mark.parametrize(
     ("sub", "cv"),
     [

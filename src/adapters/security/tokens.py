@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import time
+from collections import OrderedDict
 from datetime import timedelta
 
 import jwt
@@ -20,6 +22,11 @@ MAX_USER_ID = 2**31 - 1
 MAX_CREDENTIALS_VERSION = 2**31 - 1
 # ASCII digits only (int() also takes other scripts' digits), and few: int() of a long one is slow.
 _USER_ID = re.compile(r"[1-9][0-9]{0,9}")
+# Tokens whose signature and claims were verified, by their exact text: every request of a client
+# carries the same token, and the HMAC check and claim parsing cost more than the rest of a read's
+# authentication. Only expiry still changes with time, so a hit checks it again; revocation is never
+# decided here (the user's credentials version is compared with the database on every request).
+VERIFIED_TOKENS_KEPT = 4096
 
 
 class JwtTokenService(TokenService):
@@ -29,6 +36,7 @@ class JwtTokenService(TokenService):
         self._key = secret_key
         self.lifetime = lifetime
         self.clock = clock
+        self._verified: OrderedDict[str, tuple[TokenClaims, int]] = OrderedDict()
 
     def issue(self, user: User) -> AccessToken:
         now = self.clock.now()
@@ -42,6 +50,18 @@ class JwtTokenService(TokenService):
         return AccessToken(token, int(self.lifetime.total_seconds()))
 
     def decode(self, token: str) -> TokenClaims:
+        verified = self._verified.get(token)
+        if verified is None:
+            verified = self._verify(token)
+            self._verified[token] = verified
+            if len(self._verified) > VERIFIED_TOKENS_KEPT:
+                self._verified.popitem(last=False)  # the oldest verified first
+        claims, expires_at = verified
+        if expires_at <= time.time():  # PyJWT's own rule, on its own clock (the wall clock)
+            raise AuthenticationFailed("the token has expired")
+        return claims
+
+    def _verify(self, token: str) -> tuple[TokenClaims, int]:
         try:
             # One pinned algorithm: a token signed any other way (including "none") is rejected.
             claims = jwt.decode(token, self._key, algorithms=[ALGORITHM], options={"require": REQUIRED_CLAIMS})
@@ -57,4 +77,4 @@ class JwtTokenService(TokenService):
             raise AuthenticationFailed("the token is invalid")
         if type(version) is not int or not 0 <= version <= MAX_CREDENTIALS_VERSION:
             raise AuthenticationFailed("the token is invalid")
-        return TokenClaims(int(subject), version)
+        return TokenClaims(int(subject), version), int(claims["exp"])
