@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -14,6 +15,11 @@ DEFAULT_DATABASE_URL = "sqlite:///./incidentcore.db"
 DATABASE_URL_ENV = "DATABASE_URL"
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# A pooled Postgres connection unused for this long is pinged before it is handed out: after a
+# restart or a failover, a quiet pool is full of dead connections. A busy pool reuses its connections
+# within milliseconds and is not pinged (a ping is one more round trip per request); should the server
+# go away under it, the first statement to fail makes SQLAlchemy invalidate the whole pool.
+PING_AFTER_IDLE_SECONDS = 1.0
 
 _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -58,17 +64,41 @@ def create_engine(
     # Bound parameters (password hashes, integration keys, reset tokens) never appear in the text of
     # a database error, so logging one (a 500 logs its exception) cannot leak them.
     options.setdefault("hide_parameters", True)
-    if normalised.get_backend_name() == "postgresql":
-        options.setdefault("pool_pre_ping", True)
     engine = create_async_engine(normalised, **options)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, enforce_foreign_keys=enforce_foreign_keys)
+    elif not options.get("pool_pre_ping"):
+        _ping_idle_connections(engine)
     return engine
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions for units of work. `expire_on_commit=False`: nothing is lazily reloaded after a commit."""
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def _ping_idle_connections(engine: AsyncEngine) -> None:
+    # SQLAlchemy's "disconnect handling, pessimistic, custom" recipe: a DisconnectionError raised at
+    # checkout makes the pool drop the connection and hand out a fresh one.
+    @event.listens_for(engine.sync_engine, "connect")
+    def connected(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def checked_in(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def checked_out(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is not None and time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            if engine.dialect.is_disconnect(error, dbapi_connection, None):
+                raise exc.DisconnectionError(str(error)) from error
+            raise
 
 
 def _configure_sqlite(engine: AsyncEngine, *, enforce_foreign_keys: bool) -> None:

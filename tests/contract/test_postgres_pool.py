@@ -1,0 +1,67 @@
+"""The Postgres pool after its server connections die (a restart, a failover): a connection that sat
+idle is pinged and replaced before anyone uses it; a busy one is not pinged, and the one statement
+that finds it dead makes the pool drop every connection it held."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from adapters.sql import engine as engine_module
+
+pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
+
+
+@pytest.fixture
+def sql_backend() -> str:
+    return "postgres"
+
+
+async def backend_pid(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return int((await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def terminate(engine: AsyncEngine, pid: int) -> None:
+    """Ends the server side of a pooled connection from another, unpooled one."""
+    admin = create_async_engine(engine.url, poolclass=NullPool)
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        await admin.dispose()
+
+
+async def test_an_idle_connection_whose_server_went_away_is_replaced_before_use(
+    sql_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dead = await backend_pid(sql_engine)
+    await terminate(sql_engine, dead)
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 0.0)  # as if it sat idle a while
+
+    assert await backend_pid(sql_engine) != dead  # no error reaches the caller
+
+
+async def test_a_busy_connection_is_not_pinged_and_one_failure_renews_the_whole_pool(
+    sql_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
+    async with sql_engine.connect() as first, sql_engine.connect() as second:
+        pids = [
+            (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            for connection in (first, second)
+        ]
+    for pid in pids:
+        await terminate(sql_engine, pid)
+
+    with pytest.raises(DBAPIError) as failure:
+        await backend_pid(sql_engine)  # not pinged: the statement finds the connection dead
+    assert failure.value.connection_invalidated
+
+    async with sql_engine.connect() as first, sql_engine.connect() as second:  # both replaced
+        for connection in (first, second):
+            pid = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            assert pid not in pids
