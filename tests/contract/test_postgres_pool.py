@@ -5,11 +5,13 @@ that finds it dead makes the pool drop every connection it held."""
 from __future__ import annotations
 
 import pytest
+from entity_builders import stored_user
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from adapters.sql import SqlUnitOfWork, create_session_factory
 from adapters.sql import engine as engine_module
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
@@ -65,3 +67,26 @@ async def test_a_busy_connection_is_not_pinged_and_one_failure_renews_the_whole_
         for connection in (first, second):
             pid = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
             assert pid not in pids
+
+
+async def test_a_direct_statement_that_finds_its_server_gone_renews_the_pool_like_sqlalchemy(
+    sql_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `users.get` runs on psycopg directly (adapters.sql.direct), not through SQLAlchemy's execution.
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
+    sessions = create_session_factory(sql_engine)
+    async with SqlUnitOfWork(sessions) as uow:
+        user = await stored_user(uow)
+        await uow.commit()
+    async with SqlUnitOfWork(sessions) as uow:
+        assert uow.runs_direct_statements
+        pid = (await uow.session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        await terminate(sql_engine, pid)
+        with pytest.raises(DBAPIError) as failure:
+            await uow.users.get(user.id)
+        assert failure.value.connection_invalidated
+    async with SqlUnitOfWork(sessions) as uow:
+        found = await uow.users.get(user.id)
+        assert found is not None
+        assert found.email == user.email
+        assert (await uow.session.execute(text("SELECT pg_backend_pid()"))).scalar_one() != pid

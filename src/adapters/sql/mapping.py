@@ -9,11 +9,11 @@ escalation state and policy snapshot are flattened into columns.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Row, Table
+from sqlalchemy import Table
 
 from adapters.sql.tables import incidents
 from incidentcore.escalation import EscalationState
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 Values = dict[str, Any]
+Columns = Mapping[Any, Any]  # a row's values by column name: SQLAlchemy's RowMapping, or a dict
 E = TypeVar("E", bound="DataclassInstance")
 
 
@@ -33,9 +34,8 @@ def values(table: Table, entity: object, columns: Iterable[str] | None = None, *
     return {name: given[name] if name in given else getattr(entity, name) for name in names}
 
 
-def from_row(entity_type: type[E], row: Row[Any], **given: Any) -> E:
-    """An entity from its row, each field from the column of its name; `given` for the rest."""
-    columns = row._mapping
+def from_row(entity_type: type[E], columns: Columns, **given: Any) -> E:
+    """An entity from its row's columns, each field from the column of its name; `given` for the rest."""
     names = [f.name for f in fields(entity_type) if f.init]
     return entity_type(**{name: given[name] if name in given else columns[name] for name in names})
 
@@ -71,9 +71,8 @@ def incident_values(incident: Incident) -> Values:
     )
 
 
-def incident_from_row(row: Row[Any]) -> Incident:
-    columns = row._mapping
+def incident_from_row(columns: Columns) -> Incident:
     state = None
-    if row.esc_phase is not None:
+    if columns["esc_phase"] is not None:
         state = EscalationState(**{name: columns[column] for column, name in _STATE_FIELDS.items()})
-    return from_row(Incident, row, policy=row.policy_snapshot, escalation=state)
+    return from_row(Incident, columns, policy=columns["policy_snapshot"], escalation=state)

@@ -33,9 +33,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql.expression import Executable
 
-from adapters.sql import mapping
+from adapters.sql import direct, mapping
 from adapters.sql.integrity import conflicts
 from adapters.sql.tables import (
     UNSENT_STATUSES,
@@ -127,6 +128,11 @@ class SessionSource(Protocol):
     @property
     def dialect_name(self) -> str: ...
 
+    @property
+    def runs_direct_statements(self) -> bool: ...
+
+    async def connection(self) -> AsyncConnection: ...
+
 
 class _SqlRepository:
     def __init__(self, source: SessionSource) -> None:
@@ -142,10 +148,22 @@ class _SqlRepository:
         holds the database's write lock from its BEGIN IMMEDIATE."""
         return self._source.dialect_name == "postgresql"
 
+    async def _execute(self, statement: Executable, parameters: Mapping[str, Any]) -> direct.Outcome:
+        """Runs a statement built once (module-level or cached: it is compiled once per statement and
+        parameter names): on Postgres directly on psycopg (`direct`), elsewhere through the session."""
+        if self._source.runs_direct_statements:
+            connection = await self._source.connection()
+            names = tuple(parameters)
+            compiled = direct.compiled_for(connection.dialect, (statement, names), lambda: statement, names)
+            return await direct.run(connection, compiled, parameters)
+        result = cast(CursorResult[Any], await self._session.execute(statement, dict(parameters)))
+        rows = [dict(row._mapping) for row in result] if result.returns_rows else []
+        return direct.Outcome(rows, result.rowcount)
+
     async def _insert(self, table: Table, values: Mapping[str, Any]) -> int:
         """Inserts one row; returns its id."""
-        result = await self._session.execute(_inserting(table, ordered=False), dict(values))
-        return int(result.scalar_one())
+        outcome = await self._execute(_inserting(table, ordered=False), values)
+        return int(outcome.rows[0]["id"])
 
     async def _insert_many(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> builtins.list[int]:
         """Inserts rows in one statement; returns their ids in the order of `rows`."""
@@ -209,7 +227,7 @@ class _EntityRepository(_SqlRepository, Generic[E]):
     def _values(self, entity: E) -> mapping.Values:
         return mapping.values(self._table, entity)
 
-    def _from_row(self, row: Row[Any]) -> E:
+    def _from_row(self, row: mapping.Columns) -> E:
         return mapping.from_row(self._entity, row)
 
     async def _add(self, entity: E, writing: AbstractContextManager[None] | None = None) -> E:
@@ -222,7 +240,7 @@ class _EntityRepository(_SqlRepository, Generic[E]):
         if for_update and self._on_postgres:
             query = self._locking(query)
         row = (await self._session.execute(query)).first()
-        return self._from_row(row) if row else None
+        return self._from_row(row._mapping) if row else None
 
     async def _get_by(self, column: Column[Any], value: object, *, for_update: bool = False) -> E | None:
         """The row whose `column` equals `value`, by a statement built once per (column, locking):
@@ -234,11 +252,11 @@ class _EntityRepository(_SqlRepository, Generic[E]):
         if query is None:
             query = select(self._table).where(column == bindparam("value"))
             _ONE_ROW_BY[key] = query = self._locking(query) if locking else query
-        row = (await self._session.execute(query, {"value": value})).first()
-        return self._from_row(row) if row else None
+        rows = (await self._execute(query, {"value": value})).rows
+        return self._from_row(rows[0]) if rows else None
 
     async def _select(self, query: Select[Any]) -> builtins.list[E]:
-        return [self._from_row(row) for row in await self._all(query)]
+        return [self._from_row(row._mapping) for row in await self._all(query)]
 
     async def _page(
         self,
@@ -258,7 +276,7 @@ class _EntityRepository(_SqlRepository, Generic[E]):
         else:
             counted = await self._session.scalar(select(func.count()).select_from(table).where(*where))
             total = int(counted or 0)
-        return Paged(items=[self._from_row(row) for row in rows], total=total, page=page)
+        return Paged(items=[self._from_row(row._mapping) for row in rows], total=total, page=page)
 
     async def _update(self, entity: E, writing: AbstractContextManager[None] | None = None) -> None:
         statement = update(self._table).where(self._table.c.id == entity.id).values(self._values(entity))
@@ -431,7 +449,7 @@ class SqlIncidentRepository(_EntityRepository[Incident], IncidentRepository):
     def _values(self, entity: Incident) -> mapping.Values:
         return mapping.incident_values(entity)
 
-    def _from_row(self, row: Row[Any]) -> Incident:
+    def _from_row(self, row: mapping.Columns) -> Incident:
         return mapping.incident_from_row(row)
 
     async def add(self, incident: Incident) -> Incident:
@@ -459,8 +477,8 @@ class SqlIncidentRepository(_EntityRepository[Incident], IncidentRepository):
             del values[column]
         fence = {"fenced_id": incident.id, "fenced_version": incident.version}
         with self._writing(incident):
-            result = await self._session.execute(_FENCED_INCIDENT_UPDATE, {**values, "version": incident.version + 1, **fence})
-            changed = cast(CursorResult[Any], result).rowcount
+            outcome = await self._execute(_FENCED_INCIDENT_UPDATE, {**values, "version": incident.version + 1, **fence})
+            changed = outcome.rowcount
         if not changed:
             exists = await self._session.scalar(select(incidents.c.id).where(incidents.c.id == incident.id))
             if exists is None:
@@ -589,7 +607,7 @@ class SqlPreferenceRepository(_SqlRepository, PreferenceRepository):
             .where(notification_preferences.c.user_id.in_(user_ids))
             .order_by(notification_preferences.c.user_id, notification_preferences.c.channel)
         )
-        return [mapping.from_row(NotificationPreference, row) for row in await self._all(query)]
+        return [mapping.from_row(NotificationPreference, row._mapping) for row in await self._all(query)]
 
     async def upsert(self, preference: NotificationPreference) -> NotificationPreference:
         values = mapping.values(notification_preferences, preference)
@@ -789,7 +807,7 @@ class SqlPasswordResetTokenRepository(_EntityRepository[PasswordResetToken], Pas
             .returning(*password_reset_tokens.c)
         )
         row = (await self._session.execute(statement)).one_or_none()
-        return self._from_row(row) if row else None
+        return self._from_row(row._mapping) if row else None
 
 
 class SqlScheduleRepository(_EntityRepository[Schedule], ScheduleRepository):
@@ -913,7 +931,7 @@ class SqlMaintenanceWindowRepository(_EntityRepository[MaintenanceWindow], Maint
 
     _table, _entity, _noun = maintenance_windows, MaintenanceWindow, "maintenance window"
 
-    def _from_row(self, row: Row[Any]) -> MaintenanceWindow:
+    def _from_row(self, row: mapping.Columns) -> MaintenanceWindow:
         return mapping.from_row(MaintenanceWindow, row, integration_ids=())
 
     async def add(self, window: MaintenanceWindow) -> MaintenanceWindow:

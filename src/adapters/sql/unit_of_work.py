@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from adapters.sql.analytics import SqlAnalyticsQueries
 from adapters.sql.repositories import (
@@ -39,6 +39,7 @@ class SqlUnitOfWork(UnitOfWork):
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
         self._session: AsyncSession | None = None
+        self._connection: AsyncConnection | None = None
         self._entered = False
         self.users = SqlUserRepository(self)
         self.teams = SqlTeamRepository(self)
@@ -72,6 +73,18 @@ class SqlUnitOfWork(UnitOfWork):
             raise RuntimeError("the session factory must be bound to an engine")
         return bind.dialect.name
 
+    @property
+    def runs_direct_statements(self) -> bool:
+        """Postgres through psycopg: the hot fixed statements skip SQLAlchemy's execution (`direct`)."""
+        bind = self.session.bind
+        return bind is not None and bind.dialect.driver == "psycopg"
+
+    async def connection(self) -> AsyncConnection:
+        """The session's connection, its transaction begun; the same one until commit or rollback."""
+        if self._connection is None:
+            self._connection = await self.session.connection()
+        return self._connection
+
     async def __aenter__(self) -> Self:
         if self._entered:
             raise RuntimeError("this unit of work is already in an `async with` block; they do not nest")
@@ -82,14 +95,16 @@ class SqlUnitOfWork(UnitOfWork):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._entered = False
-        session, self._session = self._session, None
+        session, self._session, self._connection = self._session, None, None
         if session is not None:
             await session.close()  # rolls back anything not committed
 
     async def commit(self) -> None:
         if self._session is not None:
+            self._connection = None  # the session lets its connection go with the transaction
             await self._session.commit()
 
     async def rollback(self) -> None:
         if self._session is not None:
+            self._connection = None
             await self._session.rollback()
