@@ -60,6 +60,7 @@ class DirectStatement:
             for column in statement.exported_columns:
                 processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
                 self._columns.append((column.key, processor))
+        self.returns_rows = bool(self._columns)
 
     def parameters(self, given: Mapping[str, Any]) -> dict[str, Any]:
         values = dict(self._compiled.construct_params(dict(given), escape_names=False))
@@ -76,6 +77,9 @@ class DirectStatement:
 
 
 _compiled: weakref.WeakKeyDictionary[Dialect, dict[Any, DirectStatement]] = weakref.WeakKeyDictionary()
+# The statements are built once (module constants or caches), so a handful per dialect; the bound only
+# keeps a statement wrongly built per call from growing this without end.
+COMPILED_KEPT = 256
 
 
 def compiled_for(
@@ -85,25 +89,52 @@ def compiled_for(
     statements = _compiled.setdefault(dialect, {})
     statement = statements.get(key)
     if statement is None:
+        if len(statements) >= COMPILED_KEPT:
+            del statements[next(iter(statements))]  # the oldest first
         statement = statements[key] = DirectStatement(build(), dialect, column_keys)
     return statement
 
 
 async def run(connection: AsyncConnection, statement: DirectStatement, given: Mapping[str, Any]) -> Outcome:
-    """Runs `statement` on the driver connection under `connection`, in its current transaction."""
+    """Runs `statement` once on the driver connection under `connection`, in its transaction."""
+    return await _send(connection, statement, [statement.parameters(given)])
+
+
+async def run_many(
+    connection: AsyncConnection, statement: DirectStatement, given: Sequence[Mapping[str, Any]]
+) -> Outcome:
+    """Runs `statement` once per parameter set in one round trip (psycopg's pipelined executemany);
+    the rows each returned, in the order of `given`."""
+    return await _send(connection, statement, [statement.parameters(each) for each in given])
+
+
+async def _send(
+    connection: AsyncConnection, statement: DirectStatement, parameters: list[dict[str, Any]]
+) -> Outcome:
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None, "a connection checked out of the pool has its driver's connection"
-    parameters = statement.parameters(given)
     dialect = connection.dialect
+    many = len(parameters) != 1
+    sent: Any = parameters if many else parameters[0]
     cursor = driver.cursor()
     # Listeners of SQLAlchemy's cursor events (statement logs, the query-budget tests) see these too.
-    events = connection.sync_connection.dispatch if connection.sync_connection is not None else None
+    sync_connection = connection.sync_connection
+    events = sync_connection.dispatch if sync_connection is not None else None
     if events is not None and events.before_cursor_execute:
-        events.before_cursor_execute(connection.sync_connection, cursor, statement.sql, parameters, None, False)
+        events.before_cursor_execute(sync_connection, cursor, statement.sql, sent, None, many)
+    rows: list[Any] = []
     try:
-        await cursor.execute(statement.sql, parameters)
-        rows = await cursor.fetchall() if cursor.description is not None else []
+        if many:
+            await cursor.executemany(statement.sql, parameters, returning=statement.returns_rows)
+            while statement.returns_rows:
+                rows.extend(await cursor.fetchall())
+                if not cursor.nextset():
+                    break
+        else:
+            await cursor.execute(statement.sql, sent)
+            if cursor.description is not None:
+                rows = await cursor.fetchall()
     except dialect.loaded_dbapi.Error as error:
         invalidated = dialect.is_disconnect(error, driver, None)
         if invalidated:
@@ -113,7 +144,7 @@ async def run(connection: AsyncConnection, statement: DirectStatement, given: Ma
             await connection.invalidate(error)
         raise exc.DBAPIError.instance(
             statement.sql,
-            parameters,
+            sent,
             error,
             dialect.loaded_dbapi.Error,
             hide_parameters=True,
@@ -121,5 +152,5 @@ async def run(connection: AsyncConnection, statement: DirectStatement, given: Ma
             dialect=dialect,
         ) from error
     if events is not None and events.after_cursor_execute:
-        events.after_cursor_execute(connection.sync_connection, cursor, statement.sql, parameters, None, False)
+        events.after_cursor_execute(sync_connection, cursor, statement.sql, sent, None, many)
     return Outcome([statement.row(row) for row in rows], cursor.rowcount)

@@ -152,13 +152,17 @@ class _SqlRepository:
         """Runs a statement built once (module-level or cached: it is compiled once per statement and
         parameter names): on Postgres directly on psycopg (`direct`), elsewhere through the session."""
         if self._source.runs_direct_statements:
-            connection = await self._source.connection()
-            names = tuple(parameters)
-            compiled = direct.compiled_for(connection.dialect, (statement, names), lambda: statement, names)
+            connection, compiled = await self._compiled(statement, tuple(parameters))
             return await direct.run(connection, compiled, parameters)
         result = cast(CursorResult[Any], await self._session.execute(statement, dict(parameters)))
         rows = [dict(row._mapping) for row in result] if result.returns_rows else []
         return direct.Outcome(rows, result.rowcount)
+
+    async def _compiled(
+        self, statement: Executable, names: tuple[str, ...]
+    ) -> tuple[AsyncConnection, direct.DirectStatement]:
+        connection = await self._source.connection()
+        return connection, direct.compiled_for(connection.dialect, (statement, names), lambda: statement, names)
 
     async def _insert(self, table: Table, values: Mapping[str, Any]) -> int:
         """Inserts one row; returns its id."""
@@ -169,6 +173,13 @@ class _SqlRepository:
         """Inserts rows in one statement; returns their ids in the order of `rows`."""
         if not rows:
             return []
+        if self._source.runs_direct_statements:  # one INSERT per row, pipelined: RETURNING in order
+            names = tuple(rows[0])
+            if any(tuple(row) != names for row in rows):
+                raise ValueError("rows inserted together must name the same columns")
+            connection, compiled = await self._compiled(_inserting(table, ordered=False), names)
+            outcome = await direct.run_many(connection, compiled, rows)
+            return [int(row["id"]) for row in outcome.rows]
         ordered = self._on_postgres  # SQLAlchemy pairs RETURNING rows with their parameters itself
         ids = builtins.list((await self._session.execute(_inserting(table, ordered=ordered), rows)).scalars())
         if not ordered:
