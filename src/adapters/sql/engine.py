@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
+import weakref
 from typing import Any
 
 from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.util import await_only
 
 DEFAULT_DATABASE_URL = "sqlite:///./incidentcore.db"
 DATABASE_URL_ENV = "DATABASE_URL"
@@ -101,6 +104,11 @@ def _ping_idle_connections(engine: AsyncEngine) -> None:
             raise
 
 
+class DatabaseBusy(Exception):
+    """The embedded database's write lock was not free within the busy timeout: the process is taking
+    more writes than SQLite can; a client should retry shortly (HTTP answers 503)."""
+
+
 def _configure_sqlite(engine: AsyncEngine, *, enforce_foreign_keys: bool) -> None:
     # The pattern of SQLAlchemy's "Transactions with SQLite and the sqlite3 driver": the driver's own
     # transaction handling is switched off and SQLAlchemy emits BEGIN itself.
@@ -115,6 +123,49 @@ def _configure_sqlite(engine: AsyncEngine, *, enforce_foreign_keys: bool) -> Non
         finally:
             cursor.close()
 
+    # Every transaction takes SQLite's one write lock (BEGIN IMMEDIATE). Left to SQLite, waiting
+    # transactions poll for it with growing sleeps, and under load some starve past the busy timeout
+    # while later ones get in. In this process they queue for it instead, first come first served (an
+    # asyncio.Lock per event loop); SQLite's busy timeout still arbitrates between processes.
+    queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+    async def queue_for_write_lock(queue: asyncio.Lock) -> None:
+        try:
+            async with asyncio.timeout(SQLITE_BUSY_TIMEOUT_MS / 1000):
+                await queue.acquire()
+        except TimeoutError:
+            raise DatabaseBusy(f"the database stayed busy for {SQLITE_BUSY_TIMEOUT_MS} ms") from None
+
     @event.listens_for(engine.sync_engine, "begin")
     def begin_immediate(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        loop = asyncio.get_running_loop()  # an async engine: always reached through its greenlet bridge
+        queue = queues.get(loop)
+        if queue is None:
+            queue = queues[loop] = asyncio.Lock()
+        await_only(queue_for_write_lock(queue))
+        connection.info[_WRITE_QUEUE] = queue
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _leave_write_queue(connection.info)
+            raise
+
+    @event.listens_for(engine.sync_engine, "commit")
+    @event.listens_for(engine.sync_engine, "rollback")
+    def transaction_ending(connection: Connection) -> None:
+        # Just before the COMMIT or ROLLBACK: the next in line's BEGIN IMMEDIATE waits the moment
+        # it takes in SQLite's busy handler.
+        _leave_write_queue(connection.info)
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def returned(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        _leave_write_queue(record.info)  # a transaction that ended without either (an invalidation)
+
+
+_WRITE_QUEUE = "sqlite_write_queue"
+
+
+def _leave_write_queue(info: dict[Any, Any]) -> None:
+    queue = info.pop(_WRITE_QUEUE, None)
+    if queue is not None:
+        queue.release()

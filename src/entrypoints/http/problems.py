@@ -20,7 +20,9 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
 from litestar.utils.scope.state import ScopeState
+from sqlalchemy.exc import OperationalError
 
+from adapters.sql.engine import DatabaseBusy
 from entrypoints.http.wire import FieldProblem, Problem
 from entrypoints.log_hygiene import REQUEST_ID
 from incidentcore.errors import (
@@ -136,9 +138,27 @@ def unexpected_error_handler(request: Request[Any, Any, Any], error: Exception) 
     )
 
 
+def busy_database_handler(request: Request[Any, Any, Any], error: Exception) -> Response[Problem]:
+    """SQLite's write lock not free within the busy timeout (queued in this process: DatabaseBusy;
+    held by another process: SQLite's own "database is locked"): 503 and a retry, not an error."""
+    if isinstance(error, OperationalError) and "database is locked" not in str(error.orig):
+        return unexpected_error_handler(request, error)
+    logger.warning("database busy: %s %s answered 503", request.method, request.url.path)
+    return problem(
+        503,
+        "The database is busy with other writes; retry in a moment.",
+        slug="database-busy",
+        headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
+    )
+
+
+BUSY_RETRY_AFTER_SECONDS = 1
+
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DomainError: domain_error_handler,
     HTTPException: http_exception_handler,
+    DatabaseBusy: busy_database_handler,
+    OperationalError: busy_database_handler,
     Exception: unexpected_error_handler,
 }
 
