@@ -2,7 +2,9 @@
 
 Starts `incidentcore serve --workers 1` (the real CLI, in a subprocess) on a temporary SQLite file and
 on a throwaway Postgres database next to INCIDENTCORE_TEST_POSTGRES_URL's, and in the same run
-bench/bare_litestar_app.py, a bare Litestar JSON endpoint under the same uvicorn options: the ceiling.
+bench/bare_litestar_app.py, a bare Litestar JSON endpoint under the same uvicorn options: the ceiling;
+and, on Postgres, the same app reading one row by its key through psycopg alone (`GET /bare-row`): the
+least any endpoint that reads the database costs, so the ceiling of the get-by-id goal.
 Seeds each server through the API (an admin from `create-admin`, a team, a policy paging the admin at
 once, an Elastic integration, users who open incidents, some incidents), drives every scenario with
 wrk (a warm-up, then rounds; the median counts), and measures pgbench single-row INSERTs into a table
@@ -123,6 +125,7 @@ SCENARIOS = (
     Scenario("ingest-new", "POST /v1/alerts/elastic, new alert"),
     Scenario("ingest-repeat", "POST /v1/alerts/elastic, repeat"),
     Scenario("bare", "bare Litestar JSON endpoint", needs_api=False),
+    Scenario("bare-row", "bare endpoint + one psycopg row read", needs_api=False),
 )
 # Reads first: the list's `total` counts every incident, so it runs before the writes add thousands.
 API_ORDER = ("get", "list", "create", "ingest-new", "ingest-repeat")
@@ -451,8 +454,9 @@ def incidentcore_server(database_url: str, workdir: Path) -> Iterator[RunningSer
 
 
 @contextlib.contextmanager
-def bare_server(workdir: Path) -> Iterator[RunningServer]:
-    with running_server([sys.executable, str(BARE_APP)], dict(os.environ), workdir, "/bare") as server:
+def bare_server(workdir: Path, database_url: str | None = None) -> Iterator[RunningServer]:
+    command = [sys.executable, str(BARE_APP), *(["--database-url", database_url] if database_url else [])]
+    with running_server(command, dict(os.environ), workdir, "/bare") as server:
         yield server
 
 
@@ -576,7 +580,10 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
 
 
 def print_report(
-    results: dict[tuple[str, str], LoadResult], bare: LoadResult | None, pgbench_tps: float | None
+    results: dict[tuple[str, str], LoadResult],
+    bare: LoadResult | None,
+    bare_row: LoadResult | None,
+    pgbench_tps: float | None,
 ) -> None:
     print()
     header = f"{'scenario':<36} {'SQLite req/s':>12} {'p99 ms':>8} {'errors':>7}   {'Postgres req/s':>14} {'p99 ms':>8} {'errors':>7}"
@@ -597,6 +604,11 @@ def print_report(
         print(
             f"{'bare Litestar JSON endpoint (no db)':<36} {rate(bare):>12} {p99(bare):>8} {failures(bare):>7}"
         )
+    if bare_row:
+        print(
+            f"{'bare endpoint + one psycopg row read':<36} {'':>12} {'':>8} {'':>7}   "
+            f"{rate(bare_row):>14} {p99(bare_row):>8} {failures(bare_row):>7}"
+        )
     if pgbench_tps:
         print(f"{'pgbench INSERT, unique index (TPS)':<36} {'':>12} {'':>8} {'':>7}   {pgbench_tps:>14,.0f}")
 
@@ -614,6 +626,14 @@ def print_report(
             GOAL_GET_VS_BARE,
             "{:.3f}",
         )
+    bare_row_rate = bare_row.requests_per_second if bare_row else None
+    ceiling = ratio(bare_row_rate, bare_rate)
+    if ceiling is not None:
+        # What the first goal asks of an endpoint that reads the database, measured on the least one.
+        print(f"  {'(bare + one psycopg row read) / bare':<40} {'postgres':<9} {ceiling:>10.3f}   the ceiling of the first")
+        get_vs_row = ratio(req_s("get", "postgres"), bare_row_rate)
+        if get_vs_row is not None:
+            print(f"  {'GET /v1/incidents/{id} / that endpoint':<40} {'postgres':<9} {get_vs_row:>10.3f}")
     for name in ("create", "ingest-new", "ingest-repeat"):
         label = next(s.label for s in SCENARIOS if s.name == name)
         goal_line(label, "postgres", req_s(name, "postgres"), GOAL_WRITES_PER_SECOND, "{:,.0f}/s")
@@ -636,11 +656,15 @@ def goal_line(label: str, backend: str, value: float | None, goal: float, shown:
     print(f"  {label:<40} {backend:<9} {shown.format(value):>10}   goal >= {shown.format(goal)}: {verdict}")
 
 
-def report_failures(results: dict[tuple[str, str], LoadResult], bare: LoadResult | None) -> None:
+def report_failures(
+    results: dict[tuple[str, str], LoadResult], bare: LoadResult | None, bare_row: LoadResult | None
+) -> None:
     """A benchmark of error answers measures nothing: say which scenario got which."""
     failing = {key: r for key, r in results.items() if r.failures}
     if bare and bare.failures:
         failing[("bare", "-")] = bare
+    if bare_row and bare_row.failures:
+        failing[("bare-row", "postgres")] = bare_row
     if failing:
         print("\nNON-2xx ANSWERS OR SOCKET ERRORS (these figures do not measure the scenario):")
         for (scenario, backend), result in failing.items():
@@ -738,6 +762,7 @@ def main() -> None:
 
     results: dict[tuple[str, str], LoadResult] = {}
     bare = None
+    bare_row = None
     pgbench_tps = None
     with tempfile.TemporaryDirectory(prefix="bench_http_") as temp:
         workdir = Path(temp)
@@ -747,13 +772,20 @@ def main() -> None:
             with bare_server(workdir) as server:
                 print(f"bare Litestar endpoint: pid {server.pid}, {server.base_url}", flush=True)
                 bare = measure(generator, server.base_url, Load("GET", "/bare"), args, "bare")
+        if "bare-row" in selected and postgres_version is not None:
+            with (
+                fresh_database(args.postgres_url, "incidentcore_bench_bare_row") as url,
+                bare_server(workdir, psycopg_url(url)) as server,
+            ):
+                print(f"bare endpoint + one row: pid {server.pid}, {server.base_url}", flush=True)
+                bare_row = measure(generator, server.base_url, Load("GET", "/bare-row"), args, "bare-row")
         if run_pgbench:
             try:
                 pgbench_tps = pgbench_insert_tps(args.postgres_url, args, workdir)
             except RuntimeError as error:
                 print(f"pgbench skipped: {error}")
-    print_report(results, bare, pgbench_tps)
-    report_failures(results, bare)
+    print_report(results, bare, bare_row, pgbench_tps)
+    report_failures(results, bare, bare_row)
 
 
 if __name__ == "__main__":
