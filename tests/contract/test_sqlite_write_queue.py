@@ -108,5 +108,6 @@ def test_a_database_another_process_holds_answers_503_with_retry_after(
     assert busy.status_code == 503
     assert busy.headers["Retry-After"] == "1"
     assert busy.headers["Content-Type"].startswith("application/problem+json")
+    assert busy.json()["type"] == "urn:incidentcore:problem:database-busy"
     assert busy.json()["detail"] == "The database is busy with other writes; retry in a moment."
     assert after.status_code == 404

@@ -6,9 +6,10 @@ README's Performance section). Every request runs a few statements of fixed shap
 column, INSERT ... RETURNING id, the fenced incident UPDATE), so those are compiled once by SQLAlchemy
 for the engine's dialect, with the column types' own bind and result processors, and run on the
 psycopg connection under the session's transaction: the same SQL, the same conversions, the same
-transaction, seen by SQLAlchemy's cursor-execute event listeners. A database error is raised as SQLAlchemy's (`IntegrityError` and the rest), so the
-callers' conflict handling is unchanged, and a lost connection is invalidated as SQLAlchemy would.
-Other engines and every other statement go through SQLAlchemy.
+transaction, seen by SQLAlchemy's cursor-execute event listeners. A database error is raised as
+SQLAlchemy's own (an IntegrityError stays one), so the callers' conflict handling is unchanged, and a
+lost connection is invalidated as SQLAlchemy would. Other engines and every other statement go
+through SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -69,10 +70,9 @@ class DirectStatement:
         return values
 
     def row(self, values: Sequence[Any]) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            key: processor(value) if processor is not None else value
-            for (key, processor), value in zip(self._columns, values, strict=True)
-        }
+        row: dict[str, Any] = {}
+        for (key, processor), value in zip(self._columns, values, strict=True):
+            row[key] = processor(value) if processor is not None else value
         return row
 
 
