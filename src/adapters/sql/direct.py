@@ -52,7 +52,9 @@ class DirectStatement:
         self.sql = compiled.string
         self._compiled = compiled
         self._bind_processors: dict[str, Processor] = {}
-        for name, bind in compiled.binds.items():
+        if compiled.literal_execute_params or compiled.post_compile_params:
+            raise ValueError("a direct statement must not expand parameters at execution (IN lists)")
+        for bind, name in compiled.bind_names.items():  # the names as rendered (anonymous ones too)
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
                 self._bind_processors[name] = processor

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -18,6 +18,7 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     CursorResult,
+    Integer,
     Row,
     Select,
     Table,
@@ -158,6 +159,19 @@ class _SqlRepository:
         rows = [dict(row._mapping) for row in result] if result.returns_rows else []
         return direct.Outcome(rows, result.rowcount)
 
+    async def _execute_many(self, statement: Executable, rows: Sequence[Mapping[str, Any]]) -> direct.Outcome:
+        """Runs a statement built once for each of `rows` (all naming the same columns), in one round
+        trip; on Postgres directly on psycopg, elsewhere through the session."""
+        if self._source.runs_direct_statements:
+            names = tuple(rows[0])
+            if any(tuple(row) != names for row in rows):
+                raise ValueError("rows sent together must name the same columns")
+            connection, compiled = await self._compiled(statement, names)
+            return await direct.run_many(connection, compiled, rows)
+        result = cast(CursorResult[Any], await self._session.execute(statement, [dict(row) for row in rows]))
+        returned = [dict(row._mapping) for row in result] if result.returns_rows else []
+        return direct.Outcome(returned, result.rowcount)
+
     async def _compiled(
         self, statement: Executable, names: tuple[str, ...]
     ) -> tuple[AsyncConnection, direct.DirectStatement]:
@@ -174,11 +188,7 @@ class _SqlRepository:
         if not rows:
             return []
         if self._source.runs_direct_statements:  # one INSERT per row, pipelined: RETURNING in order
-            names = tuple(rows[0])
-            if any(tuple(row) != names for row in rows):
-                raise ValueError("rows inserted together must name the same columns")
-            connection, compiled = await self._compiled(_inserting(table, ordered=False), names)
-            outcome = await direct.run_many(connection, compiled, rows)
+            outcome = await self._execute_many(_inserting(table, ordered=False), rows)
             return [int(row["id"]) for row in outcome.rows]
         ordered = self._on_postgres  # SQLAlchemy pairs RETURNING rows with their parameters itself
         ids = builtins.list((await self._session.execute(_inserting(table, ordered=ordered), rows)).scalars())
@@ -209,6 +219,11 @@ class _SqlRepository:
 
 
 _ONE_ROW_BY: dict[tuple[str, str, bool], Select[Any]] = {}
+_RECENT: dict[tuple[str, Hashable], Select[Any]] = {}  # keyed by table and a fixed set of kinds
+_NEW_PAGES: dict[str, Any] = {}  # the pages' INSERT ... ON CONFLICT DO NOTHING, per dialect
+_ACTIVE_POLICIES = (
+    select(escalation_policies).where(escalation_policies.c.is_active == true()).order_by(escalation_policies.c.id)
+)
 _INSERTS: dict[tuple[str, bool], Any] = {}
 # The SET clause comes from the parameters' column names; the fence from these two.
 _FENCED_INCIDENT_UPDATE = update(incidents).where(
@@ -318,12 +333,23 @@ class _IncidentHistory(_EntityRepository[E]):
             entity.id = entity_id
 
     async def _recent(
-        self, where: Sequence[ColumnElement[bool]], since: datetime, limit: int
+        self,
+        key: Hashable,
+        where: Callable[[], Sequence[ColumnElement[bool]]],
+        values: Mapping[str, Any],
+        since: datetime,
+        limit: int,
     ) -> builtins.list[datetime]:
-        """When the rows matching `where` were created since `since`, newest first, at most `limit`."""
-        created_at = self._table.c.created_at
-        query = select(created_at).where(*where, created_at >= since).order_by(created_at.desc())
-        return builtins.list((await self._session.scalars(query.limit(max(limit, 0)))).all())
+        """When the rows matching `where()` (its parameters in `values`) were created since `since`,
+        newest first, at most `limit`; the statement is built once per `key`."""
+        query = _RECENT.get((self._table.name, key))
+        if query is None:
+            created_at = self._table.c.created_at
+            query = select(created_at).where(*where(), created_at >= bindparam("since"))
+            query = query.order_by(created_at.desc()).limit(bindparam("limit", type_=Integer))
+            _RECENT[(self._table.name, key)] = query
+        outcome = await self._execute(query, {**values, "since": since, "limit": max(limit, 0)})
+        return [row["created_at"] for row in outcome.rows]
 
 
 class SqlUserRepository(_EntityRepository[User], UserRepository):
@@ -555,8 +581,17 @@ class SqlTimelineRepository(_IncidentHistory[TimelineEvent], TimelineRepository)
     async def recent_by_actor(
         self, actor_id: int, kinds: Sequence[TimelineKind], since: datetime, limit: int
     ) -> builtins.list[datetime]:
+        columns = timeline_events.c
+        kinds = tuple(kinds)
         return await self._recent(
-            [timeline_events.c.actor_id == actor_id, timeline_events.c.kind.in_(kinds)], since, limit
+            kinds,
+            lambda: [
+                columns.actor_id == bindparam("actor_id"),
+                columns.kind.in_([bindparam(f"kind_{n}", kind, type_=columns.kind.type) for n, kind in enumerate(kinds)]),
+            ],
+            {"actor_id": actor_id},
+            since,
+            limit,
         )
 
 
@@ -570,8 +605,13 @@ class SqlEscalationEventRepository(_IncidentHistory[EscalationEvent], Escalation
     async def recent(
         self, incident_id: int, kind: EffectKind, since: datetime, limit: int
     ) -> builtins.list[datetime]:
+        columns = escalation_events.c
         return await self._recent(
-            [escalation_events.c.incident_id == incident_id, escalation_events.c.kind == kind], since, limit
+            kind,
+            lambda: [columns.incident_id == bindparam("incident_id"), columns.kind == kind],
+            {"incident_id": incident_id},
+            since,
+            limit,
         )
 
 
@@ -588,11 +628,7 @@ class SqlPolicyRepository(_EntityRepository[EscalationPolicy], PolicyRepository)
         return await self._page([], [escalation_policies.c.id], page)
 
     async def list_active(self) -> builtins.list[EscalationPolicy]:
-        return await self._select(
-            select(escalation_policies)
-            .where(escalation_policies.c.is_active == true())
-            .order_by(escalation_policies.c.id)
-        )
+        return [self._from_row(row) for row in (await self._execute(_ACTIVE_POLICIES, {})).rows]
 
     async def list_all(self) -> builtins.list[EscalationPolicy]:
         return await self._select(select(escalation_policies).order_by(escalation_policies.c.id))
@@ -646,15 +682,17 @@ class SqlNotificationRepository(_IncidentHistory[Notification], NotificationRepo
             fresh.setdefault(notification.idempotency_key, notification)
         if not fresh:
             return []
-        statement = (
-            self._upsert_statement(notifications)
-            .on_conflict_do_nothing(index_elements=[notifications.c.idempotency_key])
-            .returning(notifications.c.id, notifications.c.idempotency_key)
-        )
+        statement = _NEW_PAGES.get(self._source.dialect_name)
+        if statement is None:
+            statement = _NEW_PAGES[self._source.dialect_name] = (
+                self._upsert_statement(notifications)
+                .on_conflict_do_nothing(index_elements=[notifications.c.idempotency_key])
+                .returning(notifications.c.id, notifications.c.idempotency_key)
+            )
         rows = [self._values(n) for n in fresh.values()]
         with conflicts({}, foreign_key="a notification refers to an incident or user that does not exist"):
-            result = await self._session.execute(statement, rows)
-        inserted_ids = {key: row_id for row_id, key in result.all()}
+            outcome = await self._execute_many(statement, rows)
+        inserted_ids = {row["idempotency_key"]: row["id"] for row in outcome.rows}
         inserted: list[Notification] = []
         for key, notification in fresh.items():
             if key in inserted_ids:
