@@ -163,6 +163,7 @@ class LoadResult:
     p99_ms: float
     statuses: Counter[int]
     transport_errors: Counter[str]  # by kind (connect, read, write, timeout): no HTTP answer at all
+    cpu_ms_per_answer: float | None = None  # the server process's CPU time over the answers it gave
 
     @property
     def failures(self) -> int:
@@ -335,30 +336,54 @@ class HttpxLoad:
 LoadGenerator = WrkLoad | HttpxLoad
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """The CPU time (user + system) process `pid` has used so far; None where /proc cannot tell."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def measure(
-    generator: LoadGenerator, base_url: str, load: Load, args: argparse.Namespace, where: str
+    generator: LoadGenerator, server: RunningServer, load: Load, args: argparse.Namespace, where: str
 ) -> LoadResult:
-    """A warm-up (pool, caches), then `rounds` rounds: the median rate, all rounds' answers counted."""
-    generator.run(base_url, load, args.warmup, args.connections)
+    """A warm-up (pool, caches), then `rounds` rounds: the median rate, all rounds' answers counted.
+
+    Each round also reports the server's own CPU time per answer: on a machine shared with noisy
+    neighbours it moves far less than requests/s, so it is the figure to compare changes by."""
+    generator.run(server.base_url, load, args.warmup, args.connections)
     rounds = []
     for number in range(1, args.rounds + 1):
-        result = generator.run(base_url, load, args.duration, args.connections)
+        cpu_before = cpu_seconds(server.pid)
+        result = generator.run(server.base_url, load, args.duration, args.connections)
+        cpu_after = cpu_seconds(server.pid)
+        answers = result.statuses.total()
+        if cpu_before is not None and cpu_after is not None and answers:
+            result.cpu_ms_per_answer = 1000 * (cpu_after - cpu_before) / answers
         rounds.append(result)
         # The 1-minute load average includes this bench's own two busy cores.
         print(
             f"    {where:<24} round {number}: {result.requests_per_second:9.1f} req/s, "
-            f"p99 {result.p99_ms:7.1f} ms, {describe_answers(result)} (load {os.getloadavg()[0]:.2f})",
+            f"p99 {result.p99_ms:7.1f} ms, server CPU {cpu_ms(result)} ms/answer, "
+            f"{describe_answers(result)} (load {os.getloadavg()[0]:.2f})",
             flush=True,
         )
     statuses: Counter[int] = Counter()
     for result in rounds:
         statuses.update(result.statuses)
+    cpu = [r.cpu_ms_per_answer for r in rounds if r.cpu_ms_per_answer is not None]
     return LoadResult(
         requests_per_second=statistics.median(r.requests_per_second for r in rounds),
         p99_ms=statistics.median(r.p99_ms for r in rounds),
         statuses=statuses,
         transport_errors=sum((r.transport_errors for r in rounds), Counter()),
+        cpu_ms_per_answer=statistics.median(cpu) if cpu else None,
     )
+
+
+def cpu_ms(result: LoadResult | None) -> str:
+    return "-" if result is None or result.cpu_ms_per_answer is None else f"{result.cpu_ms_per_answer:.2f}"
 
 
 def describe_answers(result: LoadResult) -> str:
@@ -586,7 +611,10 @@ def print_report(
     pgbench_tps: float | None,
 ) -> None:
     print()
-    header = f"{'scenario':<36} {'SQLite req/s':>12} {'p99 ms':>8} {'errors':>7}   {'Postgres req/s':>14} {'p99 ms':>8} {'errors':>7}"
+    header = (
+        f"{'scenario':<36} {'SQLite req/s':>12} {'p99 ms':>8} {'CPU ms':>7} {'errors':>7}   "
+        f"{'Postgres req/s':>14} {'p99 ms':>8} {'CPU ms':>7} {'errors':>7}"
+    )
     print(header)
     print("-" * len(header))
     for scenario in SCENARIOS:
@@ -597,20 +625,24 @@ def print_report(
             )
             if sqlite or postgres:
                 print(
-                    f"{scenario.label:<36} {rate(sqlite):>12} {p99(sqlite):>8} {failures(sqlite):>7}   "
-                    f"{rate(postgres):>14} {p99(postgres):>8} {failures(postgres):>7}"
+                    f"{scenario.label:<36} {rate(sqlite):>12} {p99(sqlite):>8} {cpu_ms(sqlite):>7} "
+                    f"{failures(sqlite):>7}   {rate(postgres):>14} {p99(postgres):>8} {cpu_ms(postgres):>7} "
+                    f"{failures(postgres):>7}"
                 )
     if bare:
         print(
-            f"{'bare Litestar JSON endpoint (no db)':<36} {rate(bare):>12} {p99(bare):>8} {failures(bare):>7}"
+            f"{'bare Litestar JSON endpoint (no db)':<36} {rate(bare):>12} {p99(bare):>8} {cpu_ms(bare):>7} "
+            f"{failures(bare):>7}"
         )
+    blank = f"{'':>12} {'':>8} {'':>7} {'':>7}"
     if bare_row:
         print(
-            f"{'bare endpoint + one psycopg row read':<36} {'':>12} {'':>8} {'':>7}   "
-            f"{rate(bare_row):>14} {p99(bare_row):>8} {failures(bare_row):>7}"
+            f"{'bare endpoint + one psycopg row read':<36} {blank}   "
+            f"{rate(bare_row):>14} {p99(bare_row):>8} {cpu_ms(bare_row):>7} {failures(bare_row):>7}"
         )
     if pgbench_tps:
-        print(f"{'pgbench INSERT, unique index (TPS)':<36} {'':>12} {'':>8} {'':>7}   {pgbench_tps:>14,.0f}")
+        print(f"{'pgbench INSERT, unique index (TPS)':<36} {blank}   {pgbench_tps:>14,.0f}")
+    print("(CPU ms: the server process's CPU time per answer, steadier than req/s on a shared machine)")
 
     def req_s(scenario: str, backend: str) -> float | None:
         result = results.get((scenario, backend))
@@ -737,7 +769,7 @@ def measure_api(
         for scenario in scenarios:
             load = load_for(scenario, seeded)
             where = f"{backend} {scenario}"
-            results[(scenario, backend)] = measure(generator, server.base_url, load, args, where)
+            results[(scenario, backend)] = measure(generator, server, load, args, where)
     return results
 
 
@@ -771,14 +803,14 @@ def main() -> None:
         if "bare" in selected:
             with bare_server(workdir) as server:
                 print(f"bare Litestar endpoint: pid {server.pid}, {server.base_url}", flush=True)
-                bare = measure(generator, server.base_url, Load("GET", "/bare"), args, "bare")
+                bare = measure(generator, server, Load("GET", "/bare"), args, "bare")
         if "bare-row" in selected and postgres_version is not None:
             with (
                 fresh_database(args.postgres_url, "incidentcore_bench_bare_row") as url,
                 bare_server(workdir, psycopg_url(url)) as server,
             ):
                 print(f"bare endpoint + one row: pid {server.pid}, {server.base_url}", flush=True)
-                bare_row = measure(generator, server.base_url, Load("GET", "/bare-row"), args, "bare-row")
+                bare_row = measure(generator, server, Load("GET", "/bare-row"), args, "bare-row")
         if run_pgbench:
             try:
                 pgbench_tps = pgbench_insert_tps(args.postgres_url, args, workdir)

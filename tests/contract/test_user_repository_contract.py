@@ -217,10 +217,16 @@ async def test_resolve_targets_by_id_team_and_role_once_each_in_id_order(uow_fac
         search_lead = await stored_user(uow, "slead@example.com", team_id=search.id, role=Role.TEAM_LEAD)
         teamless_manager = await stored_user(uow, "mgr@example.com", role=Role.MANAGER)
         await stored_user(uow, "away@example.com", team_id=payments.id, is_active=False)
-        await stored_user(uow, "other@example.com", team_id=search.id)
+        other = await stored_user(uow, "other@example.com", team_id=search.id)
         await uow.commit()
 
     async with uow_factory() as uow:
+        # Without roles (the usual policy), Postgres reads with one fixed `= ANY(array)` statement.
+        ids_and_team = await uow.users.resolve_targets(
+            user_ids=[member.id, direct.id, member.id], team_ids=[payments.id], roles=[]
+        )
+        team_only = await uow.users.resolve_targets(user_ids=[], team_ids=[search.id], roles=[])
+        ids_only = await uow.users.resolve_targets(user_ids=[search_lead.id, 999_999], team_ids=[], roles=[])
         resolved = await uow.users.resolve_targets(
             user_ids=[direct.id, member.id],
             team_ids=[payments.id],
@@ -233,6 +239,9 @@ async def test_resolve_targets_by_id_team_and_role_once_each_in_id_order(uow_fac
     assert [u.id for u in resolved] == [direct.id, member.id, payments_lead.id, teamless_manager.id]
     assert [u.id for u in lead_anywhere] == [payments_lead.id, search_lead.id]
     assert nothing == []
+    assert [u.id for u in ids_and_team] == [direct.id, member.id, payments_lead.id]
+    assert [u.id for u in team_only] == [search_lead.id, other.id]
+    assert [u.id for u in ids_only] == [search_lead.id]
 
 
 async def test_get_for_update_reads_the_user_and_the_lock_ends_with_the_unit_of_work(

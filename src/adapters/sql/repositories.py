@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     UnaryExpression,
     and_,
+    any_,
     bindparam,
     delete,
     func,
@@ -222,7 +223,28 @@ _ONE_ROW_BY: dict[tuple[str, str, bool], Select[Any]] = {}
 _RECENT: dict[tuple[str, Hashable], Select[Any]] = {}  # keyed by table and a fixed set of kinds
 _NEW_PAGES: dict[str, Any] = {}  # the pages' INSERT ... ON CONFLICT DO NOTHING, per dialect
 _ACTIVE_POLICIES = (
-    select(escalation_policies).where(escalation_policies.c.is_active == true()).order_by(escalation_policies.c.id)
+    select(escalation_policies)
+    .where(escalation_policies.c.is_active == true())
+    .order_by(escalation_policies.c.id)
+)
+# Postgres only (`= ANY(array)`): one statement whatever the number of ids, so it compiles once and
+# psycopg prepares it, where an IN list is a new statement for every length.
+_IDS = postgresql.ARRAY(Integer)
+_USERS_OR_TEAMS = (
+    select(users)
+    .where(
+        users.c.is_active == true(),
+        or_(
+            users.c.id == any_(bindparam("user_ids", type_=_IDS)),
+            users.c.team_id == any_(bindparam("team_ids", type_=_IDS)),
+        ),
+    )
+    .order_by(users.c.id)
+)
+_PREFERENCES_OF = (
+    select(notification_preferences)
+    .where(notification_preferences.c.user_id == any_(bindparam("user_ids", type_=_IDS)))
+    .order_by(notification_preferences.c.user_id, notification_preferences.c.channel)
 )
 _INSERTS: dict[tuple[str, bool], Any] = {}
 # The SET clause comes from the parameters' column names; the fence from these two.
@@ -422,6 +444,9 @@ class SqlUserRepository(_EntityRepository[User], UserRepository):
             targeted.append(holds_role if team_id is None else and_(holds_role, users.c.team_id == team_id))
         if not targeted:
             return []
+        if self._source.runs_direct_statements and not roles:  # the usual policy: one fixed statement
+            given = {"user_ids": builtins.list(user_ids), "team_ids": builtins.list(team_ids)}
+            return [self._from_row(row) for row in (await self._execute(_USERS_OR_TEAMS, given)).rows]
         return await self._select(
             select(users).where(users.c.is_active == true(), or_(*targeted)).order_by(users.c.id)
         )
@@ -649,12 +674,16 @@ class SqlPreferenceRepository(_SqlRepository, PreferenceRepository):
     async def list_for_users(self, user_ids: Sequence[int]) -> list[NotificationPreference]:
         if not user_ids:
             return []
-        query = (
-            select(notification_preferences)
-            .where(notification_preferences.c.user_id.in_(user_ids))
-            .order_by(notification_preferences.c.user_id, notification_preferences.c.channel)
-        )
-        return [mapping.from_row(NotificationPreference, row._mapping) for row in await self._all(query)]
+        if self._source.runs_direct_statements:
+            rows = (await self._execute(_PREFERENCES_OF, {"user_ids": builtins.list(user_ids)})).rows
+        else:
+            query = (
+                select(notification_preferences)
+                .where(notification_preferences.c.user_id.in_(user_ids))
+                .order_by(notification_preferences.c.user_id, notification_preferences.c.channel)
+            )
+            rows = [row._mapping for row in await self._all(query)]
+        return [mapping.from_row(NotificationPreference, row) for row in rows]
 
     async def upsert(self, preference: NotificationPreference) -> NotificationPreference:
         values = mapping.values(notification_preferences, preference)
