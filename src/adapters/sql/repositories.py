@@ -674,6 +674,7 @@ class SqlPreferenceRepository(_SqlRepository, PreferenceRepository):
     async def list_for_users(self, user_ids: Sequence[int]) -> list[NotificationPreference]:
         if not user_ids:
             return []
+        rows: Sequence[mapping.Columns]
         if self._source.runs_direct_statements:
             rows = (await self._execute(_PREFERENCES_OF, {"user_ids": builtins.list(user_ids)})).rows
         else:
