@@ -259,6 +259,9 @@ class MeteredUnitOfWork:
         await self._inner.commit()
         self._committed.count()
 
+    def reads_only(self) -> None:
+        self._inner.reads_only()
+
     async def rollback(self) -> None:
         self._committed.forget()
         await self._inner.rollback()

@@ -600,6 +600,12 @@ class UnitOfWork(Protocol):
         """Makes everything written so far durable and visible to others; the unit of work may go on."""
         ...
 
+    def reads_only(self) -> None:
+        """A promise, made before the first statement, that this unit of work will only read (a GET).
+        The adapter may then read without a transaction: each read sees what was committed when it
+        ran, as in a READ COMMITTED transaction. A write, or `commit()`, is refused: a bug."""
+        ...
+
     async def rollback(self) -> None:
         """Discards everything written since the last commit."""
         ...

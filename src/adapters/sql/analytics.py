@@ -72,12 +72,26 @@ class SqlAnalyticsQueries(AnalyticsQueries):
         self._source = source
 
     async def incident_report(self, since: datetime, until: datetime, team_id: int | None) -> IncidentReport:
+        if self._source.dialect_name != "postgresql":
+            return await self._incident_report(since, until, team_id, postgres=False)
+        # The plan's cost (a sort per percentile over every incident of a long window) passes
+        # Postgres's JIT threshold, and compiling takes longer than the query: not for this one. A
+        # unit of work that only reads runs in autocommit, where SET LOCAL would not last: SET, RESET.
         session = self._source.session
-        postgres = self._source.dialect_name == "postgresql"
-        if postgres:
-            # The plan's cost (a sort per percentile over every incident of a long window) passes
-            # Postgres's JIT threshold, and compiling takes longer than the query: not for this one.
+        options = session.bind.sync_engine.get_execution_options() if session.bind is not None else {}
+        if options.get("isolation_level") != "AUTOCOMMIT":
             await session.execute(text("SET LOCAL jit = off"))
+            return await self._incident_report(since, until, team_id, postgres=True)
+        await session.execute(text("SET jit = off"))
+        try:
+            return await self._incident_report(since, until, team_id, postgres=True)
+        finally:
+            await session.execute(text("RESET jit"))
+
+    async def _incident_report(
+        self, since: datetime, until: datetime, team_id: int | None, *, postgres: bool
+    ) -> IncidentReport:
+        session = self._source.session
         in_window = [incidents.c.created_at >= since, incidents.c.created_at < until]
         if team_id is not None:
             in_window.append(incidents.c.team_id == team_id)

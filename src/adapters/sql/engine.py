@@ -68,11 +68,51 @@ def create_engine(
     # a database error, so logging one (a 500 logs its exception) cannot leak them.
     options.setdefault("hide_parameters", True)
     engine = create_async_engine(normalised, **options)
+    _refuse_writes_when_reading_only(engine)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, enforce_foreign_keys=enforce_foreign_keys)
     elif not options.get("pool_pre_ping"):
         _ping_idle_connections(engine)
     return engine
+
+
+READS_ONLY = "incidentcore_reads_only"
+"""An execution option: the connection's unit of work only reads (see `reading_engine`)."""
+
+
+class WriteWhileReadingOnly(RuntimeError):
+    """A statement other than a read on a connection whose unit of work promised only to read: a bug."""
+
+
+def reading_engine(engine: AsyncEngine) -> AsyncEngine:
+    """`engine` for units of work that only read (a GET), sharing its pool.
+
+    On Postgres its connections run in autocommit: no BEGIN and no ROLLBACK, two of a read's four
+    round trips. Each statement then sees what was committed when it began, as it does in a READ
+    COMMITTED transaction. On SQLite its transactions are plain deferred BEGINs that do not queue for
+    the write lock: in WAL mode a reader works beside the writer, on a snapshot. Either way any
+    statement but a SELECT is refused (WriteWhileReadingOnly), so a write can never land half done."""
+    reading = _READING.get(engine.sync_engine)
+    if reading is None:
+        options: dict[str, Any] = {READS_ONLY: True}
+        if engine.dialect.name == "postgresql":
+            options["isolation_level"] = "AUTOCOMMIT"
+        reading = _READING[engine.sync_engine] = engine.execution_options(**options)
+    return reading
+
+
+_READING: weakref.WeakKeyDictionary[Any, AsyncEngine] = weakref.WeakKeyDictionary()
+# By the statement's first word. BEGIN: SQLite's deferred BEGIN, sent by the "begin" listener. WITH:
+# the analytics' read-only CTE (no statement of ours writes through a CTE). SET and RESET: a setting
+# of the connection (the analytics' jit), not data.
+_READS = ("SELECT", "WITH", "SHOW", "BEGIN", "SET ", "RESET ")
+
+
+def _refuse_writes_when_reading_only(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def refuse_writes(connection: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+        if connection.get_execution_options().get(READS_ONLY) and not statement.lstrip().upper().startswith(_READS):
+            raise WriteWhileReadingOnly(f"a unit of work that only reads sent: {statement[:80]}")
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -138,6 +178,9 @@ def _configure_sqlite(engine: AsyncEngine, *, enforce_foreign_keys: bool) -> Non
 
     @event.listens_for(engine.sync_engine, "begin")
     def begin_immediate(connection: Connection) -> None:
+        if connection.get_execution_options().get(READS_ONLY):
+            connection.exec_driver_sql("BEGIN")  # a reader: a snapshot, beside the writer (WAL)
+            return
         loop = asyncio.get_running_loop()  # an async engine: always reached through its greenlet bridge
         queue = queues.get(loop)
         if queue is None:

@@ -8,6 +8,7 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from adapters.sql.analytics import SqlAnalyticsQueries
+from adapters.sql.engine import WriteWhileReadingOnly, reading_engine
 from adapters.sql.repositories import (
     SqlCalendarFeedRepository,
     SqlCommentRepository,
@@ -41,6 +42,7 @@ class SqlUnitOfWork(UnitOfWork):
         self._session: AsyncSession | None = None
         self._connection: AsyncConnection | None = None
         self._entered = False
+        self._reads_only = False
         self.users = SqlUserRepository(self)
         self.teams = SqlTeamRepository(self)
         self.incidents = SqlIncidentRepository(self)
@@ -63,8 +65,17 @@ class SqlUnitOfWork(UnitOfWork):
     @property
     def session(self) -> AsyncSession:
         if self._session is None:
-            self._session = self._session_factory()
+            if self._reads_only:
+                bind = self._session_factory.kw["bind"]
+                self._session = self._session_factory(bind=reading_engine(bind))
+            else:
+                self._session = self._session_factory()
         return self._session
+
+    def reads_only(self) -> None:
+        if self._session is not None:
+            raise RuntimeError("reads_only() comes before the unit of work's first statement")
+        self._reads_only = True
 
     @property
     def dialect_name(self) -> str:
@@ -100,6 +111,8 @@ class SqlUnitOfWork(UnitOfWork):
             await session.close()  # rolls back anything not committed
 
     async def commit(self) -> None:
+        if self._reads_only:
+            raise WriteWhileReadingOnly("a unit of work that only reads has nothing to commit")
         if self._session is not None:
             self._connection = None  # the session lets its connection go with the transaction
             await self._session.commit()

@@ -19,7 +19,7 @@ from litestar.types import Guard
 from incidentcore.errors import AuthenticationFailed, PermissionDenied
 from incidentcore.model import User
 from incidentcore.permissions import PERMISSIONS, Action, can
-from incidentcore.ports import TokenClaims
+from incidentcore.ports import TokenClaims, UnitOfWork
 from incidentcore.services import Accounts
 
 SECURITY_SCHEME = "OAuth2PasswordBearer"
@@ -51,10 +51,20 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> User:
     if token is None:
         raise AuthenticationFailed("a bearer token is required")
     container: AsyncContainer = connection.state.dishka_container
+    await _reading_only_if_safe(connection, container)
     accounts = await container.get(Accounts)
     authenticated = await accounts.authenticate(token)
     connection.state[_ACTOR] = authenticated
     return authenticated
+
+
+_SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+async def _reading_only_if_safe(connection: ASGIConnection[Any, Any, Any, Any], container: AsyncContainer) -> None:
+    """A GET or HEAD only reads (HTTP's safe methods): its unit of work may skip the transaction."""
+    if connection.scope.get("method") in _SAFE_METHODS:
+        (await container.get(UnitOfWork)).reads_only()
 
 
 SESSION_USER_ID = "user_id"
@@ -79,6 +89,7 @@ async def authenticate_session(connection: ASGIConnection[Any, Any, Any, Any]) -
     if not isinstance(user_id, int) or not isinstance(version, int):
         raise AuthenticationFailed("log in first")
     container: AsyncContainer = connection.state.dishka_container
+    await _reading_only_if_safe(connection, container)
     accounts = await container.get(Accounts)
     authenticated = await accounts.authenticate_claims(TokenClaims(user_id, version))
     connection.state[_ACTOR] = authenticated

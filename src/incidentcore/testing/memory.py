@@ -1093,6 +1093,7 @@ class MemoryUnitOfWork(UnitOfWork):
         self.committed = False
         self.commits = 0
         self._entered = False
+        self._reads_only = False
         self._transaction: Transaction | None = None
         self.users: MemoryUserRepository = MemoryUserRepository(self)
         self.teams: MemoryTeamRepository = MemoryTeamRepository(self)
@@ -1132,7 +1133,14 @@ class MemoryUnitOfWork(UnitOfWork):
         self._entered = False
         self._end()
 
+    def reads_only(self) -> None:
+        if self._transaction is not None:
+            raise RuntimeError("reads_only() comes before the unit of work's first statement")
+        self._reads_only = True
+
     async def commit(self) -> None:
+        if self._reads_only:
+            raise RuntimeError("a unit of work that only reads has nothing to commit")
         if self._transaction is not None:
             constrained = (
                 self.users,
