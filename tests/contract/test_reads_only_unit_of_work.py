@@ -1,6 +1,6 @@
-"""A unit of work that promised only to read (every GET and HEAD): it reads what was committed, without
-a transaction on Postgres and beside the writer on SQLite, and it refuses any write and any commit, so
-nothing can land half done."""
+"""A unit of work that promised only to read (every GET and HEAD): it reads what was committed,
+without a transaction on Postgres and beside another process's writer on SQLite, and it refuses any
+write and any commit, so nothing can land half done."""
 
 from __future__ import annotations
 
@@ -92,20 +92,24 @@ async def test_on_postgres_reads_run_outside_a_transaction_and_the_connection_go
 
 
 @pytest.mark.parametrize("sql_backend", ["sqlite"], indirect=True)
-async def test_on_sqlite_a_reader_does_not_wait_for_the_writer_and_sees_the_last_commit(
-    sql_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+async def test_on_sqlite_a_reader_does_not_wait_for_another_processs_write_and_sees_the_last_commit(
+    sql_database_url: str, sql_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(engine_module, "SQLITE_BUSY_TIMEOUT_MS", 200)
     sessions = create_session_factory(sql_engine)
-    async with SqlUnitOfWork(sessions) as writer:
-        await writer.teams.add(new_team("uncommitted"))  # holds the write lock (BEGIN IMMEDIATE)
+    async with SqlUnitOfWork(sessions) as uow:
+        await uow.teams.add(new_team("committed"))
+        await uow.commit()
+    other_process = sqlite3.connect(sql_database_url.removeprefix("sqlite:///"), isolation_level=None)
+    other_process.execute("BEGIN IMMEDIATE")  # the write lock, held
+    other_process.execute("INSERT INTO teams (name, created_at) VALUES ('uncommitted', '2026-01-01 00:00:00')")
+    try:
         async with asyncio.timeout(2), SqlUnitOfWork(sessions) as reader:
             reader.reads_only()
-            assert (await reader.teams.list(Page(limit=10))).total == 0  # not queued behind the writer
-        await writer.commit()
-    async with SqlUnitOfWork(sessions) as reader:
-        reader.reads_only()
-        assert [t.name for t in (await reader.teams.list(Page(limit=10))).items] == ["uncommitted"]
+            assert [t.name for t in (await reader.teams.list(Page(limit=10))).items] == ["committed"]
+    finally:
+        other_process.execute("ROLLBACK")
+        other_process.close()
 
 
 def test_a_get_reads_while_another_process_holds_the_sqlite_write_lock(

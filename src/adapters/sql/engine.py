@@ -89,9 +89,11 @@ def reading_engine(engine: AsyncEngine) -> AsyncEngine:
 
     On Postgres its connections run in autocommit: no BEGIN and no ROLLBACK, two of a read's four
     round trips. Each statement then sees what was committed when it began, as it does in a READ
-    COMMITTED transaction. On SQLite its transactions are plain deferred BEGINs that do not queue for
-    the write lock: in WAL mode a reader works beside the writer, on a snapshot. Either way any
-    statement but a SELECT is refused (WriteWhileReadingOnly), so a write can never land half done."""
+    COMMITTED transaction. On SQLite its transactions are deferred BEGINs: they still take their turn
+    in the process's queue (readers side by side on aiosqlite's threads cost more CPU than they gain),
+    but never wait for the write lock another process (a worker) holds: in WAL mode a reader works on
+    a snapshot beside the writer. Either way any statement but a read is refused
+    (WriteWhileReadingOnly), so a write can never land half done."""
     reading = _READING.get(engine.sync_engine)
     if reading is None:
         options: dict[str, Any] = {READS_ONLY: True}
@@ -178,17 +180,16 @@ def _configure_sqlite(engine: AsyncEngine, *, enforce_foreign_keys: bool) -> Non
 
     @event.listens_for(engine.sync_engine, "begin")
     def begin_immediate(connection: Connection) -> None:
-        if connection.get_execution_options().get(READS_ONLY):
-            connection.exec_driver_sql("BEGIN")  # a reader: a snapshot, beside the writer (WAL)
-            return
         loop = asyncio.get_running_loop()  # an async engine: always reached through its greenlet bridge
         queue = queues.get(loop)
         if queue is None:
             queue = queues[loop] = asyncio.Lock()
         await_only(queue_for_write_lock(queue))
         connection.info[_WRITE_QUEUE] = queue
+        # A reader's turn is a deferred BEGIN: a snapshot beside whichever process writes (WAL).
+        begin = "BEGIN" if connection.get_execution_options().get(READS_ONLY) else "BEGIN IMMEDIATE"
         try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            connection.exec_driver_sql(begin)
         except BaseException:
             _leave_write_queue(connection.info)
             raise
