@@ -23,6 +23,8 @@ async def test_add_get_by_id_and_key_list_delete(uow_factory: UowFactory) -> Non
         assert await uow.integrations.get_by_key("secret-2") == grafana
         assert await uow.integrations.get_by_key("secret-3") is None
         assert await uow.integrations.get(999) is None
+        assert await uow.integrations.get_many([grafana.id, 999, kibana.id]) == [kibana, grafana]
+        assert await uow.integrations.get_many([]) == []
         listed = await uow.integrations.list(Page(limit=1))
         assert listed.items == [kibana]
         assert listed.total == 2

@@ -263,3 +263,13 @@ async def test_get_for_update_reads_the_user_and_the_lock_ends_with_the_unit_of_
     async with uow_factory() as uow:
         stored = await uow.users.get(user.id)
     assert stored is not None and stored.full_name == "Ann Changed"
+
+
+async def test_get_many_returns_the_users_that_exist_in_id_order(uow_factory: UowFactory) -> None:
+    async with uow_factory() as uow:
+        first = await stored_user(uow, "first@example.com")
+        second = await stored_user(uow, "second@example.com", is_active=False)  # inactive ones too
+        await uow.commit()
+    async with uow_factory() as uow:
+        assert await uow.users.get_many([second.id, 999, first.id, second.id]) == [first, second]
+        assert await uow.users.get_many([]) == []
