@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 import sqlalchemy
 from entity_builders import T0, stored_team
-from sqlalchemy import insert, select
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql import SqlUnitOfWork, create_session_factory
-from adapters.sql.engine import DEFAULT_DATABASE_URL, database_url_from_env, normalise_database_url
+from adapters.sql.engine import (
+    DEFAULT_DATABASE_URL,
+    database_url_from_env,
+    decode_json,
+    normalise_database_url,
+)
 from adapters.sql.tables import incidents, integrations, notifications, teams, users
 from incidentcore.model import Team
 
@@ -171,3 +180,33 @@ async def test_database_errors_never_show_the_bound_values(sql_engine: AsyncEngi
         assert "hidden due to hide_parameters" in text
         assert secret_hash not in text and "integration-key-secret" not in text
 
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(JSON_VALUES)
+def test_json_columns_decode_to_what_json_loads_gives(value: Any) -> None:
+    document = json.dumps(value)
+    assert decode_json(document) == json.loads(document)
+    assert decode_json(document.encode()) == json.loads(document)
+
+
+def test_json_msgspec_refuses_is_still_read_as_json_loads_reads_it() -> None:
+    decoded = decode_json('{"big": 1e400, "nan": NaN, "minus": -Infinity, "n": 1}')
+    assert decoded["big"] == math.inf and decoded["minus"] == -math.inf and decoded["n"] == 1
+    assert math.isnan(decoded["nan"])
+
+
+@pytest.mark.parametrize("sql_backend", ["postgres"], indirect=True)
+async def test_postgres_jsonb_reads_back_as_json_loads_reads_its_text(sql_engine: AsyncEngine) -> None:
+    document_text = '{"big": 1e400, "tiny": 1e-400, "ids": [1, 2.5]}'
+    query = f"SELECT doc, doc::text FROM (SELECT '{document_text}'::jsonb AS doc) AS d"
+    async with sql_engine.connect() as connection:
+        document, as_text = (await connection.execute(text(query))).one()
+    assert document == json.loads(as_text)
+    assert document["big"] == 10**400 and document["ids"] == [1, 2.5]

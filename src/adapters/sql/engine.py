@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 import weakref
 from typing import Any
 
+import msgspec
 from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -67,6 +69,7 @@ def create_engine(
     # Bound parameters (password hashes, integration keys, reset tokens) never appear in the text of
     # a database error, so logging one (a 500 logs its exception) cannot leak them.
     options.setdefault("hide_parameters", True)
+    options.setdefault("json_deserializer", decode_json)
     engine = create_async_engine(normalised, **options)
     _refuse_writes_when_reading_only(engine)
     if engine.dialect.name == "sqlite":
@@ -115,6 +118,16 @@ def _refuse_writes_when_reading_only(engine: AsyncEngine) -> None:
     def refuse_writes(connection: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
         if connection.get_execution_options().get(READS_ONLY) and not statement.lstrip().upper().startswith(_READS):
             raise WriteWhileReadingOnly(f"a unit of work that only reads sent: {statement[:80]}")
+
+
+def decode_json(document: str | bytes) -> Any:
+    """How JSON columns are read: by msgspec (four times json.loads' speed, the same values; a list
+    page reads every incident's documents), and by json.loads what msgspec refuses but it accepts
+    (numbers beyond a float, NaN, Infinity), should a row hold one."""
+    try:
+        return msgspec.json.decode(document)
+    except msgspec.DecodeError:
+        return json.loads(document)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
