@@ -79,14 +79,13 @@ class SqlAnalyticsQueries(AnalyticsQueries):
         # unit of work that only reads runs in autocommit, where SET LOCAL would not last: SET, RESET.
         session = self._source.session
         options = session.bind.sync_engine.get_execution_options() if session.bind is not None else {}
-        if options.get("isolation_level") != "AUTOCOMMIT":
-            await session.execute(text("SET LOCAL jit = off"))
-            return await self._incident_report(since, until, team_id, postgres=True)
-        await session.execute(text("SET jit = off"))
+        autocommit = options.get("isolation_level") == "AUTOCOMMIT"
+        await session.execute(text("SET jit = off" if autocommit else "SET LOCAL jit = off"))
         try:
             return await self._incident_report(since, until, team_id, postgres=True)
         finally:
-            await session.execute(text("RESET jit"))
+            if autocommit:
+                await session.execute(text("RESET jit"))
 
     async def _incident_report(
         self, since: datetime, until: datetime, team_id: int | None, *, postgres: bool

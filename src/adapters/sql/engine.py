@@ -116,7 +116,8 @@ _READS = ("SELECT", "WITH", "SHOW", "BEGIN", "SET ", "RESET ")
 def _refuse_writes_when_reading_only(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "before_cursor_execute")
     def refuse_writes(connection: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
-        if connection.get_execution_options().get(READS_ONLY) and not statement.lstrip().upper().startswith(_READS):
+        reading_only = connection.get_execution_options().get(READS_ONLY)
+        if reading_only and not statement.lstrip()[:6].upper().startswith(_READS):  # no whole-text copy
             raise WriteWhileReadingOnly(f"a unit of work that only reads sent: {statement[:80]}")
 
 

@@ -304,6 +304,10 @@ class _EntityRepository(_SqlRepository, Generic[E]):
         rows = (await self._execute(query, {"value": value})).rows
         return self._from_row(rows[0]) if rows else None
 
+    async def _entities(self, query: Executable, values: Mapping[str, Any]) -> builtins.list[E]:
+        """The entities of the rows a statement built once returns (see `_execute`)."""
+        return [self._from_row(row) for row in (await self._execute(query, values)).rows]
+
     async def _get_many(self, ids: Sequence[int]) -> builtins.list[E]:
         """The rows with these ids, in id order; on Postgres by one fixed `= ANY(array)` statement."""
         if not ids:
@@ -314,8 +318,7 @@ class _EntityRepository(_SqlRepository, Generic[E]):
             if query is None:
                 query = select(self._table).where(id_column == any_(bindparam("ids", type_=_IDS)))
                 query = _MANY_BY_ID[self._table.name] = query.order_by(id_column)
-            rows = (await self._execute(query, {"ids": sorted(set(ids))})).rows
-            return [self._from_row(row) for row in rows]
+            return await self._entities(query, {"ids": sorted(set(ids))})
         return await self._select(select(self._table).where(id_column.in_(set(ids))).order_by(id_column))
 
     async def _select(self, query: Select[Any]) -> builtins.list[E]:
@@ -459,7 +462,7 @@ class SqlUserRepository(_EntityRepository[User], UserRepository):
             return []
         if self._source.runs_direct_statements and not roles:  # the usual policy: one fixed statement
             given = {"user_ids": builtins.list(user_ids), "team_ids": builtins.list(team_ids)}
-            return [self._from_row(row) for row in (await self._execute(_USERS_OR_TEAMS, given)).rows]
+            return await self._entities(_USERS_OR_TEAMS, given)
         return await self._select(
             select(users).where(users.c.is_active == true(), or_(*targeted)).order_by(users.c.id)
         )
@@ -623,7 +626,9 @@ class SqlTimelineRepository(_IncidentHistory[TimelineEvent], TimelineRepository)
             kinds,
             lambda: [
                 columns.actor_id == bindparam("actor_id"),
-                columns.kind.in_([bindparam(f"kind_{n}", kind, type_=columns.kind.type) for n, kind in enumerate(kinds)]),
+                columns.kind.in_(
+                    [bindparam(f"kind_{n}", kind, type_=columns.kind.type) for n, kind in enumerate(kinds)]
+                ),
             ],
             {"actor_id": actor_id},
             since,
@@ -664,7 +669,7 @@ class SqlPolicyRepository(_EntityRepository[EscalationPolicy], PolicyRepository)
         return await self._page([], [escalation_policies.c.id], page)
 
     async def list_active(self) -> builtins.list[EscalationPolicy]:
-        return [self._from_row(row) for row in (await self._execute(_ACTIVE_POLICIES, {})).rows]
+        return await self._entities(_ACTIVE_POLICIES, {})
 
     async def list_all(self) -> builtins.list[EscalationPolicy]:
         return await self._select(select(escalation_policies).order_by(escalation_policies.c.id))
