@@ -252,6 +252,13 @@ _INSERTS: dict[tuple[str, bool], Any] = {}
 _FENCED_INCIDENT_UPDATE = update(incidents).where(
     incidents.c.id == bindparam("fenced_id"), incidents.c.version == bindparam("fenced_version")
 )
+# Ingestion's dedup: the open incident of an integration's alert, locked on Postgres.
+_OPEN_BY_DEDUP_KEY = select(incidents).where(
+    incidents.c.integration_id == bindparam("integration_id"),
+    incidents.c.dedup_key == bindparam("dedup_key"),
+    incident_is_open,
+)
+_OPEN_BY_DEDUP_KEY_LOCKED = _SqlRepository._locking(_OPEN_BY_DEDUP_KEY)
 
 
 def _inserting(table: Table, *, ordered: bool) -> Any:
@@ -284,11 +291,8 @@ class _EntityRepository(_SqlRepository, Generic[E]):
             entity.id = await self._insert(self._table, self._values(entity))
         return entity
 
-    async def _get(self, *where: ColumnElement[bool], for_update: bool = False) -> E | None:
-        query = select(self._table).where(*where)
-        if for_update and self._on_postgres:
-            query = self._locking(query)
-        row = (await self._session.execute(query)).first()
+    async def _get(self, *where: ColumnElement[bool]) -> E | None:
+        row = (await self._session.execute(select(self._table).where(*where))).first()
         return self._from_row(row._mapping) if row else None
 
     async def _get_by(self, column: Column[Any], value: object, *, for_update: bool = False) -> E | None:
@@ -563,12 +567,9 @@ class SqlIncidentRepository(_EntityRepository[Incident], IncidentRepository):
         incident.version += 1
 
     async def find_open_by_dedup_key(self, integration_id: int, dedup_key: str) -> Incident | None:
-        return await self._get(
-            incidents.c.integration_id == integration_id,
-            incidents.c.dedup_key == dedup_key,
-            incident_is_open,
-            for_update=True,
-        )
+        query = _OPEN_BY_DEDUP_KEY_LOCKED if self._on_postgres else _OPEN_BY_DEDUP_KEY
+        found = await self._entities(query, {"integration_id": integration_id, "dedup_key": dedup_key})
+        return found[0] if found else None
 
     async def claim_due(self, now: datetime, limit: int) -> builtins.list[Incident]:
         if limit <= 0:
@@ -999,6 +1000,22 @@ class SqlCalendarFeedRepository(_EntityRepository[CalendarFeed], CalendarFeedRep
 
 
 _LISTED = maintenance_window_integrations.c
+# The first window, by id, in force at :at for the team or listing the integration (ingestion's check).
+_COVERING = (
+    select(maintenance_windows.c.id)
+    .where(
+        maintenance_windows.c.start <= bindparam("at"),
+        maintenance_windows.c.end > bindparam("at"),
+        or_(
+            maintenance_windows.c.team_id == bindparam("team_id"),
+            maintenance_windows.c.id.in_(
+                select(_LISTED.window_id).where(_LISTED.integration_id == bindparam("integration_id"))
+            ),
+        ),
+    )
+    .order_by(maintenance_windows.c.id)
+    .limit(1)
+)
 
 
 def _team_wide_window_on(team_id: ColumnElement[int], at: datetime) -> ColumnElement[bool]:
@@ -1056,22 +1073,11 @@ class SqlMaintenanceWindowRepository(_EntityRepository[MaintenanceWindow], Maint
         await self._delete(window_id, referenced)
 
     async def covering(self, team_id: int | None, integration_id: int | None, at: datetime) -> int | None:
-        columns = maintenance_windows.c
-        covered: builtins.list[ColumnElement[bool]] = []
-        if team_id is not None:
-            covered.append(columns.team_id == team_id)
-        if integration_id is not None:
-            listing = select(_LISTED.window_id).where(_LISTED.integration_id == integration_id)
-            covered.append(columns.id.in_(listing))
-        if not covered:
+        if team_id is None and integration_id is None:
             return None
-        query = (
-            select(columns.id)
-            .where(columns.start <= at, columns.end > at, or_(*covered))
-            .order_by(columns.id)
-            .limit(1)
-        )
-        return await self._session.scalar(query)
+        # A missing team or integration is NULL, which equals nothing.
+        rows = (await self._execute(_COVERING, {"team_id": team_id, "integration_id": integration_id, "at": at})).rows
+        return int(rows[0]["id"]) if rows else None
 
     async def _list_integrations(self, window: MaintenanceWindow) -> None:
         if window.integration_ids:
