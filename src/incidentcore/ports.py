@@ -210,10 +210,11 @@ class TimelineRepository(Protocol):
         """Oldest first (by time, then id)."""
         ...
 
-    async def recent_by_actor(
-        self, actor_id: int, kinds: Sequence[TimelineKind], since: datetime, limit: int
-    ) -> builtins.list[datetime]:
-        """When `actor_id` caused events of `kinds` at or after `since`: the newest `limit`, newest first."""
+    async def nth_newest_by_actor(
+        self, actor_id: int, kinds: Sequence[TimelineKind], since: datetime, n: int
+    ) -> datetime | None:
+        """When the `n`-th newest (n >= 1) of the events of `kinds` that `actor_id` caused at or after
+        `since` happened; None when there are fewer than `n`."""
         ...
 
 
@@ -228,11 +229,9 @@ class EscalationEventRepository(Protocol):
         """Oldest first."""
         ...
 
-    async def recent(
-        self, incident_id: int, kind: EffectKind, since: datetime, limit: int
-    ) -> builtins.list[datetime]:
-        """When the incident's events of `kind` were recorded at or after `since`: the newest `limit`,
-        newest first."""
+    async def nth_newest(self, incident_id: int, kind: EffectKind, since: datetime, n: int) -> datetime | None:
+        """When the `n`-th newest (n >= 1) of the incident's events of `kind` recorded at or after `since`
+        was recorded; None when there are fewer than `n`."""
         ...
 
 

@@ -42,7 +42,7 @@ async def test_events_round_trip_oldest_first(uow_factory: UowFactory) -> None:
     assert page.items[0].notified_user_ids == [3, 1]
 
 
-async def test_recent_lists_one_kind_of_one_incident_newest_first(uow_factory: UowFactory) -> None:
+async def test_nth_newest_counts_one_kind_of_one_incident_within_the_window(uow_factory: UowFactory) -> None:
     minute = timedelta(minutes=1)
     async with uow_factory() as uow:
         incident = await stored_incident(uow)
@@ -64,7 +64,9 @@ async def test_recent_lists_one_kind_of_one_incident_newest_first(uow_factory: U
         await uow.commit()
 
     async with uow_factory() as uow:
-        recent = await uow.escalation_events.recent(incident.id, EffectKind.MANUAL, T0, 10)
-        newest = await uow.escalation_events.recent(incident.id, EffectKind.MANUAL, T0, 1)
-    assert recent == [T0 + 3 * minute, T0 + minute, T0]
-    assert newest == [T0 + 3 * minute]
+        newest = [await uow.escalation_events.nth_newest(incident.id, EffectKind.MANUAL, T0, n) for n in (1, 2, 3, 4)]
+        fired = await uow.escalation_events.nth_newest(incident.id, EffectKind.FIRED, T0, 1)
+        other_incident = await uow.escalation_events.nth_newest(other.id, EffectKind.MANUAL, T0, 2)
+    assert newest == [T0 + 3 * minute, T0 + minute, T0, None]
+    assert fired == T0 + 4 * minute
+    assert other_incident is None

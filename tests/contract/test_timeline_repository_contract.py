@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import pytest
 from entity_builders import T0, UowFactory, stored_incident, stored_user
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from incidentcore.model import TimelineEvent, TimelineKind
 from incidentcore.ports import Page
@@ -60,7 +62,7 @@ async def test_oldest_first_by_time_then_id(uow_factory: UowFactory) -> None:
     assert page.total == 3
 
 
-async def test_recent_by_actor_is_newest_first_within_the_window(uow_factory: UowFactory) -> None:
+async def test_nth_newest_by_actor_counts_its_kinds_within_the_window(uow_factory: UowFactory) -> None:
     async with uow_factory() as uow:
         ann = await stored_user(uow)
         bob = await stored_user(uow, "bob@example.com")
@@ -81,6 +83,33 @@ async def test_recent_by_actor_is_newest_first_within_the_window(uow_factory: Uo
 
     kinds = [TimelineKind.CREATED, TimelineKind.ESCALATED]
     async with uow_factory() as uow:
-        assert await uow.timeline.recent_by_actor(ann.id, kinds, T0, 10) == [T0 + 2 * minute, T0 + minute, T0]
-        assert await uow.timeline.recent_by_actor(ann.id, kinds, T0, 2) == [T0 + 2 * minute, T0 + minute]
-        assert await uow.timeline.recent_by_actor(bob.id, kinds[:1], T0, 10) == []
+        newest = [await uow.timeline.nth_newest_by_actor(ann.id, kinds, T0, n) for n in (1, 2, 3, 4)]
+        assert newest == [T0 + 2 * minute, T0 + minute, T0, None]
+        assert await uow.timeline.nth_newest_by_actor(ann.id, kinds[:1], T0, 1) == T0
+        assert await uow.timeline.nth_newest_by_actor(ann.id, kinds, T0 - 5 * minute, 4) == T0 - 5 * minute
+        assert await uow.timeline.nth_newest_by_actor(bob.id, kinds[:1], T0, 1) is None
+        assert await uow.timeline.nth_newest_by_actor(bob.id, kinds, T0, 1) == T0 + 4 * minute
+        with pytest.raises(ValueError, match="from 1"):
+            await uow.timeline.nth_newest_by_actor(ann.id, kinds, T0, 0)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    offsets=st.lists(st.integers(min_value=-30, max_value=30), max_size=12),
+    window_start=st.integers(min_value=-30, max_value=30),
+    n=st.integers(min_value=1, max_value=14),
+)
+async def test_nth_newest_by_actor_is_the_nth_of_the_times_newest_first(
+    uow_factory: UowFactory, offsets: list[int], window_start: int, n: int
+) -> None:
+    """Against the plain definition, duplicates of one instant included."""
+    minute = timedelta(minutes=1)
+    async with uow_factory() as uow:
+        ann = await stored_user(uow)
+        incident = await stored_incident(uow)
+        events = [TimelineEvent(incident.id, TimelineKind.CREATED, T0 + k * minute, ann.id) for k in offsets]
+        await uow.timeline.add_many(events)
+        since = T0 + window_start * minute
+        found = await uow.timeline.nth_newest_by_actor(ann.id, [TimelineKind.CREATED], since, n)
+    in_window = sorted((T0 + k * minute for k in offsets if k >= window_start), reverse=True)
+    assert found == (in_window[n - 1] if len(in_window) >= n else None)

@@ -220,7 +220,7 @@ class _SqlRepository:
 
 
 _ONE_ROW_BY: dict[tuple[str, str, bool], Select[Any]] = {}
-_RECENT: dict[tuple[str, Hashable], Select[Any]] = {}  # keyed by table and a fixed set of kinds
+_NTH_NEWEST: dict[tuple[str, Hashable], Select[Any]] = {}  # keyed by table and a fixed set of kinds
 _NEW_PAGES: dict[str, Any] = {}  # the pages' INSERT ... ON CONFLICT DO NOTHING, per dialect
 _ACTIVE_POLICIES = (
     select(escalation_policies)
@@ -376,24 +376,27 @@ class _IncidentHistory(_EntityRepository[E]):
         for entity, entity_id in zip(entities, ids, strict=True):
             entity.id = entity_id
 
-    async def _recent(
+    async def _nth_newest(
         self,
         key: Hashable,
         where: Callable[[], Sequence[ColumnElement[bool]]],
         values: Mapping[str, Any],
         since: datetime,
-        limit: int,
-    ) -> builtins.list[datetime]:
-        """When the rows matching `where()` (its parameters in `values`) were created since `since`,
-        newest first, at most `limit`; the statement is built once per `key`."""
-        query = _RECENT.get((self._table.name, key))
+        n: int,
+    ) -> datetime | None:
+        """When the `n`-th newest row matching `where()` (its parameters in `values`) created since
+        `since` was created: one row sent whatever `n` (the index walks the `n` newest); the statement
+        is built once per `key`."""
+        if n < 1:
+            raise ValueError("n counts from 1")
+        query = _NTH_NEWEST.get((self._table.name, key))
         if query is None:
             created_at = self._table.c.created_at
             query = select(created_at).where(*where(), created_at >= bindparam("since"))
-            query = query.order_by(created_at.desc()).limit(bindparam("limit", type_=Integer))
-            _RECENT[(self._table.name, key)] = query
-        outcome = await self._execute(query, {**values, "since": since, "limit": max(limit, 0)})
-        return [row["created_at"] for row in outcome.rows]
+            query = query.order_by(created_at.desc()).offset(bindparam("skipped", type_=Integer)).limit(1)
+            _NTH_NEWEST[(self._table.name, key)] = query
+        rows = (await self._execute(query, {**values, "since": since, "skipped": n - 1})).rows
+        return rows[0]["created_at"] if rows else None
 
 
 class SqlUserRepository(_EntityRepository[User], UserRepository):
@@ -618,12 +621,12 @@ class SqlTimelineRepository(_IncidentHistory[TimelineEvent], TimelineRepository)
         missing = "a timeline event refers to an incident or user that does not exist"
         await self._add_many(events, conflicts({}, foreign_key=missing))
 
-    async def recent_by_actor(
-        self, actor_id: int, kinds: Sequence[TimelineKind], since: datetime, limit: int
-    ) -> builtins.list[datetime]:
+    async def nth_newest_by_actor(
+        self, actor_id: int, kinds: Sequence[TimelineKind], since: datetime, n: int
+    ) -> datetime | None:
         columns = timeline_events.c
         kinds = tuple(kinds)
-        return await self._recent(
+        return await self._nth_newest(
             kinds,
             lambda: [
                 columns.actor_id == bindparam("actor_id"),
@@ -633,7 +636,7 @@ class SqlTimelineRepository(_IncidentHistory[TimelineEvent], TimelineRepository)
             ],
             {"actor_id": actor_id},
             since,
-            limit,
+            n,
         )
 
 
@@ -644,16 +647,14 @@ class SqlEscalationEventRepository(_IncidentHistory[EscalationEvent], Escalation
         missing = "an escalation event refers to an incident that does not exist"
         await self._add_many(events, conflicts({}, foreign_key=missing))
 
-    async def recent(
-        self, incident_id: int, kind: EffectKind, since: datetime, limit: int
-    ) -> builtins.list[datetime]:
+    async def nth_newest(self, incident_id: int, kind: EffectKind, since: datetime, n: int) -> datetime | None:
         columns = escalation_events.c
-        return await self._recent(
+        return await self._nth_newest(
             kind,
             lambda: [columns.incident_id == bindparam("incident_id"), columns.kind == kind],
             {"incident_id": incident_id},
             since,
-            limit,
+            n,
         )
 
 

@@ -384,16 +384,16 @@ class Incidents:
         now = self.clock.now()
         since = now - limits.manual_page_window
         frees_at: list[datetime] = []
+        # At the limit when its oldest page still counts: the limit-th newest in the window.
         if incident_id is not None:
             limit = limits.manual_escalations_per_incident
-            times = await self.uow.escalation_events.recent(incident_id, EffectKind.MANUAL, since, limit)
-            if len(times) >= limit:
-                frees_at.append(times[-1] + limits.manual_page_window)
-        limit = limits.manual_pages_per_user
+            oldest = await self.uow.escalation_events.nth_newest(incident_id, EffectKind.MANUAL, since, limit)
+            if oldest is not None:
+                frees_at.append(oldest + limits.manual_page_window)
         kinds = (TimelineKind.CREATED, TimelineKind.ESCALATED)
-        times = await self.uow.timeline.recent_by_actor(actor.id, kinds, since, limit)
-        if len(times) >= limit:
-            frees_at.append(times[-1] + limits.manual_page_window)
+        oldest = await self.uow.timeline.nth_newest_by_actor(actor.id, kinds, since, limits.manual_pages_per_user)
+        if oldest is not None:
+            frees_at.append(oldest + limits.manual_page_window)
         if frees_at:
             retry_after = max(1, math.ceil((max(frees_at) - now).total_seconds()))
             window = int(limits.manual_page_window.total_seconds() // 60)

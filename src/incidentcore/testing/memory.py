@@ -242,6 +242,13 @@ def _paged(rows: list[R], page: Page) -> Paged[R]:
     return Paged(items=copy.deepcopy(items), total=len(rows), page=page)
 
 
+def _nth_newest(times: list[datetime], n: int) -> datetime | None:
+    if n < 1:
+        raise ValueError("n counts from 1")
+    newest_first = sorted(times, reverse=True)
+    return newest_first[n - 1] if len(newest_first) >= n else None
+
+
 class _InTransaction:
     def __init__(self, uow: MemoryUnitOfWork) -> None:
         self._uow = uow
@@ -532,15 +539,15 @@ class MemoryTimelineRepository(_InTransaction, TimelineRepository):
         rows = [e for e in self._tx.timeline.rows() if e.incident_id == incident_id]
         return _paged(sorted(rows, key=lambda e: (e.created_at, e.id)), page)
 
-    async def recent_by_actor(
-        self, actor_id: int, kinds: Sequence[TimelineKind], since: datetime, limit: int
-    ) -> builtins.list[datetime]:
+    async def nth_newest_by_actor(
+        self, actor_id: int, kinds: Sequence[TimelineKind], since: datetime, n: int
+    ) -> datetime | None:
         times = [
             e.created_at
             for e in self._tx.timeline.rows()
             if e.actor_id == actor_id and e.kind in kinds and e.created_at >= since
         ]
-        return sorted(times, reverse=True)[: max(limit, 0)]
+        return _nth_newest(times, n)
 
 
 class MemoryEscalationEventRepository(_InTransaction, EscalationEventRepository):
@@ -555,15 +562,13 @@ class MemoryEscalationEventRepository(_InTransaction, EscalationEventRepository)
         rows = [e for e in self._tx.escalation_events.rows() if e.incident_id == incident_id]
         return _paged(sorted(rows, key=lambda e: (e.created_at, e.id)), page)
 
-    async def recent(
-        self, incident_id: int, kind: EffectKind, since: datetime, limit: int
-    ) -> builtins.list[datetime]:
+    async def nth_newest(self, incident_id: int, kind: EffectKind, since: datetime, n: int) -> datetime | None:
         times = [
             e.created_at
             for e in self._tx.escalation_events.rows()
             if e.incident_id == incident_id and e.kind is kind and e.created_at >= since
         ]
-        return sorted(times, reverse=True)[: max(limit, 0)]
+        return _nth_newest(times, n)
 
 
 class MemoryPolicyRepository(_InTransaction, PolicyRepository):
