@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from entity_builders import stored_user
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -85,6 +85,8 @@ async def test_a_direct_statement_that_finds_its_server_gone_renews_the_pool_lik
         with pytest.raises(DBAPIError) as failure:
             await uow.users.get(user.id)
         assert failure.value.connection_invalidated
+        with pytest.raises(PendingRollbackError):  # as through SQLAlchemy: no reconnecting mid-transaction
+            await uow.users.get(user.id)
     async with SqlUnitOfWork(sessions) as uow:
         found = await uow.users.get(user.id)
         assert found is not None

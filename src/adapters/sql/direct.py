@@ -113,7 +113,11 @@ async def run_many(
 async def _send(
     connection: AsyncConnection, statement: DirectStatement, parameters: list[dict[str, Any]]
 ) -> Outcome:
-    raw = await connection.get_raw_connection()
+    sync_connection = connection.sync_connection
+    if sync_connection is not None and not (sync_connection.closed or sync_connection.invalidated):
+        raw = sync_connection.connection  # checked out and valid: no I/O, so no greenlet to pass through
+    else:
+        raw = await connection.get_raw_connection()  # reconnects an invalidated connection
     driver = raw.driver_connection
     assert driver is not None, "a connection checked out of the pool has its driver's connection"
     dialect = connection.dialect
@@ -121,7 +125,6 @@ async def _send(
     sent: Any = parameters if many else parameters[0]
     cursor = driver.cursor()
     # Listeners of SQLAlchemy's cursor events (statement logs, the query-budget tests) see these too.
-    sync_connection = connection.sync_connection
     events = sync_connection.dispatch if sync_connection is not None else None
     if events is not None and events.before_cursor_execute:
         events.before_cursor_execute(sync_connection, cursor, statement.sql, sent, None, many)
