@@ -6,7 +6,9 @@ It answers `GET /bare` with a small JSON object, with no database and no authent
 HTTP stack alone costs. Given `--database-url` (Postgres), it also answers `GET /bare-row` with one
 row read by its primary key through psycopg alone (a prepared statement in autocommit on a fixed set
 of connections, no SQLAlchemy, no transaction, no authentication): the least an endpoint that reads
-the database can cost, and so the ceiling of an API read. The uvicorn options are those of entrypoints/serve.py's `run_serve`; keep
+the database can cost, and so the ceiling of an API read. `GET /bare-two-rows` reads two rows by key, one
+after the other on one connection: the least an authenticated read costs, since a token's revocation
+is checked against its user's row on every request, before the row asked for. The uvicorn options are those of entrypoints/serve.py's `run_serve`; keep
 them in step, or the ratio to this endpoint stops meaning anything.
 """
 
@@ -33,17 +35,30 @@ CONNECTIONS = 10  # as DATABASE_POOL_SIZE's default
 _connections: asyncio.Queue[psycopg.AsyncConnection[tuple[object, ...]]] = asyncio.Queue()
 
 
-@get("/bare-row")
-async def bare_row() -> dict[str, object]:
+ROW_BY_KEY = "SELECT id, status, title FROM bare_rows WHERE id = %s"
+
+
+async def read_rows(reads: int) -> tuple[object, ...]:
+    """`reads` rows by key, one after the other on one connection; the last one."""
     connection = await _connections.get()
     try:
-        cursor = await connection.execute(
-            "SELECT id, status, title FROM bare_rows WHERE id = %s", (1,), prepare=True
-        )
-        row = await cursor.fetchone()
+        for _ in range(reads):
+            row = await (await connection.execute(ROW_BY_KEY, (1,), prepare=True)).fetchone()
     finally:
         _connections.put_nowait(connection)
     assert row is not None
+    return row
+
+
+@get("/bare-row")
+async def bare_row() -> dict[str, object]:
+    row = await read_rows(1)
+    return {"id": row[0], "status": row[1], "title": row[2]}
+
+
+@get("/bare-two-rows")
+async def bare_two_rows() -> dict[str, object]:
+    row = await read_rows(2)
     return {"id": row[0], "status": row[1], "title": row[2]}
 
 
@@ -67,7 +82,7 @@ async def database(_app: Litestar) -> AsyncIterator[None]:
             await connection.close()
 
 
-app = Litestar([bare, bare_row], lifespan=[database])
+app = Litestar([bare, bare_row, bare_two_rows], lifespan=[database])
 
 
 def main() -> None:

@@ -4,7 +4,9 @@ Starts `incidentcore serve --workers 1` (the real CLI, in a subprocess) on a tem
 on a throwaway Postgres database next to INCIDENTCORE_TEST_POSTGRES_URL's, and in the same run
 bench/bare_litestar_app.py, a bare Litestar JSON endpoint under the same uvicorn options: the ceiling;
 and, on Postgres, the same app reading one row by its key through psycopg alone (`GET /bare-row`): the
-least any endpoint that reads the database costs, so the ceiling of the get-by-id goal.
+least any endpoint that reads the database costs, so the ceiling of the get-by-id goal; and two rows, one
+after the other (`GET /bare-two-rows`): the least an authenticated read costs (the caller's credentials,
+then the row).
 Seeds each server through the API (an admin from `create-admin`, a team, a policy paging the admin at
 once, an Elastic integration, users who open incidents, some incidents), drives every scenario with
 wrk (a warm-up, then rounds; the median counts), and measures pgbench single-row INSERTs into a table
@@ -126,7 +128,13 @@ SCENARIOS = (
     Scenario("ingest-repeat", "POST /v1/alerts/elastic, repeat"),
     Scenario("bare", "bare Litestar JSON endpoint", needs_api=False),
     Scenario("bare-row", "bare endpoint + one psycopg row read", needs_api=False),
+    Scenario("bare-two-rows", "bare endpoint + two psycopg row reads", needs_api=False),
 )
+# The endpoints that read Postgres through psycopg alone, with what they stand for in the goals.
+CEILINGS = {
+    "bare-row": "the ceiling of a read",
+    "bare-two-rows": "of an authenticated read",
+}
 # Reads first: the list's `total` counts every incident, so it runs before the writes add thousands.
 API_ORDER = ("get", "list", "create", "ingest-new", "ingest-repeat")
 PGBENCH = "pgbench"
@@ -607,7 +615,7 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
 def print_report(
     results: dict[tuple[str, str], LoadResult],
     bare: LoadResult | None,
-    bare_row: LoadResult | None,
+    ceilings: dict[str, LoadResult],
     pgbench_tps: float | None,
 ) -> None:
     print()
@@ -635,11 +643,12 @@ def print_report(
             f"{failures(bare):>7}"
         )
     blank = f"{'':>12} {'':>8} {'':>7} {'':>7}"
-    if bare_row:
-        print(
-            f"{'bare endpoint + one psycopg row read':<36} {blank}   "
-            f"{rate(bare_row):>14} {p99(bare_row):>8} {cpu_ms(bare_row):>7} {failures(bare_row):>7}"
-        )
+    for scenario in SCENARIOS:
+        if (result := ceilings.get(scenario.name)) is not None:
+            print(
+                f"{scenario.label:<36} {blank}   "
+                f"{rate(result):>14} {p99(result):>8} {cpu_ms(result):>7} {failures(result):>7}"
+            )
     if pgbench_tps:
         print(f"{'pgbench INSERT, unique index (TPS)':<36} {blank}   {pgbench_tps:>14,.0f}")
     print("(CPU ms: the server process's CPU time per answer, steadier than req/s on a shared machine)")
@@ -658,14 +667,16 @@ def print_report(
             GOAL_GET_VS_BARE,
             "{:.3f}",
         )
-    bare_row_rate = bare_row.requests_per_second if bare_row else None
-    ceiling = ratio(bare_row_rate, bare_rate)
-    if ceiling is not None:
-        # What the first goal asks of an endpoint that reads the database, measured on the least one.
-        print(f"  {'(bare + one psycopg row read) / bare':<40} {'postgres':<9} {ceiling:>10.3f}   the ceiling of the first")
-        get_vs_row = ratio(req_s("get", "postgres"), bare_row_rate)
-        if get_vs_row is not None:
-            print(f"  {'GET /v1/incidents/{id} / that endpoint':<40} {'postgres':<9} {get_vs_row:>10.3f}")
+    # What the first goal asks of an endpoint that reads the database, measured on the least ones.
+    for name, meaning in CEILINGS.items():
+        ceiling_rate = ceilings[name].requests_per_second if name in ceilings else None
+        ceiling = ratio(ceiling_rate, bare_rate)
+        if ceiling is None:
+            continue
+        print(f"  {f'{name} / bare':<40} {'postgres':<9} {ceiling:>10.3f}   {meaning}")
+        get_vs_ceiling = ratio(req_s("get", "postgres"), ceiling_rate)
+        if get_vs_ceiling is not None:
+            print(f"  {f'GET /v1/incidents/{{id}} / {name}':<40} {'postgres':<9} {get_vs_ceiling:>10.3f}")
     for name in ("create", "ingest-new", "ingest-repeat"):
         label = next(s.label for s in SCENARIOS if s.name == name)
         goal_line(label, "postgres", req_s(name, "postgres"), GOAL_WRITES_PER_SECOND, "{:,.0f}/s")
@@ -689,14 +700,13 @@ def goal_line(label: str, backend: str, value: float | None, goal: float, shown:
 
 
 def report_failures(
-    results: dict[tuple[str, str], LoadResult], bare: LoadResult | None, bare_row: LoadResult | None
+    results: dict[tuple[str, str], LoadResult], bare: LoadResult | None, ceilings: dict[str, LoadResult]
 ) -> None:
     """A benchmark of error answers measures nothing: say which scenario got which."""
     failing = {key: r for key, r in results.items() if r.failures}
     if bare and bare.failures:
         failing[("bare", "-")] = bare
-    if bare_row and bare_row.failures:
-        failing[("bare-row", "postgres")] = bare_row
+    failing |= {(name, "postgres"): r for name, r in ceilings.items() if r.failures}
     if failing:
         print("\nNON-2xx ANSWERS OR SOCKET ERRORS (these figures do not measure the scenario):")
         for (scenario, backend), result in failing.items():
@@ -794,7 +804,7 @@ def main() -> None:
 
     results: dict[tuple[str, str], LoadResult] = {}
     bare = None
-    bare_row = None
+    ceilings: dict[str, LoadResult] = {}
     pgbench_tps = None
     with tempfile.TemporaryDirectory(prefix="bench_http_") as temp:
         workdir = Path(temp)
@@ -804,20 +814,22 @@ def main() -> None:
             with bare_server(workdir) as server:
                 print(f"bare Litestar endpoint: pid {server.pid}, {server.base_url}", flush=True)
                 bare = measure(generator, server, Load("GET", "/bare"), args, "bare")
-        if "bare-row" in selected and postgres_version is not None:
+        ceiling_scenarios = [name for name in CEILINGS if name in selected]
+        if ceiling_scenarios and postgres_version is not None:
             with (
                 fresh_database(args.postgres_url, "incidentcore_bench_bare_row") as url,
                 bare_server(workdir, psycopg_url(url)) as server,
             ):
-                print(f"bare endpoint + one row: pid {server.pid}, {server.base_url}", flush=True)
-                bare_row = measure(generator, server, Load("GET", "/bare-row"), args, "bare-row")
+                print(f"bare endpoint reading rows: pid {server.pid}, {server.base_url}", flush=True)
+                for name in ceiling_scenarios:
+                    ceilings[name] = measure(generator, server, Load("GET", f"/{name}"), args, name)
         if run_pgbench:
             try:
                 pgbench_tps = pgbench_insert_tps(args.postgres_url, args, workdir)
             except RuntimeError as error:
                 print(f"pgbench skipped: {error}")
-    print_report(results, bare, bare_row, pgbench_tps)
-    report_failures(results, bare, bare_row)
+    print_report(results, bare, ceilings, pgbench_tps)
+    report_failures(results, bare, ceilings)
 
 
 if __name__ == "__main__":
