@@ -138,7 +138,7 @@ async def _send(
                     break
         else:
             await cursor.execute(statement.sql, sent)
-            if cursor.description is not None:
+            if statement.returns_rows:  # known from the statement: `cursor.description` builds every column
                 rows = await cursor.fetchall()
     except dialect.loaded_dbapi.Error as error:
         invalidated = dialect.is_disconnect(error, driver, None)
