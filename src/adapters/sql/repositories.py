@@ -457,6 +457,11 @@ class SqlUserRepository(_EntityRepository[User], UserRepository):
     async def resolve_targets(
         self, *, user_ids: Sequence[int], team_ids: Sequence[int], roles: Sequence[tuple[Role, int | None]]
     ) -> builtins.list[User]:
+        if not (user_ids or team_ids or roles):
+            return []
+        if self._source.runs_direct_statements and not roles:  # the usual policy: one fixed statement
+            given = {"user_ids": builtins.list(user_ids), "team_ids": builtins.list(team_ids)}
+            return await self._entities(_USERS_OR_TEAMS, given)
         targeted: builtins.list[ColumnElement[bool]] = []
         if user_ids:
             targeted.append(users.c.id.in_(user_ids))
@@ -465,11 +470,6 @@ class SqlUserRepository(_EntityRepository[User], UserRepository):
         for role, team_id in roles:
             holds_role = users.c.role == role
             targeted.append(holds_role if team_id is None else and_(holds_role, users.c.team_id == team_id))
-        if not targeted:
-            return []
-        if self._source.runs_direct_statements and not roles:  # the usual policy: one fixed statement
-            given = {"user_ids": builtins.list(user_ids), "team_ids": builtins.list(team_ids)}
-            return await self._entities(_USERS_OR_TEAMS, given)
         return await self._select(
             select(users).where(users.c.is_active == true(), or_(*targeted)).order_by(users.c.id)
         )
