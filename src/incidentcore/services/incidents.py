@@ -131,7 +131,7 @@ async def open_incident(
     incident, then its outcome, step 0's pages included."""
     check_text("title", new.title, TITLE_MAX, required=True)
     check_text("description", new.description, DESCRIPTION_MAX, required=False, multiline=True)
-    await check_references(uow, team_id=new.team_id, assignee_id=new.assignee_id)
+    team = await check_references(uow, team_id=new.team_id, assignee_id=new.assignee_id)
     actor_id = actor.id if actor else None
     policy = choose_policy(await uow.policies.list_active(), new.team_id, new.severity)
     incident = Incident(
@@ -152,7 +152,7 @@ async def open_incident(
     if alert is not None:  # the alert that opens an incident is always on its timeline
         outcome.timeline += incident.note_alert(now, alert, timeline_max=1).timeline
     await uow.incidents.add(incident)
-    await record_outcome(uow, paging, incident, outcome, now, actor_id)
+    await record_outcome(uow, paging, incident, outcome, now, actor_id, team)
     return incident
 
 
@@ -162,13 +162,16 @@ async def check_references(
     team_id: int | None = None,
     assignee_id: int | None = None,
     assignee_field: str = "assignee_id",
-) -> None:
-    if team_id is not None and await uow.teams.get(team_id) is None:
+) -> Team | None:
+    """Refuses references to a team or an active user that do not exist; returns the team, if any."""
+    team = await uow.teams.get(team_id) if team_id is not None else None
+    if team_id is not None and team is None:
         raise ValidationFailed(FieldError("team_id", f"team {team_id} does not exist"))
     if assignee_id is not None:
         assignee = await uow.users.get(assignee_id)
         if assignee is None or not assignee.is_active:
             raise ValidationFailed(FieldError(assignee_field, f"no active user {assignee_id}"))
+    return team
 
 
 class Incidents:

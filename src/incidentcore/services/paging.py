@@ -14,6 +14,7 @@ from incidentcore.model import (
     Notification,
     NotificationStatus,
     Outcome,
+    Team,
     TimelineEvent,
     TimelineKind,
     User,
@@ -50,13 +51,20 @@ def page_key(incident_id: int, effect: Effect, user_id: int, channel: Channel) -
 
 
 async def record_outcome(
-    uow: UnitOfWork, paging: PagingConfig, incident: Incident, outcome: Outcome, now: datetime, actor_id: int | None
+    uow: UnitOfWork,
+    paging: PagingConfig,
+    incident: Incident,
+    outcome: Outcome,
+    now: datetime,
+    actor_id: int | None,
+    team: Team | None = None,
 ) -> None:
     """Records what one incident action caused, in the caller's unit of work: the pages (outbox rows),
     the escalation events and the timeline, one insert each. The caller has saved the incident
     (`incidentcore.IncidentRepository.add` or `incidentcore.IncidentRepository.update`)
-    first: recording never writes the incident itself."""
-    await record_outcomes(uow, paging, [(incident, outcome)], now, actor_id)
+    first: recording never writes the incident itself. `team`: the incident's, when the caller has
+    read it in this unit of work (the pages name it), so it is not read again."""
+    await record_outcomes(uow, paging, [(incident, outcome)], now, actor_id, [team] if team else [])
 
 
 async def record_outcomes(
@@ -65,6 +73,7 @@ async def record_outcomes(
     outcomes: Sequence[tuple[Incident, Outcome]],
     now: datetime,
     actor_id: int | None,
+    known_teams: Sequence[Team] = (),
 ) -> None:
     """`record_outcome` for a batch (the worker's tick): a fixed handful of statements (schedules and
     their overrides when a step targets one, targets, preferences, teams, one insert each for pages,
@@ -74,7 +83,7 @@ async def record_outcomes(
         for incident, outcome in outcomes
         for effect, withdrawn_by in _fires_and_what_withdraws_them(outcome)
     }
-    reach, cancelled_at_once = await _page(uow, paging, fires, now)
+    reach, cancelled_at_once = await _page(uow, paging, fires, now, known_teams)
     events: list[EscalationEvent] = []
     timeline: list[TimelineEvent] = []
     for incident, outcome in outcomes:
@@ -117,6 +126,7 @@ async def _page(
     paging: PagingConfig,
     fires: dict[tuple[int, Effect], tuple[Incident, str | None]],
     now: datetime,
+    known_teams: Sequence[Team],
 ) -> tuple[dict[tuple[int, Effect], Reach], list[Notification]]:
     """Writes one outbox row per (user, channel) for every fire, as `resolve` says: pending, or already
     cancelled for a fire that an acknowledgement, snooze or resolve in this same transaction withdraws,
@@ -139,8 +149,9 @@ async def _page(
     )
     preferences = await uow.preferences.list_for_users([u.id for u in candidates]) if candidates else []
     directory = rosters.with_users(candidates, preferences)
-    team_ids = sorted({i.team_id for i, _ in fires.values() if i.team_id is not None})
-    team_names = {team.id: team.name for team in await uow.teams.get_many(team_ids)}
+    team_names = {team.id: team.name for team in known_teams if team.id is not None}
+    unread = sorted({i.team_id for i, _ in fires.values() if i.team_id is not None} - team_names.keys())
+    team_names |= {team.id: team.name for team in await uow.teams.get_many(unread) if team.id is not None}
     rows: list[Notification] = []
     reach: dict[tuple[int, Effect], Reach] = {}
     for (incident_id, effect), (incident, withdrawn_by) in fires.items():
