@@ -412,11 +412,13 @@ def test_on_call_now_names_who_is_on_call_on_each_schedule_and_until_when(api: A
     team = api.create_team("payments")
     ada, _ = api.create_user("oncall_engineer", team["id"])
     bob, _ = api.create_user("team_lead", team["id"])
+    # Handovers at the hour twelve hours from now: the shift on now ends in 11-12 h whenever the test runs.
+    handover = (datetime.now(UTC).hour + 12) % 24
     body = {
         "name": "payments primary",
         "time_zone": "UTC",
         "team_id": team["id"],
-        "layers": [{"name": "daily", "start": "2020-01-01T09:00", "turn_length": {"unit": "days", "count": 1},
+        "layers": [{"name": "daily", "start": f"2020-01-01T{handover:02}:00", "turn_length": {"unit": "days", "count": 1},
                     "participants": [ada["id"], bob["id"]]}],
     }  # fmt: skip
     created = api.client.post("/v1/schedules/", json=body, headers=api.admin_headers)
@@ -426,7 +428,7 @@ def test_on_call_now_names_who_is_on_call_on_each_schedule_and_until_when(api: A
     browser.log_in()
     shown = re.sub(r"\s+", " ", text_of(browser.get("/ui/oncall")))
     assert re.search(r"payments primary Team payments On call (oncall_engineer|team_lead) user", shown)
-    assert re.search(r"Until \d{4}-\d\d-\d\d 09:00 UTC \(in \d+ h", shown)
+    assert re.search(rf"Until \d{{4}}-\d\d-\d\d {handover:02}:00 UTC \(in 1[12] h", shown)
     assert "nights (nobody yet) Team payments On call nobody" in shown
 
 
